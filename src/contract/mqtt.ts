@@ -1,0 +1,267 @@
+/**
+ * The MQTT contract between the loalang controller and its loudspeaker receivers.
+ *
+ * Every topic and every payload lives here, as zod schemas. The controller, `firmware-sim/` and
+ * `docs/protocol.md` all follow this file; a change to the wire starts here.
+ *
+ * Conventions (after Zigbee2MQTT, Homie, Tasmota and AWS IoT Jobs):
+ * - commands go controller → receiver on a per-receiver, per-zone or all-receiver topic, QoS 1,
+ *   never retained, inside a signed envelope, each with id, seq, issuedAt and expiresAt;
+ * - the receiver's status is retained, with a last will "offline" carrying the same session number,
+ *   so a late "offline" from an earlier session never overwrites a fresh "online";
+ * - progress events carry the command id; a receiver de-duplicates commands by id.
+ */
+import { z } from 'zod';
+
+/** Version of the wire format; every payload carries it as `v`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Default topic root. Deployments sharing a broker may choose another with `MQTT_TOPIC_ROOT`. */
+export const DEFAULT_TOPIC_ROOT = 'loalang/v1';
+
+/** Largest payload either side accepts; anything bigger is dropped unread. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024;
+
+/** Receiver and zone ids appear in topics, so they may not hold MQTT wildcards or separators. */
+export const deviceIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." or "-", starting with a letter or digit');
+export const zoneIdSchema = deviceIdSchema;
+
+/** All topics, built from one root. Never publish to a topic holding `+` or `#`. */
+export function topics(root = DEFAULT_TOPIC_ROOT) {
+  return {
+    root,
+    /** controller → one receiver: commands (QoS 1, not retained) */
+    receiverCommand: (id: string) => `${root}/rx/${id}/cmd`,
+    /** controller → one receiver: its desired configuration (QoS 1, retained) */
+    receiverConfig: (id: string) => `${root}/rx/${id}/config`,
+    /** receiver → all: its status (QoS 1, retained; last will "offline") */
+    receiverStatus: (id: string) => `${root}/rx/${id}/status`,
+    /** receiver → controller: progress events for commands (QoS 1, not retained) */
+    receiverEvent: (id: string) => `${root}/rx/${id}/event`,
+    /** controller → every receiver of a zone (village) */
+    zoneCommand: (zoneId: string) => `${root}/zone/${zoneId}/cmd`,
+    /** controller → every adopted receiver */
+    allCommand: () => `${root}/all/cmd`,
+    /** wildcard subscriptions the controller uses */
+    statusWildcard: () => `${root}/rx/+/status`,
+    eventWildcard: () => `${root}/rx/+/event`,
+  } as const;
+}
+export type Topics = ReturnType<typeof topics>;
+
+/** Parses `<root>/rx/<id>/<leaf>` into its receiver id and leaf, or null. */
+export function parseReceiverTopic(root: string, topic: string): { receiverId: string; leaf: string } | null {
+  const prefix = `${root}/rx/`;
+  if (!topic.startsWith(prefix)) return null;
+  const rest = topic.slice(prefix.length).split('/');
+  if (rest.length !== 2) return null;
+  const [receiverId, leaf] = rest as [string, string];
+  if (!deviceIdSchema.safeParse(receiverId).success) return null;
+  return { receiverId, leaf };
+}
+
+/** Circular 39/2020/TT-BTTTT priority levels, lowest first. */
+export const PRIORITIES = ['normal', 'priority', 'emergency'] as const;
+export const prioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof prioritySchema>;
+export const priorityRank = (p: Priority): number => PRIORITIES.indexOf(p);
+
+/**
+ * Whether a new item of priority `incoming` interrupts one of priority `playing`.
+ * Higher preempts lower; an emergency also interrupts an earlier emergency (the newest alert
+ * is the one in force); equal normal or priority items queue behind each other.
+ */
+export function preempts(incoming: Priority, playing: Priority): boolean {
+  if (incoming === 'emergency') return true;
+  return priorityRank(incoming) > priorityRank(playing);
+}
+
+const isoTime = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');
+const uuid = z.string().min(8).max(64);
+
+/** The audio a receiver must fetch over HTTP(S), check and play. */
+export const audioRefSchema = z.object({
+  /** absolute URL, valid until the command expires */
+  url: z.url(),
+  sha256: sha256Hex,
+  size: z.number().int().positive(),
+  durationMs: z.number().int().nonnegative(),
+  mime: z.string().min(1).max(100),
+});
+export type AudioRef = z.infer<typeof audioRefSchema>;
+
+const commandBase = {
+  v: z.literal(PROTOCOL_VERSION),
+  /** unique per command; receivers ignore an id they have already handled */
+  id: uuid,
+  /** controller-wide increasing number; receivers ignore a command older than one already applied */
+  seq: z.number().int().nonnegative(),
+  issuedAt: isoTime,
+  /** a receiver that gets the command after this instant reports `expired` and does nothing */
+  expiresAt: isoTime,
+};
+
+/** Play a bulletin: fetch (or reuse a cached copy), then play `repeat` times with `gapMs` between. */
+export const playCommandSchema = z.object({
+  ...commandBase,
+  type: z.literal('play'),
+  bulletinId: uuid,
+  priority: prioritySchema,
+  audio: audioRefSchema,
+  repeat: z.number().int().min(1).max(20),
+  gapMs: z.number().int().min(0).max(600_000),
+  /** 0–100; absent keeps the receiver's own volume */
+  volume: z.number().int().min(0).max(100).optional(),
+});
+
+/**
+ * Stop and drop queued or playing items. With `bulletinId`, only that bulletin's items;
+ * without it, everything (the all-stop). Each item stopped is reported `cancelled`.
+ */
+export const stopCommandSchema = z.object({
+  ...commandBase,
+  type: z.literal('stop'),
+  bulletinId: uuid.optional(),
+});
+
+export const commandSchema = z.discriminatedUnion('type', [playCommandSchema, stopCommandSchema]);
+export type PlayCommand = z.infer<typeof playCommandSchema>;
+export type StopCommand = z.infer<typeof stopCommandSchema>;
+export type Command = z.infer<typeof commandSchema>;
+
+/** Retained desired configuration for one receiver. Absent or `adopted: false`: do nothing. */
+export const receiverConfigSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  seq: z.number().int().nonnegative(),
+  issuedAt: isoTime,
+  adopted: z.boolean(),
+  /** zones whose command topics the receiver must subscribe to */
+  zones: z.array(zoneIdSchema).max(16),
+  /** default output volume 0–100 */
+  volume: z.number().int().min(0).max(100).optional(),
+});
+export type ReceiverConfig = z.infer<typeof receiverConfigSchema>;
+
+/**
+ * A signed envelope: `body` is the JSON text of a command or config, `sig` the base64 Ed25519
+ * signature of exactly those UTF-8 bytes by the controller's key. Signing the text, not the
+ * object, spares receivers any JSON canonicalisation.
+ */
+export const envelopeSchema = z.object({
+  body: z.string().min(2).max(MAX_PAYLOAD_BYTES),
+  sig: z.string().min(1).max(200),
+  /** key id, so a controller can rotate keys */
+  kid: z.string().min(1).max(64),
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+/** What a receiver is playing now. */
+export const nowPlayingSchema = z.object({
+  commandId: uuid,
+  bulletinId: uuid.optional(),
+  priority: prioritySchema,
+  /** 1-based play within the repeat count */
+  play: z.number().int().min(1).max(20),
+  startedAt: isoTime,
+});
+
+/** Retained receiver status. `session` grows by one at each boot or (re)connection. */
+export const statusSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  state: z.enum(['online', 'offline']),
+  session: z.number().int().nonnegative(),
+  /** receiver's own clock at publication; the controller derives clock skew from it */
+  ts: isoTime,
+  firmware: z.string().max(64).optional(),
+  volume: z.number().int().min(0).max(100).optional(),
+  nowPlaying: nowPlayingSchema.nullable().optional(),
+  signal: z
+    .object({
+      /** link type */
+      link: z.enum(['4g', 'ethernet', 'wifi', 'other']),
+      /** received signal strength, dBm (4G RSRP or Wi-Fi RSSI) */
+      rssi: z.number().int().min(-150).max(0).optional(),
+    })
+    .optional(),
+  /** sha256 of the audio files held in the receiver's cache, at most 200 */
+  cached: z.array(sha256Hex).max(200).optional(),
+});
+export type Status = z.infer<typeof statusSchema>;
+
+/** Progress states a receiver reports for a command, in the order they normally happen. */
+export const EVENT_STATES = [
+  'received',
+  'downloading',
+  'ready',
+  'started',
+  'finished',
+  'preempted',
+  'expired',
+  'failed',
+  'rejected',
+  'cancelled',
+] as const;
+export const eventStateSchema = z.enum(EVENT_STATES);
+export type EventState = z.infer<typeof eventStateSchema>;
+
+/** Machine-readable reasons for `failed`, `rejected` and `expired`. */
+export const FAILURE_REASONS = [
+  'download_failed',
+  'checksum_mismatch',
+  'size_mismatch',
+  'unsupported_format',
+  'storage_full',
+  'playback_error',
+  'bad_signature',
+  'busy',
+  'expired',
+  'other',
+] as const;
+
+export const eventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  commandId: uuid,
+  bulletinId: uuid.optional(),
+  state: eventStateSchema,
+  session: z.number().int().nonnegative(),
+  ts: isoTime,
+  reason: z.enum(FAILURE_REASONS).optional(),
+  /** free text for people, e.g. the HTTP status of a failed download */
+  detail: z.string().max(500).optional(),
+  /** with `started`/`finished`: which play of the repeat count */
+  play: z.number().int().min(1).max(20).optional(),
+  /** with `preempted`: the command that took over */
+  by: uuid.optional(),
+  /** with `downloading`: bytes so far */
+  bytes: z.number().int().nonnegative().optional(),
+  /** with `finished`: sha256 of the bytes actually played */
+  sha256: sha256Hex.optional(),
+});
+export type ReceiverEvent = z.infer<typeof eventSchema>;
+
+/**
+ * Parses an MQTT payload as JSON and checks it against `schema`. Never throws: receivers and the
+ * controller treat every payload as untrusted.
+ */
+export function decodePayload<T>(
+  schema: z.ZodType<T>,
+  payload: Buffer | Uint8Array | string,
+): { ok: true; value: T } | { ok: false; error: string } {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_PAYLOAD_BYTES)
+    return { ok: false, error: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch {
+    return { ok: false, error: 'payload is not JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { ok: false, error: z.prettifyError(parsed.error) };
+  return { ok: true, value: parsed.data };
+}

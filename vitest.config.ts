@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // MQTT suites start brokers and fleets; two cores, so keep workers few.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
