@@ -34,6 +34,12 @@ export const configSchema = z.object({
     .describe('external broker (mqtt://, mqtts://, ws://, wss://); unset → embedded broker'),
   MQTT_USERNAME: z.string().optional().describe('username for the external broker'),
   MQTT_PASSWORD: z.string().optional().describe('password for the external broker'),
+  MQTT_CLIENT_ID: z
+    .string()
+    .min(1)
+    .max(128)
+    .default('loalang-controller')
+    .describe('client id of the controller at the broker (one per controller)'),
   MQTT_PORT: port.default(1883).describe('TCP port of the embedded broker'),
   MQTT_HOST: z.string().min(1).default('0.0.0.0').describe('bind address of the embedded broker'),
   MQTT_TOPIC_ROOT: z

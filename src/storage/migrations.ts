@@ -71,7 +71,9 @@ CREATE TABLE audio (
   channels    INTEGER,
   size        INTEGER NOT NULL,
   created_at  TEXT NOT NULL,
-  created_by  TEXT
+  created_by  TEXT,
+  -- deleted audio keeps its row for the broadcast log; its file is gone
+  deleted_at  TEXT
 ) STRICT;
 
 CREATE TABLE bulletins (

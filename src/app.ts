@@ -1,0 +1,78 @@
+/**
+ * The HTTP application as a Fastify instance: validation and serialisation with zod, OpenAPI
+ * generated from the same schemas (served at /docs), the auth hook, and the routes under /api.
+ * `src/server.ts` starts it; tests build it with `buildApp` and use `inject` or a real port.
+ */
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { installAuthHook } from './http/auth-hook.js';
+import { installErrorHandler } from './http/errors.js';
+import audioRoutes from './http/routes/audio.js';
+import authRoutes from './http/routes/auth.js';
+import bulletinRoutes from './http/routes/bulletins.js';
+import receiverRoutes from './http/routes/receivers.js';
+import systemRoutes from './http/routes/system.js';
+import zoneRoutes from './http/routes/zones.js';
+import type { Services } from './http/types.js';
+
+export async function buildApp(services: Services, log: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: log.child({ part: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: services.config.LOG_LEVEL !== 'debug' && services.config.LOG_LEVEL !== 'trace',
+    bodyLimit: 256 * 1024,
+    trustProxy: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  // Swagger UI and its JSON are documentation, readable without a token.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'loalang',
+        description:
+          'Commune smart-radio controller (đài truyền thanh thông minh): zones, receivers, audio, bulletins. ' +
+          'Log in with POST /api/auth/login and send the token as "Authorization: Bearer <token>".',
+        version: '0.1.0',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(rateLimit, { global: false });
+  await app.register(multipart, {
+    limits: { fileSize: services.config.UPLOAD_MAX_BYTES, files: 1, fields: 10, fieldSize: 1024 },
+  });
+  installAuthHook(app, services);
+
+  const opts = { services };
+  await app.register(systemRoutes, { prefix: '/api', ...opts });
+  await app.register(authRoutes, { prefix: '/api/auth', ...opts });
+  await app.register(zoneRoutes, { prefix: '/api/zones', ...opts });
+  await app.register(receiverRoutes, { prefix: '/api/receivers', ...opts });
+  await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
+  await app.register(bulletinRoutes, { prefix: '/api', ...opts });
+  app.get('/', { config: { public: true }, schema: { hide: true } }, (_req, reply) =>
+    reply.redirect('/docs'),
+  );
+  return app;
+}

@@ -1,0 +1,179 @@
+/** SQL for bulletins, their deliveries and the as-run log. */
+import type { Priority } from '../../contract/mqtt.js';
+import type { Db } from '../../storage/db.js';
+import type { DeliveryState } from './states.js';
+
+export interface BulletinTarget {
+  all?: boolean | undefined;
+  zones?: string[] | undefined;
+  receivers?: string[] | undefined;
+}
+
+export interface BulletinRow {
+  id: string;
+  commandId: string;
+  seq: number;
+  title: string;
+  audioId: string;
+  priority: Priority;
+  repeat: number;
+  gapMs: number;
+  volume: number | null;
+  target: BulletinTarget;
+  status: 'active' | 'cancelled' | 'completed';
+  createdAt: string;
+  expiresAt: string;
+  createdBy: string | null;
+}
+
+export interface DeliveryRow {
+  bulletinId: string;
+  receiverId: string;
+  state: DeliveryState;
+  reason: string | null;
+  detail: string | null;
+  play: number | null;
+  attempts: number;
+  sentAt: string | null;
+  updatedAt: string;
+}
+
+interface RawBulletin {
+  id: string;
+  command_id: string;
+  seq: number;
+  title: string;
+  audio_id: string;
+  priority: Priority;
+  repeat: number;
+  gap_ms: number;
+  volume: number | null;
+  target: string;
+  status: BulletinRow['status'];
+  created_at: string;
+  expires_at: string;
+  created_by: string | null;
+}
+
+const toBulletin = (r: RawBulletin): BulletinRow => ({
+  id: r.id,
+  commandId: r.command_id,
+  seq: r.seq,
+  title: r.title,
+  audioId: r.audio_id,
+  priority: r.priority,
+  repeat: r.repeat,
+  gapMs: r.gap_ms,
+  volume: r.volume,
+  target: JSON.parse(r.target) as BulletinTarget,
+  status: r.status,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  createdBy: r.created_by,
+});
+
+const deliveryCols = `bulletin_id AS bulletinId, receiver_id AS receiverId, state, reason, detail, play, attempts,
+  sent_at AS sentAt, updated_at AS updatedAt`;
+
+export interface DeliveryUpdate {
+  bulletinId: string;
+  receiverId: string;
+  state: DeliveryState;
+  reason: string | null;
+  detail: string | null;
+  play: number | null;
+  at: string;
+  /** the receiver's own timestamp, for the as-run log */
+  receiverTs: string | null;
+  /** set when the controller (re)sent the command */
+  sent?: boolean;
+}
+
+export function createBulletinRepo(db: Db) {
+  const s = {
+    insert: db.prepare(
+      `INSERT INTO bulletins (id, command_id, seq, title, audio_id, priority, repeat, gap_ms, volume, target, status,
+         created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+    ),
+    insertDelivery: db.prepare(
+      `INSERT INTO deliveries (bulletin_id, receiver_id, state, updated_at) VALUES (?, ?, 'queued', ?)`,
+    ),
+    get: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE id = ?'),
+    byCommand: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE command_id = ?'),
+    list: db.prepare<[number, number], RawBulletin>(
+      'SELECT * FROM bulletins ORDER BY created_at DESC LIMIT ? OFFSET ?',
+    ),
+    active: db.prepare<[], RawBulletin>(`SELECT * FROM bulletins WHERE status = 'active'`),
+    count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM bulletins'),
+    deliveries: db.prepare<[string], DeliveryRow>(
+      `SELECT ${deliveryCols} FROM deliveries WHERE bulletin_id = ? ORDER BY receiver_id`,
+    ),
+    update: db.prepare(
+      `UPDATE deliveries SET state = ?, reason = coalesce(?, reason), detail = coalesce(?, detail),
+         play = coalesce(?, play), updated_at = ? WHERE bulletin_id = ? AND receiver_id = ?`,
+    ),
+    markSent: db.prepare(
+      `UPDATE deliveries SET state = ?, attempts = attempts + 1, sent_at = ?, updated_at = ?
+         WHERE bulletin_id = ? AND receiver_id = ?`,
+    ),
+    log: db.prepare(
+      `INSERT INTO delivery_log (bulletin_id, receiver_id, state, reason, at, receiver_ts) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    setStatus: db.prepare('UPDATE bulletins SET status = ? WHERE id = ?'),
+    asRun: db.prepare<
+      [string],
+      { receiverId: string; state: string; reason: string | null; at: string; receiverTs: string | null }
+    >(
+      `SELECT receiver_id AS receiverId, state, reason, at, receiver_ts AS receiverTs FROM delivery_log
+       WHERE bulletin_id = ? ORDER BY id`,
+    ),
+  };
+
+  const applyUpdates = db.transaction((updates: DeliveryUpdate[]) => {
+    for (const u of updates) {
+      if (u.sent) {
+        s.markSent.run(u.state, u.at, u.at, u.bulletinId, u.receiverId);
+      } else {
+        s.update.run(u.state, u.reason, u.detail, u.play, u.at, u.bulletinId, u.receiverId);
+        s.log.run(u.bulletinId, u.receiverId, u.state, u.reason, u.at, u.receiverTs);
+      }
+    }
+  });
+
+  return {
+    insertWithDeliveries: db.transaction((b: BulletinRow, receiverIds: string[]) => {
+      s.insert.run(
+        b.id,
+        b.commandId,
+        b.seq,
+        b.title,
+        b.audioId,
+        b.priority,
+        b.repeat,
+        b.gapMs,
+        b.volume,
+        JSON.stringify(b.target),
+        b.createdAt,
+        b.expiresAt,
+        b.createdBy,
+      );
+      for (const id of receiverIds) s.insertDelivery.run(b.id, id, b.createdAt);
+    }),
+    get: (id: string): BulletinRow | null => {
+      const r = s.get.get(id);
+      return r ? toBulletin(r) : null;
+    },
+    byCommand: (commandId: string): BulletinRow | null => {
+      const r = s.byCommand.get(commandId);
+      return r ? toBulletin(r) : null;
+    },
+    list: (limit: number, offset: number): BulletinRow[] => s.list.all(limit, offset).map(toBulletin),
+    count: (): number => s.count.get()!.n,
+    active: (): BulletinRow[] => s.active.all().map(toBulletin),
+    deliveries: (bulletinId: string): DeliveryRow[] => s.deliveries.all(bulletinId),
+    applyUpdates,
+    setStatus: (id: string, status: BulletinRow['status']) => s.setStatus.run(status, id),
+    asRun: (bulletinId: string) => s.asRun.all(bulletinId),
+  };
+}
+export type BulletinRepo = ReturnType<typeof createBulletinRepo>;

@@ -1,0 +1,163 @@
+/** SQL for zones (villages, thôn) and receivers. Rows in, plain objects out. */
+import type { Db } from '../../storage/db.js';
+
+export interface Zone {
+  id: string;
+  name: string;
+  createdAt: string;
+  receiverCount: number;
+  onlineCount: number;
+}
+
+export interface NowPlaying {
+  commandId: string;
+  bulletinId?: string | undefined;
+  priority: 'normal' | 'priority' | 'emergency';
+  play: number;
+  startedAt: string;
+}
+
+export interface Receiver {
+  id: string;
+  name: string;
+  zoneId: string | null;
+  adoption: 'pending' | 'adopted';
+  createdAt: string;
+  adoptedAt: string | null;
+  online: boolean;
+  session: number | null;
+  lastSeen: string | null;
+  firmware: string | null;
+  volume: number | null;
+  signal: { link: string; rssi: number | null } | null;
+  nowPlaying: NowPlaying | null;
+  clockSkewMs: number | null;
+}
+
+interface ReceiverRow {
+  id: string;
+  name: string;
+  zone_id: string | null;
+  adoption: 'pending' | 'adopted';
+  created_at: string;
+  adopted_at: string | null;
+  online: number;
+  session: number | null;
+  last_seen: string | null;
+  firmware: string | null;
+  volume: number | null;
+  signal_link: string | null;
+  signal_rssi: number | null;
+  now_playing: string | null;
+  clock_skew_ms: number | null;
+}
+
+function toReceiver(r: ReceiverRow): Receiver {
+  return {
+    id: r.id,
+    name: r.name,
+    zoneId: r.zone_id,
+    adoption: r.adoption,
+    createdAt: r.created_at,
+    adoptedAt: r.adopted_at,
+    online: r.online === 1,
+    session: r.session,
+    lastSeen: r.last_seen,
+    firmware: r.firmware,
+    volume: r.volume,
+    signal: r.signal_link ? { link: r.signal_link, rssi: r.signal_rssi } : null,
+    nowPlaying: r.now_playing ? (JSON.parse(r.now_playing) as NowPlaying) : null,
+    clockSkewMs: r.clock_skew_ms,
+  };
+}
+
+export interface StatusUpdate {
+  id: string;
+  online: boolean;
+  session: number;
+  lastSeen: string;
+  firmware: string | null;
+  volume: number | null;
+  signalLink: string | null;
+  signalRssi: number | null;
+  nowPlaying: string | null;
+  clockSkewMs: number | null;
+}
+
+export function createFleetRepo(db: Db) {
+  const zoneSelect = `SELECT z.id, z.name, z.created_at AS createdAt,
+      (SELECT count(*) FROM receivers r WHERE r.zone_id = z.id) AS receiverCount,
+      (SELECT count(*) FROM receivers r WHERE r.zone_id = z.id AND r.online = 1) AS onlineCount
+    FROM zones z`;
+  const stmts = {
+    zones: db.prepare<[], Zone>(`${zoneSelect} ORDER BY z.name COLLATE NOCASE`),
+    zone: db.prepare<[string], Zone>(`${zoneSelect} WHERE z.id = ?`),
+    insertZone: db.prepare('INSERT INTO zones (id, name, created_at) VALUES (?, ?, ?)'),
+    renameZone: db.prepare('UPDATE zones SET name = ? WHERE id = ?'),
+    deleteZone: db.prepare('DELETE FROM zones WHERE id = ?'),
+    receivers: db.prepare<[], ReceiverRow>('SELECT * FROM receivers ORDER BY zone_id, id'),
+    receiver: db.prepare<[string], ReceiverRow>('SELECT * FROM receivers WHERE id = ?'),
+    inZones: db.prepare<[string], ReceiverRow>(
+      `SELECT * FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
+    ),
+    adopted: db.prepare<[], ReceiverRow>(`SELECT * FROM receivers WHERE adoption = 'adopted'`),
+    insertReceiver: db.prepare(
+      `INSERT INTO receivers (id, name, zone_id, adoption, created_at, adopted_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    updateReceiver: db.prepare(
+      'UPDATE receivers SET name = ?, zone_id = ?, adoption = ?, adopted_at = ?, volume = coalesce(?, volume) WHERE id = ?',
+    ),
+    deleteReceiver: db.prepare('DELETE FROM receivers WHERE id = ?'),
+    status: db.prepare(
+      `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
+         volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
+         now_playing = ?, clock_skew_ms = coalesce(?, clock_skew_ms) WHERE id = ?`,
+    ),
+    counts: db.prepare<[], { total: number; online: number; pending: number }>(
+      `SELECT count(*) AS total, coalesce(sum(online), 0) AS online,
+         coalesce(sum(adoption = 'pending'), 0) AS pending FROM receivers`,
+    ),
+    pendingCount: db.prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM receivers WHERE adoption = 'pending'`,
+    ),
+  };
+
+  return {
+    listZones: (): Zone[] => stmts.zones.all(),
+    getZone: (id: string): Zone | null => stmts.zone.get(id) ?? null,
+    insertZone: (id: string, name: string, at: string) => stmts.insertZone.run(id, name, at),
+    renameZone: (id: string, name: string) => stmts.renameZone.run(name, id),
+    deleteZone: (id: string) => stmts.deleteZone.run(id),
+
+    listReceivers: (): Receiver[] => stmts.receivers.all().map(toReceiver),
+    getReceiver: (id: string): Receiver | null => {
+      const r = stmts.receiver.get(id);
+      return r ? toReceiver(r) : null;
+    },
+    adoptedInZones: (zoneIds: string[]): Receiver[] =>
+      stmts.inZones.all(JSON.stringify(zoneIds)).map(toReceiver),
+    allAdopted: (): Receiver[] => stmts.adopted.all().map(toReceiver),
+    insertReceiver: (r: Pick<Receiver, 'id' | 'name' | 'zoneId' | 'adoption' | 'createdAt' | 'adoptedAt'>) =>
+      stmts.insertReceiver.run(r.id, r.name, r.zoneId, r.adoption, r.createdAt, r.adoptedAt),
+    updateReceiver: (
+      r: Pick<Receiver, 'id' | 'name' | 'zoneId' | 'adoption' | 'adoptedAt'> & { volume?: number },
+    ) => stmts.updateReceiver.run(r.name, r.zoneId, r.adoption, r.adoptedAt, r.volume ?? null, r.id),
+    deleteReceiver: (id: string) => stmts.deleteReceiver.run(id),
+    applyStatus: (s: StatusUpdate) =>
+      stmts.status.run(
+        s.online ? 1 : 0,
+        s.session,
+        s.lastSeen,
+        s.firmware,
+        s.volume,
+        s.signalLink,
+        s.signalRssi,
+        s.nowPlaying,
+        s.clockSkewMs,
+        s.id,
+      ),
+    counts: () => stmts.counts.get()!,
+    pendingCount: () => stmts.pendingCount.get()!.n,
+  };
+}
+export type FleetRepo = ReturnType<typeof createFleetRepo>;

@@ -1,0 +1,282 @@
+/**
+ * The audio library over HTTP: upload (multipart), list, get, delete, and the content download
+ * with Range and ETag that both operators (bearer token) and receivers (signed URL) use.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+// Types only: request.parts() and friends (the plugin itself is registered by the app).
+import type {} from '@fastify/multipart';
+import type { FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { decideRange, ifRangeAllows, noneMatch } from '../../domain/audio/http-range.js';
+import type { AudioLibrary, AudioRecord } from '../../domain/audio/library.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import { bearerToken } from '../auth-hook.js';
+import { errorBodySchema } from '../errors.js';
+import type { RoutePlugin } from '../types.js';
+
+/** The AudioRecord as the API shows it (OpenAPI component "Audio"). */
+export const audioSchema = z
+  .object({
+    id: z.string(),
+    sha256: z.string().describe('hex SHA-256 of the bytes; also the strong ETag of the content'),
+    name: z.string().describe('display name'),
+    mime: z
+      .string()
+      .describe('detected from the content: audio/mpeg, audio/ogg, audio/wav, audio/mp4, audio/webm'),
+    container: z.string().nullable(),
+    codec: z.string().nullable(),
+    durationMs: z.number().int(),
+    bitrate: z.number().int().nullable().describe('bits per second'),
+    sampleRate: z.number().int().nullable(),
+    channels: z.number().int().nullable(),
+    size: z.number().int().describe('bytes'),
+    createdAt: z.string(),
+    createdBy: z.string().nullable().describe('id of the user who uploaded it'),
+  })
+  .meta({ id: 'Audio' });
+
+const uploadResultSchema = z.object({
+  audio: audioSchema,
+  created: z.boolean().describe('false when the same bytes were already in the library'),
+});
+/** Documents the multipart body; not validated (the handler streams the parts itself). */
+const uploadBodySchema = z.object({
+  name: z.string().max(200).optional().describe('display name; default: the file name'),
+  file: z.file().describe('the audio file'),
+});
+const idParams = z.object({ id: z.string().min(1).max(100) });
+const contentQuery = z.object({
+  exp: z.string().optional().describe('signed URL: expiry, Unix seconds'),
+  sig: z.string().optional().describe('signed URL: base64url HMAC-SHA256'),
+});
+
+/** How long clients may keep a copy; the bytes behind an id never change. */
+const CACHE_CONTROL = 'private, max-age=86400';
+
+const EXTENSIONS: Record<string, string> = {
+  'audio/mpeg': 'mp3',
+  'audio/ogg': 'ogg',
+  'audio/wav': 'wav',
+  'audio/mp4': 'm4a',
+  'audio/webm': 'webm',
+};
+
+/** `inline` with an ASCII fallback and the UTF-8 name (RFC 6266), e.g. for Vietnamese names. */
+function contentDisposition(audio: AudioRecord): string {
+  const ext = EXTENSIONS[audio.mime];
+  const name = ext && !audio.name.toLowerCase().endsWith(`.${ext}`) ? `${audio.name}.${ext}` : audio.name;
+  const ascii =
+    name
+      .normalize('NFKD')
+      .replace(/[^\x20-\x7e]/g, '')
+      .replace(/["\\]/g, '_') || 'audio';
+  const utf8 = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `inline; filename="${ascii}"; filename*=UTF-8''${utf8}`;
+}
+
+/** The stored file's size, or an error saying what is wrong when it is gone. */
+async function storedSize(lib: AudioLibrary, audio: AudioRecord, reply: FastifyReply): Promise<number> {
+  try {
+    return (await stat(lib.filePath(audio))).size;
+  } catch (err) {
+    // Deleted between lookup and open: a plain 404. Otherwise the store lost a file.
+    if (!lib.get(audio.id)) throw notFound('Audio', audio.id);
+    reply.log.error({ err, id: audio.id }, 'audio file missing from the store');
+    throw new AppError(
+      500,
+      'audio_file_missing',
+      `The file of audio "${audio.id}" is missing on the server.`,
+    );
+  }
+}
+
+const routes: RoutePlugin = async (app, { services }) => {
+  const lib = services.audio;
+
+  app.post(
+    '',
+    {
+      // The body is a multipart stream read in the handler; its schema is documentation only.
+      validatorCompiler: ({ httpPart }) => {
+        if (httpPart !== 'body') throw new Error(`POST /api/audio: add validation for its ${httpPart}`);
+        return () => true;
+      },
+      schema: {
+        tags: ['audio'],
+        summary: 'Upload an audio file (multipart: field "file", optional text field "name")',
+        description:
+          'Accepts MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC and WebM/Opus, detected from the content. ' +
+          'The same bytes uploaded again return the stored audio with 200 and created=false.',
+        consumes: ['multipart/form-data'],
+        body: uploadBodySchema,
+        response: {
+          200: uploadResultSchema,
+          201: uploadResultSchema,
+          400: errorBodySchema,
+          413: errorBodySchema,
+          415: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart()) {
+        throw badRequest(
+          'multipart_required',
+          'Send the audio as multipart/form-data with the file in the field "file" (and optionally a text field "name").',
+        );
+      }
+      let name: string | undefined;
+      let result: { audio: AudioRecord; created: boolean } | undefined;
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file' || result) {
+            part.file.resume();
+            throw badRequest(
+              'bad_multipart',
+              `Send exactly one file, in the field "file" (got "${part.fieldname}").`,
+            );
+          }
+          result = await lib.ingest({
+            stream: part.file,
+            filename: part.filename,
+            name,
+            userId: request.user?.id,
+          });
+        } else if (part.fieldname === 'name' && typeof part.value === 'string') {
+          name = part.value;
+          // The name came after the file: apply it to what this upload created.
+          if (result?.created && name.trim())
+            result = { audio: lib.rename(result.audio.id, name), created: true };
+        }
+      }
+      if (!result)
+        throw badRequest('missing_file', 'No file received: put the audio in the multipart field "file".');
+      return reply.code(result.created ? 201 : 200).send(result);
+    },
+  );
+
+  app.get(
+    '',
+    {
+      schema: {
+        tags: ['audio'],
+        summary: 'Audio in the library, newest first',
+        response: { 200: z.object({ items: z.array(audioSchema) }) },
+      },
+    },
+    async () => ({ items: lib.list() }),
+  );
+
+  app.get(
+    '/:id',
+    {
+      schema: {
+        tags: ['audio'],
+        summary: 'One audio',
+        params: idParams,
+        response: { 200: audioSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => lib.require(request.params.id),
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags: ['audio'],
+        summary: 'Delete an audio (refused while an active bulletin uses it)',
+        params: idParams,
+        response: { 204: z.null(), 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      lib.delete(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/:id/content',
+    config: { public: true },
+    schema: {
+      tags: ['audio'],
+      summary: 'Download the audio bytes (bearer token or signed URL; Range and If-None-Match supported)',
+      description:
+        'Needs either "Authorization: Bearer <token>" or the exp and sig of a signed URL, as handed to ' +
+        'receivers. Answers 206 for one byte range, 304 when If-None-Match matches the ETag.',
+      security: [{ bearer: [] }, {}],
+      params: idParams,
+      querystring: contentQuery,
+      response: {
+        200: z.unknown().describe('the audio bytes, Content-Type as detected'),
+        206: z.unknown().describe('the requested byte range'),
+        304: z.null().describe('not modified'),
+        401: errorBodySchema,
+        403: errorBodySchema,
+        404: errorBodySchema,
+        416: errorBodySchema,
+      },
+    },
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      const { exp, sig } = request.query;
+      const token = bearerToken(request);
+      const user = token ? services.auth.verifyToken(token) : null;
+      if (user) {
+        request.user = user;
+      } else if (exp !== undefined || sig !== undefined) {
+        if (!lib.verifySignedUrl(id, exp, sig)) {
+          throw new AppError(
+            403,
+            'bad_signature',
+            'This audio link has expired or is not valid; ask for a new one.',
+          );
+        }
+      } else {
+        throw new AppError(
+          401,
+          'unauthorized',
+          token
+            ? 'Your session has expired; log in again.'
+            : 'Send "Authorization: Bearer <token>" or use a signed audio URL.',
+        );
+      }
+
+      const audio = lib.require(id);
+      const size = await storedSize(lib, audio, reply);
+      const etag = `"${audio.sha256}"`;
+      reply.header('etag', etag).header('cache-control', CACHE_CONTROL).header('accept-ranges', 'bytes');
+      if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+
+      const ifRange = request.headers['if-range'];
+      const range = ifRangeAllows(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag)
+        ? decideRange(request.headers.range, size)
+        : ({ kind: 'full' } as const);
+      if (range.kind === 'unsatisfiable') {
+        return reply
+          .code(416)
+          .header('content-range', `bytes */${size}`)
+          .send({
+            error: 'range_not_satisfiable',
+            message: `The audio has ${size} bytes; ask for a range within them.`,
+          });
+      }
+      reply
+        .header('content-type', audio.mime)
+        .header('content-disposition', contentDisposition(audio))
+        .header('x-content-type-options', 'nosniff');
+      const { start, end } = range.kind === 'partial' ? range : { start: 0, end: size - 1 };
+      if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
+      reply.header('content-length', end - start + 1);
+      if (request.method === 'HEAD') return reply.send();
+      return reply.send(createReadStream(lib.filePath(audio), { start, end }));
+    },
+  });
+};
+export default routes;

@@ -1,0 +1,110 @@
+/** Bulletins (play now), their per-receiver deliveries, cancel, and the zone / all-stop. */
+import { z } from 'zod';
+import { zoneIdSchema } from '../../contract/mqtt.js';
+import { errorBodySchema } from '../errors.js';
+import { bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
+import type { RoutePlugin } from '../types.js';
+
+const routes: RoutePlugin = async (app, { services }) => {
+  const { bulletins } = services;
+  const tags = ['bulletins'];
+
+  app.post(
+    '/bulletins',
+    {
+      schema: {
+        tags,
+        summary: 'Play a bulletin now on some receivers, zones or all',
+        body: bulletinCreateSchema,
+        response: { 201: bulletinSchema, 400: errorBodySchema },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await bulletins.create({ ...request.body, userId: request.user?.id })),
+  );
+
+  app.get(
+    '/bulletins',
+    {
+      schema: {
+        tags,
+        summary: 'List bulletins, newest first',
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+        response: { 200: z.object({ items: z.array(bulletinSchema), total: z.number().int() }) },
+      },
+    },
+    async (request) => bulletins.list(request.query.limit, request.query.offset),
+  );
+
+  app.get(
+    '/bulletins/:id',
+    {
+      schema: {
+        tags,
+        summary: 'A bulletin with each receiver’s delivery state and a summary',
+        params: idParams,
+        response: { 200: bulletinSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => bulletins.get(request.params.id),
+  );
+
+  app.get(
+    '/bulletins/:id/log',
+    {
+      schema: {
+        tags,
+        summary: 'As-run log: every report the receivers sent for this bulletin',
+        params: idParams,
+        response: {
+          200: z.object({
+            items: z.array(
+              z.object({
+                receiverId: z.string(),
+                state: z.string(),
+                reason: z.string().nullable(),
+                at: z.string(),
+                receiverTs: z.string().nullable(),
+              }),
+            ),
+          }),
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => ({ items: bulletins.asRun(request.params.id) }),
+  );
+
+  app.post(
+    '/bulletins/:id/cancel',
+    {
+      schema: {
+        tags,
+        summary: 'Cancel a bulletin: receivers stop it and drop it from their queue',
+        params: idParams,
+        response: { 200: bulletinSchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => bulletins.cancel(request.params.id),
+  );
+
+  app.post(
+    '/stop',
+    {
+      schema: {
+        tags,
+        summary: 'Stop everything playing or queued in some zones, or everywhere',
+        body: z.object({ all: z.boolean().optional(), zones: z.array(zoneIdSchema).max(500).optional() }),
+        response: {
+          200: z.object({ commandId: z.string(), cancelled: z.number().int() }),
+          400: errorBodySchema,
+        },
+      },
+    },
+    async (request) => bulletins.stop(request.body),
+  );
+};
+export default routes;

@@ -1,0 +1,136 @@
+/** zod schemas of the HTTP API's resources, shared by routes and the OpenAPI document. */
+import { z } from 'zod';
+import { deviceIdSchema, prioritySchema, zoneIdSchema } from '../contract/mqtt.js';
+import { DELIVERY_STATES } from '../domain/bulletins/states.js';
+
+export const zoneSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    createdAt: z.string(),
+    receiverCount: z.number().int(),
+    onlineCount: z.number().int(),
+  })
+  .meta({ id: 'Zone' });
+
+export const receiverSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    zoneId: z.string().nullable(),
+    adoption: z.enum(['pending', 'adopted']),
+    createdAt: z.string(),
+    adoptedAt: z.string().nullable(),
+    online: z.boolean(),
+    session: z.number().int().nullable(),
+    lastSeen: z.string().nullable(),
+    firmware: z.string().nullable(),
+    volume: z.number().int().nullable(),
+    signal: z.object({ link: z.string(), rssi: z.number().int().nullable() }).nullable(),
+    nowPlaying: z
+      .object({
+        commandId: z.string(),
+        bulletinId: z.string().optional(),
+        priority: prioritySchema,
+        play: z.number().int(),
+        startedAt: z.string(),
+      })
+      .nullable(),
+    clockSkewMs: z
+      .number()
+      .int()
+      .nullable()
+      .describe('receiver clock minus controller clock at its last status'),
+  })
+  .meta({ id: 'Receiver' });
+
+export const idParams = z.object({ id: z.string().min(1).max(64) });
+
+export const zoneCreateSchema = z.object({
+  id: zoneIdSchema.optional().describe('short id used in topics; default: made from the name'),
+  name: z.string().trim().min(1).max(100),
+});
+
+export const receiverCreateSchema = z.object({
+  id: deviceIdSchema.describe('the receiver id (its MQTT client id)'),
+  name: z.string().trim().min(1).max(100).optional(),
+  zoneId: zoneIdSchema,
+});
+
+export const receiverPatchSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100).optional(),
+    zoneId: zoneIdSchema.optional().describe('adopts a pending receiver, or moves an adopted one'),
+    volume: z.number().int().min(0).max(100).optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'give at least one of name, zoneId, volume');
+
+export const targetSchema = z
+  .object({
+    all: z.boolean().optional().describe('every adopted receiver'),
+    zones: z.array(zoneIdSchema).max(500).optional(),
+    receivers: z.array(deviceIdSchema).max(10000).optional(),
+  })
+  .meta({ id: 'Target' });
+
+export const bulletinCreateSchema = z
+  .object({
+    title: z.string().trim().min(1).max(200).optional(),
+    audioId: z.string().min(1).max(64),
+    target: targetSchema,
+    priority: prioritySchema
+      .default('normal')
+      .describe('Circular 39: normal, priority, emergency (plays at once)'),
+    repeat: z.number().int().min(1).max(20).default(1),
+    gapSeconds: z.number().min(0).max(600).default(5).describe('silence between repeats'),
+    volume: z.number().int().min(0).max(100).optional(),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(2)
+      .max(7 * 86400)
+      .optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((v) => !(v.expiresAt && v.expiresInSeconds), 'give expiresAt or expiresInSeconds, not both');
+
+const deliveryStateSchema = z.enum(DELIVERY_STATES);
+
+export const deliverySchema = z
+  .object({
+    receiverId: z.string(),
+    receiverName: z.string().nullable(),
+    zoneId: z.string().nullable(),
+    state: deliveryStateSchema,
+    reason: z.string().nullable(),
+    detail: z.string().nullable(),
+    play: z.number().int().nullable(),
+    attempts: z.number().int(),
+    sentAt: z.string().nullable(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Delivery' });
+
+export const bulletinSchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    audioId: z.string(),
+    priority: prioritySchema,
+    repeat: z.number().int(),
+    gapSeconds: z.number(),
+    volume: z.number().int().nullable(),
+    target: targetSchema,
+    status: z.enum(['active', 'cancelled', 'completed']),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    createdBy: z.string().nullable(),
+    summary: z.object({
+      total: z.number().int(),
+      byState: z.record(deliveryStateSchema, z.number().int()),
+      finished: z.number().int(),
+      played: z.number().int(),
+    }),
+    deliveries: z.array(deliverySchema).optional(),
+  })
+  .meta({ id: 'Bulletin' });

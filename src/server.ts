@@ -1,0 +1,66 @@
+/**
+ * Starts loalang: `npm start`. Reads the configuration, starts the Controller, prints where it
+ * listens, and stops cleanly on SIGINT/SIGTERM.
+ */
+import { ConfigError, loadConfig } from './config.js';
+import { startController } from './controller.js';
+import { createLogger } from './log.js';
+import { BrokerPortInUseError } from './mqtt/broker.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`loalang: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  process.env.TZ = config.TZ;
+  const log = createLogger(config.LOG_LEVEL);
+  let controller: Awaited<ReturnType<typeof startController>>;
+  try {
+    controller = await startController(config, log);
+  } catch (err) {
+    if (err instanceof BrokerPortInUseError) {
+      log.fatal(err.message);
+      console.error(`\nloalang: ${err.message}\n`);
+      process.exit(3);
+    }
+    throw err;
+  }
+  const lines = [
+    '',
+    `  loalang is running`,
+    `  HTTP API      ${controller.httpUrl}/api   (OpenAPI UI: ${controller.httpUrl}/docs)`,
+    `  MQTT broker   ${controller.mqttUrl}${controller.broker ? '   (embedded)' : ''}`,
+    `  Data          ${config.LOALANG_DATA_DIR}`,
+  ];
+  if (controller.generatedAdminPassword) {
+    lines.push(
+      '',
+      '  First run: created user "admin" with the password below. It is shown only this once;',
+      '  write it down, or set ADMIN_PASSWORD before the first start.',
+      `      admin / ${controller.generatedAdminPassword}`,
+    );
+  }
+  console.log(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await controller.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+/**
+ * Starts a real controller for a test: temp data directory, HTTP on a free port, and either the
+ * embedded broker on port 0 or an external broker URL (a Mosquitto the suite started).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { type Controller, startController } from '../../src/controller.js';
+import { createLogger } from '../../src/log.js';
+
+export const ADMIN_PASSWORD = 'test-admin-password-123';
+
+export interface TestController {
+  controller: Controller;
+  url: string;
+  mqttUrl: string;
+  token: string;
+  dataDir: string;
+  /** JSON request with the admin token; returns status and parsed body */
+  api<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: T }>;
+  stop(): Promise<void>;
+}
+
+export async function startTestController(env: Record<string, string> = {}): Promise<TestController> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loalang-test-'));
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    LOALANG_DATA_DIR: dataDir,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ADMIN_PASSWORD,
+    ...env,
+  });
+  const controller = await startController(config, createLogger(config.LOG_LEVEL, false));
+  const url = controller.httpUrl;
+
+  async function api<T>(method: string, path: string, body?: unknown, token?: string | null) {
+    const headers: Record<string, string> = {};
+    const auth = token === undefined ? tc.token : token;
+    if (auth) headers.authorization = `Bearer ${auth}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(url + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  const tc: TestController = {
+    controller,
+    url,
+    mqttUrl: controller.mqttUrl,
+    token: '',
+    dataDir,
+    api,
+    async stop() {
+      await controller.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  const login = await api<{ token: string }>(
+    'POST',
+    '/api/auth/login',
+    { username: 'admin', password: ADMIN_PASSWORD },
+    null,
+  );
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  tc.token = login.body.token;
+  return tc;
+}
