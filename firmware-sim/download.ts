@@ -1,0 +1,190 @@
+/**
+ * Fetches a bulletin's audio over HTTP the way good receiver firmware does: streamed, bounded by
+ * the announced size, checked against the sha256 from the signed command, retried on transient
+ * trouble, abortable (the command expires or is cancelled) and with simulated faults.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { AudioRef } from '../src/contract/mqtt.js';
+import { describeError } from './util.js';
+
+/** Download faults; the object is read at each download, so tests may change it at runtime. */
+export interface DownloadFaults {
+  /** how many downloads still to cut after about half their bytes (decremented at each cut) */
+  dropMidDownload: number;
+  /** throttle every download to this rate; 0 or undefined: as fast as the network goes */
+  downloadRateBytesPerSec?: number | undefined;
+  /** flip one byte of every downloaded file, so that the sha256 check fails */
+  corruptBytes: boolean;
+}
+
+export interface DownloadOptions {
+  /** aborts the download at once (command expired or cancelled, receiver stopped) */
+  signal: AbortSignal;
+  faults: DownloadFaults;
+  /** attempts in all, first included (default 3) */
+  attempts?: number;
+  /** wait before the second attempt, doubled for each further one (default 200 ms) */
+  retryBaseMs?: number;
+  /** an attempt that receives nothing for this long is abandoned and retried (default 30 s) */
+  stallTimeoutMs?: number;
+  log?: Logger | undefined;
+}
+
+export type DownloadFailureReason = 'download_failed' | 'size_mismatch' | 'checksum_mismatch';
+
+export type DownloadResult =
+  | { ok: true; bytes: Buffer; attempts: number }
+  | { ok: false; reason: DownloadFailureReason; detail: string; aborted: boolean };
+
+/** Worth another attempt: network errors, HTTP errors, a dropped or stalled transfer. */
+class TransientError extends Error {}
+
+/** Not worth another attempt: the server serves other bytes than the command describes. */
+class ContentError extends Error {
+  constructor(
+    readonly reason: 'size_mismatch' | 'checksum_mismatch',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Downloads and checks `audio`. Never throws; failures come back as a reason and a detail. */
+export async function downloadAudio(audio: AudioRef, opts: DownloadOptions): Promise<DownloadResult> {
+  const attempts = Math.max(1, opts.attempts ?? 3);
+  const retryBaseMs = opts.retryBaseMs ?? 200;
+  const aborted = (): DownloadResult => ({
+    ok: false,
+    reason: 'download_failed',
+    detail: 'aborted',
+    aborted: true,
+  });
+  for (let attempt = 1; ; attempt++) {
+    if (opts.signal.aborted) return aborted();
+    try {
+      const bytes = await attemptOnce(audio, opts);
+      return { ok: true, bytes, attempts: attempt };
+    } catch (err) {
+      if (opts.signal.aborted) return aborted();
+      if (err instanceof ContentError)
+        return { ok: false, reason: err.reason, detail: err.message, aborted: false };
+      const detail = describeError(err);
+      opts.log?.debug({ url: audio.url, attempt, detail }, 'sim: download attempt failed');
+      if (attempt >= attempts) return { ok: false, reason: 'download_failed', detail, aborted: false };
+      try {
+        await sleep(retryBaseMs * 2 ** (attempt - 1), undefined, { signal: opts.signal });
+      } catch {
+        return aborted();
+      }
+    }
+  }
+}
+
+async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buffer> {
+  const { faults } = opts;
+  const stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
+  const attempt = new AbortController();
+  const onAbort = () => attempt.abort(opts.signal.reason);
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  let stalled = false;
+  let stallTimer: NodeJS.Timeout | undefined;
+  const armStall = () => {
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => {
+      stalled = true;
+      attempt.abort(new TransientError(`no data for ${stallTimeoutMs} ms`));
+    }, stallTimeoutMs);
+  };
+  armStall();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  try {
+    const res = await fetch(audio.url, { signal: attempt.signal });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new TransientError(`HTTP ${res.status}`);
+    }
+    const declared = res.headers.get('content-length');
+    if (declared !== null && Number(declared) !== audio.size) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new ContentError(
+        'size_mismatch',
+        `server announces ${declared} bytes, command says ${audio.size}`,
+      );
+    }
+    if (!res.body) throw new TransientError('response without a body');
+    reader = res.body.getReader();
+    const bytes = await readAll(reader, audio.size, faults, attempt.signal, armStall);
+    if (bytes.byteLength !== audio.size) {
+      throw new ContentError(
+        'size_mismatch',
+        `received ${bytes.byteLength} bytes, command says ${audio.size}`,
+      );
+    }
+    if (faults.corruptBytes && bytes.byteLength > 0) {
+      const at = Math.floor(bytes.byteLength / 2);
+      bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== audio.sha256) {
+      throw new ContentError('checksum_mismatch', `sha256 ${sha256} differs from the command's`);
+    }
+    return bytes;
+  } catch (err) {
+    if (stalled && !(err instanceof ContentError))
+      throw new TransientError(`no data for ${stallTimeoutMs} ms`);
+    throw err;
+  } finally {
+    clearTimeout(stallTimer);
+    opts.signal.removeEventListener('abort', onAbort);
+    // Releases the HTTP connection of an abandoned transfer; harmless on a finished one.
+    await reader?.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads the body, never more than `size` bytes (a server sending more must not fill the
+ * receiver's storage), applying the throttle and the mid-download cut.
+ */
+async function readAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  size: number,
+  faults: DownloadFaults,
+  signal: AbortSignal,
+  onProgress: () => void,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const began = Date.now();
+  const rate =
+    faults.downloadRateBytesPerSec && faults.downloadRateBytesPerSec > 0 ? faults.downloadRateBytesPerSec : 0;
+  // Throttled reads are cut into slices of 1/20 s each so that the rate is smooth, not bursty.
+  const slice = rate > 0 ? Math.max(1, Math.floor(rate / 20)) : Number.POSITIVE_INFINITY;
+  const half = Math.max(1, Math.floor(size / 2));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    onProgress();
+    for (let offset = 0; offset < value.byteLength; ) {
+      let end = Math.min(value.byteLength, offset + slice);
+      const cut = faults.dropMidDownload > 0 && total + (end - offset) >= half;
+      if (cut) end = offset + Math.max(0, half - total);
+      chunks.push(Buffer.from(value.subarray(offset, end)));
+      total += end - offset;
+      offset = end;
+      if (cut) {
+        faults.dropMidDownload -= 1;
+        throw new TransientError(`connection dropped after ${total} bytes (simulated)`);
+      }
+      if (total > size)
+        throw new ContentError('size_mismatch', `server sent more than the ${size} bytes announced`);
+      if (rate > 0) {
+        const wait = began + (total / rate) * 1000 - Date.now();
+        if (wait > 0) await sleep(wait, undefined, { signal });
+        onProgress();
+      }
+    }
+  }
+  return Buffer.concat(chunks, total);
+}

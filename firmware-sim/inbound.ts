@@ -1,0 +1,119 @@
+/**
+ * What a receiver makes of inbound payloads (commands, configs) and how it follows its config
+ * with subscriptions; kept apart from the connection handling in `receiver.ts`.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import {
+  type Command,
+  commandSchema,
+  decodePayload,
+  envelopeSchema,
+  eventSchema,
+  type ReceiverConfig,
+  receiverConfigSchema,
+  type Topics,
+} from '../src/contract/mqtt.js';
+import { open } from '../src/contract/signing.js';
+
+export interface ConfigState {
+  config: ReceiverConfig | null;
+  volume: number;
+  groupTopics: Set<string>;
+}
+
+/**
+ * The state after a retained config payload, or null when it changes nothing: unsigned, stale
+ * (lower seq than the one applied) or empty. An equal seq is applied again, because after a
+ * reconnection the broker redelivers the same config and the subscriptions must be restored.
+ */
+export function applyConfig(
+  trusted: ReadonlyMap<string, KeyObject>,
+  t: Topics,
+  current: ConfigState,
+  payload: Buffer,
+  log: Logger,
+): (ConfigState & { config: ReceiverConfig }) | null {
+  if (payload.byteLength === 0) {
+    // A cleared retained message is not signed, so it cannot un-adopt; a signed adopted:false can.
+    log.info('sim: retained config cleared; keeping the current one');
+    return null;
+  }
+  const opened = open(trusted, receiverConfigSchema, payload);
+  if (!opened.ok) {
+    log.warn({ error: opened.error }, 'sim: config refused');
+    return null;
+  }
+  const config = opened.value;
+  if (current.config && config.seq < current.config.seq) {
+    log.info({ seq: config.seq, applied: current.config.seq }, 'sim: stale config ignored');
+    return null;
+  }
+  const groupTopics = new Set(config.adopted ? [...config.zones.map(t.zoneCommand), t.allCommand()] : []);
+  return { config, volume: config.volume ?? current.volume, groupTopics };
+}
+
+/**
+ * Brings the connection's zone and all-receiver subscriptions to `wanted`; returns the topics
+ * held afterwards. Unsubscribes first, so that a receiver moved between zones never hears both.
+ */
+export async function syncGroupSubscriptions(
+  client: MqttClient,
+  wanted: ReadonlySet<string>,
+  held: ReadonlySet<string>,
+  log: Logger,
+): Promise<Set<string>> {
+  const now = new Set(held);
+  const drop = [...held].filter((topic) => !wanted.has(topic));
+  const add = [...wanted].filter((topic) => !held.has(topic));
+  if (drop.length > 0) {
+    await client.unsubscribeAsync(drop);
+    for (const topic of drop) now.delete(topic);
+  }
+  if (add.length > 0) {
+    const granted = await client.subscribeAsync(add, { qos: 1 });
+    for (const g of granted) {
+      if (g.qos === 128) log.warn({ topic: g.topic }, 'sim: zone subscription refused by the broker');
+      else now.add(g.topic);
+    }
+  }
+  return now;
+}
+
+/**
+ * The command and bulletin ids an unverifiable command claims, so that the controller can be told
+ * which command was refused. Only ids that fit the event schema are returned; nothing else of the
+ * claimed body is used.
+ */
+export function claimedIds(payload: Buffer): { id: string; bulletinId?: string } | null {
+  const envelope = decodePayload(envelopeSchema, payload);
+  if (!envelope.ok) return null;
+  let body: unknown;
+  try {
+    body = JSON.parse(envelope.value.body);
+  } catch {
+    return null;
+  }
+  if (!body || typeof body !== 'object') return null;
+  const { id, bulletinId } = body as { id?: unknown; bulletinId?: unknown };
+  const idOk = eventSchema.shape.commandId.safeParse(id);
+  if (!idOk.success) return null;
+  const bulletinOk = eventSchema.shape.bulletinId.safeParse(bulletinId);
+  return bulletinOk.success && bulletinOk.data !== undefined
+    ? { id: idOk.data, bulletinId: bulletinOk.data }
+    : { id: idOk.data };
+}
+
+export type CommandVerdict =
+  | { ok: true; cmd: Command }
+  /** `claimed`: ids to report `rejected` with, for an authentic-looking but unverifiable command */
+  | { ok: false; error: string; claimed: { id: string; bulletinId?: string } | null };
+
+/** Verifies and decodes a command payload. Never throws. */
+export function verifyCommand(trusted: ReadonlyMap<string, KeyObject>, payload: Buffer): CommandVerdict {
+  const opened = open(trusted, commandSchema, payload);
+  if (opened.ok) return { ok: true, cmd: opened.value };
+  // Only a bad signature or unknown key is reported: a malformed payload may not even be ours.
+  return { ok: false, error: opened.error, claimed: opened.badSignature ? claimedIds(payload) : null };
+}

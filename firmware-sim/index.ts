@@ -1,0 +1,18 @@
+/**
+ * The loalang receiver simulator: a real MQTT client that downloads real bytes, usable as a
+ * library in tests and as the reference receiver behaviour for hardware vendors.
+ */
+export { AudioCache } from './cache.js';
+export { type DownloadFaults, type DownloadResult, downloadAudio } from './download.js';
+export { type Fleet, type FleetOptions, fleetIds, startFleet } from './fleet.js';
+export {
+  fetchTrustedKeys,
+  readTrustedKeys,
+  type SigningKeyInfo,
+  signingKeyInfoSchema,
+  trustedKeysFromInfo,
+} from './keys.js';
+export type { NowPlaying, PlayedEntry } from './player/player.js';
+export { PlayQueue } from './player/queue.js';
+export { SimReceiver } from './receiver.js';
+export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';

@@ -1,0 +1,102 @@
+/**
+ * What a receiver publishes: events (built, checked against the contract, kept until
+ * acknowledged) and status messages.
+ *
+ * Events waiting for their PUBACK. Events are at-least-once: one published on a link that dies
+ * before the broker acknowledges it is sent again on the next link, and events made while offline
+ * wait here. A receiver off the network for long keeps only the newest.
+ */
+import type { MqttClient } from 'mqtt';
+import {
+  eventSchema,
+  PROTOCOL_VERSION,
+  type ReceiverEvent,
+  type Status,
+  statusSchema,
+} from '../src/contract/mqtt.js';
+
+interface Entry {
+  payload: string;
+  /** connection generation it was last sent on; 0: not in flight */
+  gen: number;
+}
+
+export class EventOutbox {
+  readonly #entries = new Set<Entry>();
+
+  constructor(private readonly capacity = 1000) {}
+
+  add(payload: string): void {
+    this.#entries.add({ payload, gen: 0 });
+    if (this.#entries.size > this.capacity) {
+      const oldest = this.#entries.values().next().value;
+      if (oldest) this.#entries.delete(oldest);
+    }
+  }
+
+  /** Sends, in order, every entry not yet in flight on connection `gen`. */
+  flush(client: MqttClient, topic: string, gen: number): void {
+    for (const entry of this.#entries) {
+      if (entry.gen === gen) continue;
+      entry.gen = gen;
+      client.publishAsync(topic, entry.payload, { qos: 1 }).then(
+        () => this.#entries.delete(entry),
+        () => {
+          if (entry.gen === gen) entry.gen = 0; // lost with the link: resend on the next one
+        },
+      );
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
+ * Checks an event about to be published against the contract: a simulator bug is better caught
+ * at the sender than by the controller. Returns the parsed event or the problem.
+ */
+export function checkEvent(
+  event: unknown,
+): { ok: true; event: ReceiverEvent } | { ok: false; error: string } {
+  const checked = eventSchema.safeParse(event);
+  return checked.success
+    ? { ok: true, event: checked.data }
+    : { ok: false, error: `event breaks eventSchema: ${JSON.stringify(checked.error.issues)}` };
+}
+
+/** Like checkEvent, for a status message; returns the problem or null. */
+export function statusProblem(status: Status): string | null {
+  const checked = statusSchema.safeParse(status);
+  return checked.success ? null : `status breaks statusSchema: ${JSON.stringify(checked.error.issues)}`;
+}
+
+/**
+ * A status message. "offline" (the last will, the graceful goodbye) carries only what the
+ * controller needs to order it against "online": the session.
+ */
+export function buildStatus(
+  state: 'online' | 'offline',
+  info: {
+    session: number;
+    ts: string;
+    firmware: string;
+    volume: number;
+    nowPlaying: Status['nowPlaying'];
+    rssi: number;
+    cached: string[];
+  },
+): Status {
+  const base: Status = { v: PROTOCOL_VERSION, state, session: info.session, ts: info.ts };
+  if (state === 'offline') return base;
+  return {
+    ...base,
+    firmware: info.firmware,
+    volume: info.volume,
+    nowPlaying: info.nowPlaying,
+    signal: { link: '4g', rssi: info.rssi },
+    // The contract caps the list; the most recently used files are the ones worth announcing.
+    cached: info.cached.slice(-200),
+  };
+}

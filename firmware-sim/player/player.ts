@@ -1,0 +1,341 @@
+/**
+ * What a receiver does with a verified, fresh, first-seen command: acknowledge, fetch, check,
+ * queue, play, preempt and cancel, reporting each step. No audio comes out: a play is a timer of
+ * the bulletin's duration, scaled by the receiver's time factor.
+ */
+import {
+  type AudioRef,
+  type EventState,
+  type PlayCommand,
+  type Priority,
+  preempts,
+  type ReceiverEvent,
+  type StopCommand,
+} from '../../src/contract/mqtt.js';
+import { type AudioCache, intern, sha256Of } from '../cache.js';
+import type { DownloadResult } from '../download.js';
+import { iso, MAX_TIMER_MS } from '../util.js';
+import { PlayQueue } from './queue.js';
+
+/** The fields an event adds to `{v, commandId, bulletinId, state, session, ts}`. */
+export type EventExtra = Partial<
+  Pick<ReceiverEvent, 'reason' | 'detail' | 'play' | 'by' | 'bytes' | 'sha256'>
+>;
+
+/** One bulletin played to the end, as `SimReceiver.played` lists it. */
+export interface PlayedEntry {
+  commandId: string;
+  bulletinId: string;
+  /** sha256 of the bytes actually played */
+  sha256: string;
+  /** plays made (the command's repeat count) */
+  plays: number;
+  priority: Priority;
+  /** receiver clock when the last play ended */
+  at: string;
+  /** output volume used */
+  volume: number;
+}
+
+/** What the player is playing, in the shape of the status message's `nowPlaying`. */
+export interface NowPlaying {
+  commandId: string;
+  bulletinId: string;
+  priority: Priority;
+  play: number;
+  startedAt: string;
+}
+
+/** The receiver services the player relies on. */
+export interface PlayerHost {
+  /** receiver clock, epoch ms */
+  now(): number;
+  /** playback time = duration × timeFactor */
+  timeFactor(): number;
+  /** the receiver's own volume, used when a command carries none */
+  volume(): number;
+  cache: AudioCache;
+  download(audio: AudioRef, signal: AbortSignal): Promise<DownloadResult>;
+  report(cmd: PlayCommand, state: EventState, extra?: EventExtra): void;
+  nowPlayingChanged(): void;
+  played(entry: PlayedEntry): void;
+}
+
+interface Item {
+  cmd: PlayCommand;
+  priority: Priority;
+  arrival: number;
+  stage: 'new' | 'downloading' | 'queued' | 'playing' | 'done';
+  bytes?: Buffer;
+  sha256?: string;
+  abort?: AbortController;
+  expiryTimer?: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
+  play: number;
+  startedAt: string;
+}
+
+/** How many bulletin stops are remembered to cancel plays that arrive after their stop. */
+const REMEMBERED_STOPS = 1000;
+
+export class Player {
+  #current: Item | null = null;
+  readonly #queue = new PlayQueue<Item>();
+  readonly #downloading = new Set<Item>();
+  #arrivals = 0;
+  #allStop: { seq: number; id: string } | null = null;
+  readonly #bulletinStops = new Map<string, { seq: number; id: string }>();
+
+  constructor(private readonly host: PlayerHost) {}
+
+  get nowPlaying(): NowPlaying | null {
+    const item = this.#current;
+    if (!item) return null;
+    const { cmd } = item;
+    return {
+      commandId: cmd.id,
+      bulletinId: cmd.bulletinId,
+      priority: cmd.priority,
+      play: item.play,
+      startedAt: item.startedAt,
+    };
+  }
+
+  /** The volume the speaker plays at now: the playing command's, else the receiver's. */
+  get outputVolume(): number {
+    return this.#current?.cmd.volume ?? this.host.volume();
+  }
+
+  /** Ids of the commands waiting to play, in play order. */
+  get queued(): string[] {
+    return this.#queue.items().map((item) => item.cmd.id);
+  }
+
+  /** Takes a play command that is authentic, not expired and seen for the first time. */
+  play(cmd: PlayCommand): void {
+    const item: Item = {
+      cmd,
+      priority: cmd.priority,
+      arrival: ++this.#arrivals,
+      stage: 'new',
+      play: 0,
+      startedAt: '',
+    };
+    const stoppedBy = this.#stoppedBy(cmd);
+    if (stoppedBy) {
+      // Issued before a stop that already arrived (topics do not keep order between them).
+      this.host.report(cmd, 'cancelled', { by: stoppedBy });
+      return;
+    }
+    const cached = this.host.cache.get(cmd.audio.sha256);
+    if (cached && this.#canStartNow(cmd.priority)) {
+      // `started` is the only acknowledgement: one message per receiver in a fleet-wide alert.
+      item.bytes = cached;
+      this.#admit(item);
+      return;
+    }
+    this.host.report(cmd, 'received');
+    if (cached) {
+      item.bytes = cached;
+      this.host.report(cmd, 'ready');
+      this.#admit(item);
+      return;
+    }
+    void this.#fetch(item);
+  }
+
+  /** Cancels the items a stop command covers: issued before it, of its bulletin if it names one. */
+  stop(cmd: StopCommand): void {
+    this.#rememberStop(cmd);
+    const hit = (item: Item) =>
+      item.cmd.seq < cmd.seq && (cmd.bulletinId === undefined || item.cmd.bulletinId === cmd.bulletinId);
+    const current = this.#current;
+    const victims = [...(current ? [current] : []), ...this.#queue.items(), ...this.#downloading].filter(hit);
+    for (const item of victims) {
+      this.#drop(item);
+      this.host.report(item.cmd, 'cancelled', { by: cmd.id });
+    }
+    if (current && hit(current)) {
+      this.#startNext();
+      if (!this.#current) this.host.nowPlayingChanged();
+    }
+  }
+
+  /** Drops everything silently: the receiver is shutting down. */
+  shutdown(): void {
+    for (const item of [
+      ...(this.#current ? [this.#current] : []),
+      ...this.#queue.items(),
+      ...this.#downloading,
+    ]) {
+      this.#drop(item);
+    }
+  }
+
+  async #fetch(item: Item): Promise<void> {
+    const { cmd } = item;
+    item.stage = 'downloading';
+    item.abort = new AbortController();
+    this.#downloading.add(item);
+    this.#armExpiry(item);
+    this.host.report(cmd, 'downloading', { bytes: 0 });
+    let result: DownloadResult;
+    try {
+      result = await this.host.download(cmd.audio, item.abort.signal);
+    } catch (err) {
+      result = { ok: false, reason: 'download_failed', detail: String(err), aborted: false };
+    }
+    // Expired, cancelled or shut down while downloading: that outcome was reported already.
+    if (item.stage !== 'downloading') return;
+    this.#downloading.delete(item);
+    if (!result.ok) {
+      this.#drop(item);
+      this.host.report(cmd, 'failed', { reason: result.reason, detail: result.detail });
+      return;
+    }
+    item.bytes = intern(cmd.audio.sha256, result.bytes);
+    this.host.cache.set(cmd.audio.sha256, item.bytes);
+    this.host.report(cmd, 'ready');
+    this.#admit(item);
+  }
+
+  /** A ready item: play it now, preempt with it, or queue it. */
+  #admit(item: Item): void {
+    if (this.#expired(item)) {
+      this.#drop(item);
+      this.host.report(item.cmd, 'expired', { reason: 'expired' });
+      return;
+    }
+    const current = this.#current;
+    if (current && !preempts(item.priority, current.priority)) {
+      item.stage = 'queued';
+      this.#queue.push(item);
+      this.#armExpiry(item);
+      return;
+    }
+    if (current) {
+      this.#drop(current);
+      this.host.report(current.cmd, 'preempted', { by: item.cmd.id });
+    }
+    this.#start(item);
+  }
+
+  #start(item: Item): void {
+    clearTimeout(item.expiryTimer);
+    item.stage = 'playing';
+    item.play = 0;
+    // Hash what is about to play, not what the command announced: `finished` proves the bytes.
+    item.sha256 = sha256Of(item.bytes ?? Buffer.alloc(0));
+    this.#current = item;
+    this.#playOnce(item);
+  }
+
+  #playOnce(item: Item): void {
+    item.play += 1;
+    item.startedAt = iso(this.host.now());
+    this.host.report(item.cmd, 'started', { play: item.play });
+    this.host.nowPlayingChanged();
+    item.timer = setTimeout(() => this.#afterPlay(item), this.#scaled(item.cmd.audio.durationMs));
+  }
+
+  #afterPlay(item: Item): void {
+    if (item.stage !== 'playing') return;
+    if (item.play < item.cmd.repeat) {
+      item.timer = setTimeout(() => {
+        if (item.stage === 'playing') this.#playOnce(item);
+      }, this.#scaled(item.cmd.gapMs));
+      return;
+    }
+    const volume = this.outputVolume;
+    this.#drop(item);
+    const sha256 = item.sha256 ?? '';
+    this.host.report(item.cmd, 'finished', { play: item.play, sha256 });
+    this.host.played({
+      commandId: item.cmd.id,
+      bulletinId: item.cmd.bulletinId,
+      sha256,
+      plays: item.play,
+      priority: item.priority,
+      at: iso(this.host.now()),
+      volume,
+    });
+    this.#startNext();
+    if (!this.#current) this.host.nowPlayingChanged();
+  }
+
+  #startNext(): void {
+    while (!this.#current) {
+      const next = this.#queue.shift();
+      if (!next) return;
+      if (this.#expired(next)) {
+        this.#drop(next);
+        this.host.report(next.cmd, 'expired', { reason: 'expired' });
+        continue;
+      }
+      this.#start(next);
+    }
+  }
+
+  /** Takes an item out of every structure and stops its timers and download; reports nothing. */
+  #drop(item: Item): void {
+    item.stage = 'done';
+    clearTimeout(item.timer);
+    clearTimeout(item.expiryTimer);
+    item.abort?.abort();
+    this.#queue.remove(item);
+    this.#downloading.delete(item);
+    if (this.#current === item) this.#current = null;
+  }
+
+  /** Reports `expired` the moment a waiting (downloading or queued) item passes its expiry. */
+  #armExpiry(item: Item): void {
+    clearTimeout(item.expiryTimer);
+    const wait = Date.parse(item.cmd.expiresAt) - this.host.now() + 1;
+    if (wait > MAX_TIMER_MS) return; // far away: checked again before it starts
+    item.expiryTimer = setTimeout(
+      () => {
+        if (item.stage !== 'downloading' && item.stage !== 'queued') return;
+        // The clock offset may have changed since the timer was set.
+        if (!this.#expired(item)) return this.#armExpiry(item);
+        this.#drop(item);
+        this.host.report(item.cmd, 'expired', { reason: 'expired' });
+      },
+      Math.max(0, wait),
+    );
+  }
+
+  #expired(item: Item): boolean {
+    return this.host.now() > Date.parse(item.cmd.expiresAt);
+  }
+
+  #canStartNow(priority: Priority): boolean {
+    return !this.#current || preempts(priority, this.#current.priority);
+  }
+
+  #scaled(ms: number): number {
+    return Math.min(MAX_TIMER_MS, Math.max(0, Math.round(ms * this.host.timeFactor())));
+  }
+
+  #rememberStop(cmd: StopCommand): void {
+    const mark = { seq: cmd.seq, id: cmd.id };
+    if (cmd.bulletinId === undefined) {
+      if (!this.#allStop || this.#allStop.seq < cmd.seq) this.#allStop = mark;
+      return;
+    }
+    const known = this.#bulletinStops.get(cmd.bulletinId);
+    if (known && known.seq >= cmd.seq) return;
+    this.#bulletinStops.delete(cmd.bulletinId);
+    this.#bulletinStops.set(cmd.bulletinId, mark);
+    if (this.#bulletinStops.size > REMEMBERED_STOPS) {
+      const oldest = this.#bulletinStops.keys().next().value;
+      if (oldest !== undefined) this.#bulletinStops.delete(oldest);
+    }
+  }
+
+  /** The id of a stop already applied that covers `cmd`, if any. */
+  #stoppedBy(cmd: PlayCommand): string | null {
+    if (this.#allStop && cmd.seq < this.#allStop.seq) return this.#allStop.id;
+    const stop = this.#bulletinStops.get(cmd.bulletinId);
+    return stop && cmd.seq < stop.seq ? stop.id : null;
+  }
+}

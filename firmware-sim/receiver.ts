@@ -1,0 +1,433 @@
+/**
+ * SimReceiver: a simulated 4G loudspeaker receiver, and the reference behaviour for firmware
+ * vendors. It speaks the contract in `src/contract/` over a real MQTT connection and downloads
+ * real bytes over HTTP; only the loudspeaker itself is a timer.
+ *
+ * Connection rules a vendor must copy:
+ * - every (re)connection uses a new, larger `session` and a last will "offline" carrying it;
+ * - subscribe first (own cmd and config), then announce "online": a controller that sees the
+ *   receiver online may send at once and nothing must be lost;
+ * - events are at-least-once: unacknowledged ones are sent again after a reconnection.
+ */
+import { EventEmitter } from 'node:events';
+import type { MqttClient } from 'mqtt';
+import { type Logger, pino } from 'pino';
+import {
+  DEFAULT_TOPIC_ROOT,
+  deviceIdSchema,
+  type EventState,
+  PROTOCOL_VERSION,
+  type ReceiverConfig,
+  type ReceiverEvent,
+  type Status,
+  type Topics,
+  topics,
+} from '../src/contract/mqtt.js';
+import { AudioCache } from './cache.js';
+import { downloadAudio } from './download.js';
+import { applyConfig, syncGroupSubscriptions, verifyCommand } from './inbound.js';
+import { type LinkHooks, MqttLink } from './link.js';
+import { buildStatus, checkEvent, EventOutbox, statusProblem } from './outbound.js';
+import { type EventExtra, type NowPlaying, type PlayedEntry, Player } from './player/player.js';
+import { resolveFaults, type SimFaults, type SimReceiverEventMap, type SimReceiverOptions } from './types.js';
+import { iso, RecentIds, Serial, waitForMatch } from './util.js';
+
+export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
+
+export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
+  /** Live fault switches; read at each use. */
+  readonly faults: SimFaults;
+  /** Scales playback time; settable. */
+  timeFactor: number;
+  readonly #opts: SimReceiverOptions;
+  readonly #topics: Topics;
+  readonly #log: Logger;
+  readonly #cache: AudioCache;
+  readonly #player: Player;
+  readonly #seen = new RecentIds(2000);
+  readonly #serial = new Serial();
+  #session: number;
+  #sessionUsed = false;
+  #state: 'online' | 'offline' = 'offline';
+  readonly #link: MqttLink;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #volume: number;
+  #config: ReceiverConfig | null = null;
+  /** zone and all topics the current config asks for */
+  #groupTopics = new Set<string>();
+  /** of those, the ones the current connection holds */
+  #subscribedGroup = new Set<string>();
+  readonly #events: ReceiverEvent[] = [];
+  readonly #played: PlayedEntry[] = [];
+  readonly #outbox = new EventOutbox(1000);
+
+  constructor(opts: SimReceiverOptions) {
+    super();
+    if (!deviceIdSchema.safeParse(opts.id).success) {
+      throw new Error(`invalid receiver id "${opts.id}": letters, digits, "_", "." or "-", at most 64`);
+    }
+    this.#opts = opts;
+    this.#topics = topics(opts.topicRoot ?? DEFAULT_TOPIC_ROOT);
+    this.#log = (opts.log ?? pino({ level: 'silent' })).child({ rx: opts.id });
+    this.#cache = new AudioCache(opts.cacheItems ?? 50);
+    this.#session = opts.initialSession ?? Math.floor(Date.now() / 1000);
+    this.#volume = opts.volume ?? 70;
+    this.timeFactor = opts.timeFactor ?? 1;
+    this.faults = resolveFaults(opts);
+    this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
+    this.#player = new Player({
+      now: () => this.now(),
+      timeFactor: () => this.timeFactor,
+      volume: () => this.#volume,
+      cache: this.#cache,
+      download: (audio, signal) =>
+        downloadAudio(audio, {
+          signal,
+          faults: this.faults,
+          retryBaseMs: opts.downloadRetryBaseMs,
+          log: this.#log,
+        }),
+      report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
+      nowPlayingChanged: () => this.#publishStatus(),
+      played: (entry) => {
+        this.#played.push(entry);
+        if (this.#played.length > (opts.historySize ?? 1000)) this.#played.shift();
+        this.emit('played', entry);
+      },
+    });
+  }
+
+  get id(): string {
+    return this.#opts.id;
+  }
+  get session(): number {
+    return this.#session;
+  }
+  get state(): 'online' | 'offline' {
+    return this.#state;
+  }
+  get nowPlaying(): NowPlaying | null {
+    return this.#player.nowPlaying;
+  }
+  /** Ids of the commands waiting to play, in play order. */
+  get queued(): string[] {
+    return this.#player.queued;
+  }
+  /** Bulletins played to the end, oldest first. */
+  get played(): readonly PlayedEntry[] {
+    return this.#played;
+  }
+  /** Every event published (or queued while offline), in order. */
+  get events(): readonly ReceiverEvent[] {
+    return this.#events;
+  }
+  /** The last configuration applied, or null. */
+  get config(): ReceiverConfig | null {
+    return this.#config;
+  }
+  /** The receiver's own volume (a command's volume applies to its bulletin only). */
+  get volume(): number {
+    return this.#volume;
+  }
+  /** sha256 of every cached audio file. */
+  get cached(): string[] {
+    return this.#cache.keys();
+  }
+  get clockOffsetMs(): number {
+    return this.faults.clockOffsetMs;
+  }
+  set clockOffsetMs(ms: number) {
+    this.faults.clockOffsetMs = ms;
+  }
+
+  /** The receiver's clock, epoch ms. */
+  now(): number {
+    return Date.now() + this.faults.clockOffsetMs;
+  }
+
+  /** Empties the audio cache, as after a flash wipe. */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  /** Connects; resolves once subscribed and "online" is published. */
+  async start(): Promise<void> {
+    if (this.#state === 'online') return;
+    const online = this.#waitOnline(this.#opts.startTimeoutMs ?? 30_000);
+    this.#link.open();
+    await online;
+  }
+
+  /** Fault: the link dies without a DISCONNECT, so the broker publishes the will; no reconnection until goOnline(). */
+  goOffline(): Promise<void> {
+    return this.#link.drop();
+  }
+
+  /** Ends a goOffline(): reconnects with the next session. */
+  goOnline(): Promise<void> {
+    return this.start();
+  }
+
+  /** Graceful shutdown: publishes "offline" for the session, disconnects, silences everything. */
+  async stop(): Promise<void> {
+    this.#stopHeartbeat();
+    this.#player.shutdown();
+    const wasOnline = this.#state === 'online';
+    this.#state = 'offline';
+    this.emit('stopped');
+    // Sent whenever connected, even mid-setup: an "online" may already be retained for this session.
+    const lastWords = {
+      topic: this.#topics.receiverStatus(this.id),
+      payload: JSON.stringify(this.#status('offline')),
+    };
+    await this.#link.close(lastWords);
+    if (wasOnline) this.emit('offline');
+  }
+
+  /**
+   * Resolves with the first event matching `predicate`, looking at events already published
+   * too unless `includePast` is false; rejects after `timeoutMs`.
+   */
+  waitForEvent(
+    predicate: (event: ReceiverEvent) => boolean,
+    timeoutMs = 5000,
+    includePast = true,
+  ): Promise<ReceiverEvent> {
+    const subscribe = (listener: (event: ReceiverEvent) => void) => {
+      this.on('event', listener);
+      return () => this.off('event', listener);
+    };
+    const describe = () => {
+      const last = this.#events.slice(-5).map((e) => `${e.commandId}:${e.state}`);
+      return `${this.id}: no matching event within ${timeoutMs} ms (last: ${last.join(', ') || 'none'})`;
+    };
+    return waitForMatch(subscribe, predicate, timeoutMs, includePast ? this.#events : [], describe);
+  }
+
+  /** Resolves with the first applied config matching `predicate` (the current one counts); rejects after `timeoutMs`. */
+  waitForConfig(predicate: (config: ReceiverConfig) => boolean, timeoutMs = 5000): Promise<ReceiverConfig> {
+    const subscribe = (listener: (config: ReceiverConfig) => void) => {
+      this.on('config', listener);
+      return () => this.off('config', listener);
+    };
+    const past = this.#config ? [this.#config] : [];
+    return waitForMatch(
+      subscribe,
+      predicate,
+      timeoutMs,
+      past,
+      () => `${this.id}: no matching config within ${timeoutMs} ms`,
+    );
+  }
+
+  #linkHooks(): LinkHooks {
+    return {
+      will: () => {
+        // A session that reached the broker is spent: its will may still fire, so never reuse it.
+        if (this.#sessionUsed) this.#session += 1;
+        this.#sessionUsed = false;
+        return {
+          topic: this.#topics.receiverStatus(this.id),
+          payload: JSON.stringify(this.#status('offline')),
+        };
+      },
+      up: (client, gen) => {
+        this.#sessionUsed = true;
+        this.#serial
+          .run(() => this.#onConnected(client, gen))
+          .catch((err: unknown) => this.#log.warn({ err }, 'sim: connection setup failed'));
+      },
+      message: (topic, payload) => this.#onMessage(topic, payload),
+      down: () => {
+        const wasOnline = this.#state === 'online';
+        this.#state = 'offline';
+        this.#subscribedGroup = new Set();
+        this.#stopHeartbeat();
+        if (!wasOnline) return;
+        this.#log.info({ session: this.#session }, 'sim: offline');
+        this.emit('offline');
+      },
+    };
+  }
+
+  async #onConnected(client: MqttClient, gen: number): Promise<void> {
+    const t = this.#topics;
+    const own = [t.receiverCommand(this.id), t.receiverConfig(this.id)];
+    // Zones from the last config are subscribed at once; the retained config then corrects them.
+    const group = [...this.#groupTopics];
+    const granted = await client.subscribeAsync([...own, ...group], { qos: 1 });
+    if (gen !== this.#link.generation) return;
+    this.#subscribedGroup = new Set();
+    for (const g of granted) {
+      if (g.qos === 128) this.#log.error({ topic: g.topic }, 'sim: subscription refused by the broker');
+      else if (this.#groupTopics.has(g.topic)) this.#subscribedGroup.add(g.topic);
+    }
+    const online = this.#status('online');
+    const problem = statusProblem(online);
+    if (problem) this.#protocolError(problem, online);
+    await client.publishAsync(t.receiverStatus(this.id), JSON.stringify(online), { qos: 1, retain: true });
+    if (gen !== this.#link.generation) return;
+    this.#state = 'online';
+    this.#link.settled();
+    this.#startHeartbeat();
+    this.#log.info({ session: this.#session }, 'sim: online');
+    this.emit('online', this.#session);
+    this.#flushOutbox();
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    // Whatever arrives, a receiver must not crash: every handler is contained.
+    try {
+      if (topic === this.#topics.receiverConfig(this.id)) {
+        this.#serial
+          .run(() => this.#applyConfig(payload))
+          .catch((err: unknown) => {
+            this.#log.warn({ err }, 'sim: config not applied');
+          });
+      } else if (topic === this.#topics.receiverCommand(this.id) || this.#groupTopics.has(topic)) {
+        this.#onCommand(topic, payload);
+      } else {
+        this.#log.debug({ topic }, 'sim: message on a topic not listened to, ignored');
+      }
+    } catch (err) {
+      this.#log.error({ err, topic }, 'sim: message handling failed');
+    }
+  }
+
+  #onCommand(topic: string, payload: Buffer): void {
+    const verdict = verifyCommand(this.#opts.trustedKeys, payload);
+    if (!verdict.ok) {
+      this.#log.warn({ topic, error: verdict.error }, 'sim: command refused');
+      // Tell the controller about a forged or mis-keyed command, but act on nothing it says.
+      const { claimed } = verdict;
+      if (claimed)
+        this.#report(claimed.id, claimed.bulletinId, 'rejected', {
+          reason: 'bad_signature',
+          detail: verdict.error,
+        });
+      return;
+    }
+    const { cmd } = verdict;
+    if (!this.#seen.add(cmd.id)) return; // already handled, e.g. via its zone topic
+    if (this.now() > Date.parse(cmd.expiresAt)) {
+      this.#report(cmd.id, cmd.bulletinId, 'expired', { reason: 'expired' });
+    } else if (cmd.type === 'stop') {
+      this.#player.stop(cmd);
+    } else if (this.faults.rejectCommands) {
+      this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
+    } else {
+      this.#player.play(cmd);
+    }
+  }
+
+  async #applyConfig(payload: Buffer): Promise<void> {
+    const current = { config: this.#config, volume: this.#volume, groupTopics: this.#groupTopics };
+    const next = applyConfig(this.#opts.trustedKeys, this.#topics, current, payload, this.#log);
+    if (!next) return;
+    const volumeChanged = next.volume !== this.#volume;
+    this.#config = next.config;
+    this.#volume = next.volume;
+    this.#groupTopics = next.groupTopics;
+    const client = this.#link.client;
+    if (client && this.#state === 'online') {
+      const gen = this.#link.generation;
+      const held = await syncGroupSubscriptions(client, this.#groupTopics, this.#subscribedGroup, this.#log);
+      if (gen === this.#link.generation) this.#subscribedGroup = held;
+    }
+    this.emit('config', next.config);
+    if (volumeChanged) this.#publishStatus();
+  }
+
+  #report(
+    commandId: string,
+    bulletinId: string | undefined,
+    state: EventState,
+    extra: EventExtra = {},
+  ): void {
+    const event = {
+      v: PROTOCOL_VERSION,
+      commandId,
+      ...(bulletinId === undefined ? {} : { bulletinId }),
+      state,
+      session: this.#session,
+      ts: iso(this.now()),
+      ...extra,
+    };
+    const checked = checkEvent(event);
+    if (!checked.ok) {
+      this.#protocolError(checked.error, event);
+      return;
+    }
+    this.#events.push(checked.event);
+    if (this.#events.length > (this.#opts.historySize ?? 1000)) this.#events.shift();
+    this.#log.info({ cmd: commandId, state, ...extra }, 'sim: event');
+    this.#outbox.add(JSON.stringify(checked.event));
+    this.emit('event', checked.event);
+    this.#flushOutbox();
+  }
+
+  #flushOutbox(): void {
+    const client = this.#link.client;
+    if (client && this.#state === 'online') {
+      this.#outbox.flush(client, this.#topics.receiverEvent(this.id), this.#link.generation);
+    }
+  }
+
+  #status(state: 'online' | 'offline'): Status {
+    return buildStatus(state, {
+      session: this.#session,
+      ts: iso(this.now()),
+      firmware: this.#opts.firmware ?? 'loalang-sim/0.1',
+      volume: this.#volume,
+      nowPlaying: this.#player.nowPlaying,
+      rssi: this.#opts.rssi ?? -85,
+      cached: this.#cache.keys(),
+    });
+  }
+
+  #publishStatus(): void {
+    const client = this.#link.client;
+    if (!client || this.#state !== 'online') return;
+    const status = this.#status('online');
+    const problem = statusProblem(status);
+    if (problem) {
+      this.#protocolError(problem, status);
+      return;
+    }
+    client
+      .publishAsync(this.#topics.receiverStatus(this.id), JSON.stringify(status), { qos: 1, retain: true })
+      .catch((err: unknown) => this.#log.debug({ err }, 'sim: status not published'));
+  }
+
+  #protocolError(message: string, payload: unknown): void {
+    this.#log.error({ payload, message }, 'sim: own payload breaks the contract');
+    this.emit('protocolError', message, payload);
+  }
+
+  #startHeartbeat(): void {
+    this.#stopHeartbeat();
+    this.#heartbeat = setInterval(() => this.#publishStatus(), this.#opts.heartbeatMs ?? 60_000);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  #waitOnline(timeoutMs: number): Promise<void> {
+    const subscribe = (listener: (what: 'online' | 'stopped') => void) => {
+      const online = () => listener('online');
+      const stopped = () => listener('stopped');
+      this.on('online', online);
+      this.on('stopped', stopped);
+      return () => {
+        this.off('online', online);
+        this.off('stopped', stopped);
+      };
+    };
+    const describe = () => `${this.id}: not online within ${timeoutMs} ms (${this.#opts.brokerUrl})`;
+    return waitForMatch(subscribe, () => true, timeoutMs, [], describe).then((what) => {
+      if (what === 'stopped') throw new Error(`${this.id}: stopped before coming online`);
+    });
+  }
+}

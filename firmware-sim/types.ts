@@ -1,0 +1,76 @@
+/** Options, faults and local events of `SimReceiver`. */
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
+import type { DownloadFaults } from './download.js';
+import type { PlayedEntry } from './player/player.js';
+
+/** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
+export interface SimFaults extends DownloadFaults {
+  /** answer every play with `rejected` reason `busy` */
+  rejectCommands: boolean;
+  /** receiver clock = Date.now() + this (ms); positive runs ahead */
+  clockOffsetMs: number;
+}
+
+export interface SimReceiverOptions {
+  /** receiver id, also the MQTT client id */
+  id: string;
+  /** e.g. mqtt://127.0.0.1:1883 */
+  brokerUrl: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  topicRoot?: string | undefined;
+  /** controller public keys by kid */
+  trustedKeys: ReadonlyMap<string, KeyObject>;
+  firmware?: string | undefined;
+  /** own output volume 0–100 (default 70) */
+  volume?: number | undefined;
+  /** playback and gap time = nominal × timeFactor (default 1) */
+  timeFactor?: number | undefined;
+  clockOffsetMs?: number | undefined;
+  /** status republication period (default 60 s) */
+  heartbeatMs?: number | undefined;
+  /** session of the first connection (default: Unix seconds, so it grows across reboots) */
+  initialSession?: number | undefined;
+  log?: Logger | undefined;
+  faults?: Partial<SimFaults> | undefined;
+  /** reported signal strength, dBm (default -85) */
+  rssi?: number | undefined;
+  /** events and played bulletins kept in memory for inspection, newest (default 1000) */
+  historySize?: number | undefined;
+  /** cached audio files kept (default 50) */
+  cacheItems?: number | undefined;
+  /** start() rejects when not online within this time; the receiver keeps trying (default 30 s) */
+  startTimeoutMs?: number | undefined;
+  /** reconnection backoff bounds (default 500 ms to 30 s) */
+  reconnectMinMs?: number | undefined;
+  reconnectMaxMs?: number | undefined;
+  /** first download retry delay, doubled each time (default 200 ms) */
+  downloadRetryBaseMs?: number | undefined;
+}
+
+/** Events a SimReceiver emits locally (not MQTT). */
+export type SimReceiverEventMap = {
+  /** a progress event it published (or queued to publish while offline) */
+  event: [ReceiverEvent];
+  config: [ReceiverConfig];
+  played: [PlayedEntry];
+  online: [session: number];
+  offline: [];
+  stopped: [];
+  /** the receiver was about to publish a payload its own contract rejects: a simulator bug */
+  protocolError: [message: string, payload: unknown];
+};
+
+/** The live fault switches for `opts`: none on unless asked for. */
+export function resolveFaults(opts: SimReceiverOptions): SimFaults {
+  return {
+    dropMidDownload: 0,
+    corruptBytes: false,
+    rejectCommands: false,
+    downloadRateBytesPerSec: undefined,
+    ...opts.faults,
+    clockOffsetMs: opts.faults?.clockOffsetMs ?? opts.clockOffsetMs ?? 0,
+  };
+}

@@ -1,0 +1,146 @@
+/** Small building blocks shared by the receiver simulator. */
+
+/** The longest delay `setTimeout` honours; longer ones fire at once, so callers must clamp. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A bounded set of recently seen ids. A command can reach a receiver twice (its own topic and a
+ * zone topic, or a QoS 1 redelivery), so ids are remembered; old ones are forgotten first because a
+ * duplicate arrives within seconds, not hours.
+ */
+export class RecentIds {
+  readonly #ids = new Set<string>();
+
+  constructor(private readonly capacity = 2000) {}
+
+  /** Records `id`; returns false when it was already known. */
+  add(id: string): boolean {
+    if (this.#ids.has(id)) return false;
+    this.#ids.add(id);
+    if (this.#ids.size > this.capacity) {
+      // A Set iterates in insertion order, so the first key is the oldest.
+      const oldest = this.#ids.values().next().value;
+      if (oldest !== undefined) this.#ids.delete(oldest);
+    }
+    return true;
+  }
+
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+}
+
+/**
+ * Runs async jobs one after another. Subscription changes (connect, config) must not interleave:
+ * an unsubscribe racing a subscribe for the same topic would leave the receiver deaf or chatty.
+ */
+export class Serial {
+  #tail: Promise<void> = Promise.resolve();
+
+  run(job: () => Promise<void>): Promise<void> {
+    const next = this.#tail.then(job);
+    // The chain itself never rejects; each caller sees its own job's outcome.
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Reconnect delay with exponential growth and full jitter: a thousand receivers losing the
+ * broker at once must not all come back in the same millisecond.
+ */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
+  return Math.round(minMs / 2 + random() * (ceiling - minMs / 2));
+}
+
+/** ISO-8601 text of an epoch-milliseconds instant. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** A short description of an unknown thrown value, for logs and event details. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as Error & { cause?: unknown }).cause;
+    const code =
+      cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string'
+        ? cause.code
+        : null;
+    return code ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}
+
+/**
+ * Resolves with the first value matching `predicate`, among `past` values first, then among
+ * those `subscribe` delivers; rejects after `timeoutMs` with `describe()` as the message.
+ */
+export function waitForMatch<T>(
+  subscribe: (listener: (value: T) => void) => () => void,
+  predicate: (value: T) => boolean,
+  timeoutMs: number,
+  past: readonly T[],
+  describe: () => string,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    try {
+      const seen = past.find(predicate);
+      if (seen !== undefined) return resolve(seen);
+    } catch (err) {
+      return reject(err);
+    }
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(describe()));
+    }, timeoutMs);
+    const unsubscribe = subscribe((value) => {
+      let hit: boolean;
+      try {
+        hit = predicate(value);
+      } catch (err) {
+        clearTimeout(timer);
+        unsubscribe();
+        return reject(err);
+      }
+      if (!hit) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(value);
+    });
+  });
+}
+
+/** `promise`, or a rejection after `ms`. */
+export function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at a time; settles every item, like
+ * Promise.allSettled, in input order.
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        results[index] = { status: 'fulfilled', value: await fn(items[index] as T, index) };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,298 @@
+/**
+ * End to end, on real parts: a controller, 14 simulated receivers (real MQTT clients that download
+ * real bytes over HTTP), once on the embedded broker and once on a real Mosquitto the suite starts.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
+import { startTestController, type TestController } from './helpers/controller.js';
+import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
+import { waitFor } from './helpers/wait.js';
+
+const VILLAGES = [
+  'Thôn Đồng Bùa',
+  'Thôn Đồng Giếng',
+  'Thôn Đồng Tâm',
+  'Thôn Gò Dẫu',
+  'Thôn Quan Nội',
+  'Thôn Thượng',
+  'Thôn Hạ',
+  'Thôn Trung',
+  'Thôn Quang Đạo',
+  'Thôn Đông',
+  'Thôn Nam',
+  'Thôn Tây',
+  'Thôn Bắc',
+  'Thôn Mới',
+];
+const FIXTURE = new URL('./fixtures/audio/tone.mp3', import.meta.url);
+
+interface Delivery {
+  receiverId: string;
+  state: string;
+  reason: string | null;
+}
+interface Bulletin {
+  id: string;
+  status: string;
+  summary: { total: number; finished: number; byState: Record<string, number> };
+  deliveries: Delivery[];
+}
+
+function suite(
+  name: string,
+  brokerEnv: () => Promise<{ env: Record<string, string>; stop(): Promise<void> }>,
+) {
+  describe(name, () => {
+    let tc: TestController;
+    let fleet: Fleet;
+    let stopBroker: () => Promise<void> = async () => {};
+    let audioId = '';
+    let audioSha = '';
+    const zoneIds: string[] = [];
+    const rxOf = (zoneIndex: number) => fleet.receivers[zoneIndex]!;
+
+    beforeAll(async () => {
+      const broker = await brokerEnv();
+      stopBroker = broker.stop;
+      tc = await startTestController(broker.env);
+      for (const [i, name] of VILLAGES.entries()) {
+        const z = await tc.api<{ id: string }>('POST', '/api/zones', { name });
+        expect(z.status).toBe(201);
+        zoneIds.push(z.body.id);
+        const r = await tc.api('POST', '/api/receivers', {
+          id: `hd-${String(i + 1).padStart(2, '0')}`,
+          zoneId: z.body.id,
+        });
+        expect(r.status).toBe(201);
+      }
+      const trustedKeys = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
+      fleet = await startFleet({
+        count: 14,
+        idPrefix: 'hd',
+        brokerUrl: tc.mqttUrl,
+        trustedKeys,
+        timeFactor: 0.05,
+      });
+      await Promise.all(fleet.receivers.map((rx) => rx.waitForConfig((c) => c.adopted)));
+      await waitFor('14 receivers online', async () => {
+        const res = await tc.api<{ receivers: { online: number } }>('GET', '/api/health');
+        return res.body.receivers.online === 14;
+      });
+      const bytes = readFileSync(FIXTURE);
+      audioSha = createHash('sha256').update(bytes).digest('hex');
+      const form = new FormData();
+      form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), 'ban-tin.mp3');
+      const up = await fetch(`${tc.url}/api/audio`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tc.token}` },
+        body: form,
+      });
+      expect(up.status).toBe(201);
+      const body = (await up.json()) as { audio: { id: string; sha256: string } };
+      expect(body.audio.sha256).toBe(audioSha);
+      audioId = body.audio.id;
+    });
+
+    afterAll(async () => {
+      await fleet?.stop();
+      await tc?.stop();
+      await stopBroker();
+    });
+
+    const getBulletin = async (id: string) => (await tc.api<Bulletin>('GET', `/api/bulletins/${id}`)).body;
+    const waitFinished = (id: string, timeoutMs = 15_000) =>
+      waitFor(
+        `bulletin ${id} finished`,
+        async () => {
+          const b = await getBulletin(id);
+          return b.summary.finished === b.summary.total ? b : null;
+        },
+        timeoutMs,
+      );
+
+    it('plays a bulletin on 3 villages: exactly their receivers, the uploaded bytes, all done', async () => {
+      const played = fleet.receivers.map((rx) => rx.played.length);
+      const targets = [zoneIds[0]!, zoneIds[4]!, zoneIds[9]!];
+      const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        title: 'Thông báo lịch tiêm phòng',
+        audioId,
+        target: { zones: targets },
+        priority: 'normal',
+        repeat: 2,
+        gapSeconds: 1,
+      });
+      expect(res.status).toBe(201);
+      expect(res.body.summary.total).toBe(3);
+      const b = await waitFinished(res.body.id);
+      expect(b.status).toBe('completed');
+      expect(b.deliveries.map((d) => [d.receiverId, d.state])).toEqual([
+        ['hd-01', 'done'],
+        ['hd-05', 'done'],
+        ['hd-10', 'done'],
+      ]);
+      for (const [i, rx] of fleet.receivers.entries()) {
+        const mine = rx.played.slice(played[i]).filter((p) => p.bulletinId === res.body.id);
+        if ([0, 4, 9].includes(i)) {
+          expect(mine).toHaveLength(1);
+          expect(mine[0]!.sha256).toBe(audioSha);
+          expect(mine[0]!.plays).toBe(2);
+        } else {
+          expect(mine).toHaveLength(0);
+          expect(rx.events.some((e) => e.bulletinId === res.body.id)).toBe(false);
+        }
+      }
+      // The as-run log holds what the receivers reported, in order, for one of them.
+      const log = await tc.api<{ items: { receiverId: string; state: string }[] }>(
+        'GET',
+        `/api/bulletins/${res.body.id}/log`,
+      );
+      expect(log.body.items.filter((e) => e.receiverId === 'hd-05').map((e) => e.state)).toEqual([
+        'received',
+        'downloading',
+        'ready',
+        'playing',
+        'playing',
+        'done',
+      ]);
+    });
+
+    it('delivers to a receiver that was offline when it was sent, once it reconnects', async () => {
+      const rx = rxOf(1);
+      await rx.goOffline();
+      await waitFor(
+        'hd-02 offline',
+        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-02')).body.online,
+      );
+      const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: [zoneIds[1]!] },
+      });
+      expect(res.status).toBe(201);
+      expect((await getBulletin(res.body.id)).deliveries[0]!.state).toBe('queued');
+      await rx.goOnline();
+      const b = await waitFinished(res.body.id);
+      expect(b.deliveries[0]!.state).toBe('done');
+      expect(rx.played.at(-1)).toMatchObject({ bulletinId: res.body.id, sha256: audioSha });
+    });
+
+    it('expires the delivery of a receiver that stays offline past the expiry, and it never plays', async () => {
+      const rx = rxOf(2);
+      await rx.goOffline();
+      await waitFor(
+        'hd-03 offline',
+        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-03')).body.online,
+      );
+      const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { receivers: ['hd-03'] },
+        expiresInSeconds: 2,
+      });
+      expect(res.status).toBe(201);
+      const b = await waitFinished(res.body.id, 10_000);
+      expect(b.deliveries[0]).toMatchObject({ state: 'expired', reason: 'expired' });
+      await rx.goOnline();
+      // A later bulletin to it plays, and the expired one never did.
+      const next = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { receivers: ['hd-03'] },
+      });
+      await waitFinished(next.body.id);
+      expect(rx.played.some((p) => p.bulletinId === res.body.id)).toBe(false);
+      expect(rx.played.at(-1)!.bulletinId).toBe(next.body.id);
+    });
+
+    it('lets an emergency preempt a normal bulletin on the receivers it targets only', async () => {
+      const [a, b] = [rxOf(5), rxOf(6)];
+      const normal = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: [zoneIds[5]!, zoneIds[6]!] },
+        priority: 'normal',
+        repeat: 6,
+        gapSeconds: 4,
+      });
+      expect(normal.status).toBe(201);
+      await Promise.all(
+        [a, b].map((rx) => rx.waitForEvent((e) => e.bulletinId === normal.body.id && e.state === 'started')),
+      );
+      const urgent = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        title: 'Cảnh báo bão',
+        audioId,
+        target: { zones: [zoneIds[5]!] },
+        priority: 'emergency',
+      });
+      expect(urgent.status).toBe(201);
+      const u = await waitFinished(urgent.body.id);
+      expect(u.deliveries[0]).toMatchObject({ receiverId: 'hd-06', state: 'done' });
+      const preempted = await a.waitForEvent(
+        (e) => e.bulletinId === normal.body.id && e.state === 'preempted',
+      );
+      expect(preempted.by).toBeDefined();
+      const n = await waitFinished(normal.body.id, 20_000);
+      expect(Object.fromEntries(n.deliveries.map((d) => [d.receiverId, d.state]))).toEqual({
+        'hd-06': 'preempted',
+        'hd-07': 'done',
+      });
+      expect(b.played.some((p) => p.bulletinId === normal.body.id && p.plays === 6)).toBe(true);
+    });
+
+    it('cancels a bulletin and stops everything in a zone', async () => {
+      const rx = rxOf(7);
+      const long = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: [zoneIds[7]!, zoneIds[8]!] },
+        repeat: 20,
+        gapSeconds: 10,
+      });
+      await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'started');
+      const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[7]!] });
+      expect(stop.status).toBe(200);
+      expect(stop.body.cancelled).toBe(1);
+      await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
+      expect(rx.nowPlaying).toBeNull();
+      const cancel = await tc.api<Bulletin>('POST', `/api/bulletins/${long.body.id}/cancel`);
+      expect(cancel.status).toBe(200);
+      expect(cancel.body.status).toBe('cancelled');
+      await rxOf(8).waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
+      expect(cancel.body.deliveries.every((d) => d.state === 'cancelled')).toBe(true);
+    });
+
+    it('refuses bad bulletins with a clear 400 and changes nothing', async () => {
+      const count = (t: string) =>
+        (tc.controller.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+      const before = [count('bulletins'), count('deliveries')];
+      const cases: [unknown, string][] = [
+        [{ audioId, target: {} }, 'empty_target'],
+        [{ audioId, target: { zones: [] } }, 'empty_target'],
+        [{ audioId, target: { zones: ['no-such-village'] } }, 'unknown_zone'],
+        [{ audioId, target: { receivers: ['ghost'] } }, 'unknown_receiver'],
+        [{ audioId: 'no-such-audio', target: { all: true } }, 'unknown_audio'],
+        [{ audioId, target: { all: true }, priority: 'urgent' }, 'validation'],
+        [{ audioId, target: { all: true }, repeat: 'twice' }, 'validation'],
+      ];
+      for (const [body, code] of cases) {
+        const res = await tc.api<{ error: string; message: string }>('POST', '/api/bulletins', body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body.error).toBe(code);
+        expect(res.body.message.length).toBeGreaterThan(10);
+      }
+      await tc.api('POST', '/api/zones', { id: 'empty-village', name: 'Thôn trống' });
+      const empty = await tc.api<{ error: string }>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: ['empty-village'] },
+      });
+      expect(empty.body.error).toBe('no_receivers');
+      expect([count('bulletins'), count('deliveries')]).toEqual(before);
+    });
+  });
+}
+
+suite('end to end on the embedded broker', async () => ({ env: {}, stop: async () => {} }));
+
+describe.skipIf(!mosquittoAvailable())('with Mosquitto', () => {
+  suite('end to end on a real Mosquitto', async () => {
+    const m: MosquittoHandle = await startMosquitto();
+    return { env: { MQTT_URL: m.url }, stop: () => m.stop() };
+  });
+});

@@ -1,0 +1,120 @@
+/** `npm start` and `npm run demo` as a user runs them: real processes, real ports. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/mosquitto.js';
+
+const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function run(script: string, args: string[], env: Record<string, string>) {
+  const child = spawn(TSX, [script, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, output: () => out };
+}
+
+const dataDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'loalang-srv-'));
+  dirs.push(d);
+  return d;
+};
+
+describe('npm start', () => {
+  it('refuses a bad setting with a message naming the variable', async () => {
+    const p = run('src/server.ts', [], { PORT: 'eighty', TZ: 'Mars/Olympus', LOALANG_DATA_DIR: dataDir() });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/PORT/);
+    expect(p.output()).toMatch(/TZ: an IANA time zone/);
+  });
+
+  it('explains what to do when the embedded broker port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const p = run('src/server.ts', [], {
+        PORT: '0',
+        HOST: '127.0.0.1',
+        MQTT_HOST: '127.0.0.1',
+        MQTT_PORT: String(port),
+        LOALANG_DATA_DIR: dataDir(),
+      });
+      expect(await p.exited).toBe(3);
+      expect(p.output()).toMatch(/already in use/);
+      expect(p.output()).toMatch(/MQTT_URL=mqtt:\/\/127\.0\.0\.1:/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('starts with the embedded broker, prints the first admin password once, serves health, stops on SIGTERM', async () => {
+    const [http, mqtt] = [await freePort(), await freePort()];
+    const dir = dataDir();
+    const env = {
+      PORT: String(http),
+      HOST: '127.0.0.1',
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: String(mqtt),
+      LOALANG_DATA_DIR: dir,
+    };
+    const p = run('src/server.ts', [], env);
+    const deadline = Date.now() + 20_000;
+    while (!p.output().includes('loalang is running')) {
+      if (Date.now() > deadline || p.child.exitCode !== null) throw new Error(`did not start: ${p.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const password = /admin \/ (\S+)/.exec(p.output())?.[1];
+    expect(password).toBeTruthy();
+    const health = await fetch(`http://127.0.0.1:${http}/api/health`);
+    expect(await health.json()).toMatchObject({ status: 'ok', mqtt: 'connected' });
+    const login = await fetch(`http://127.0.0.1:${http}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password }),
+    });
+    expect(login.status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+
+    // Second start on the same data: no new password printed.
+    const again = run('src/server.ts', [], env);
+    const deadline2 = Date.now() + 20_000;
+    while (!again.output().includes('loalang is running')) {
+      if (Date.now() > deadline2 || again.child.exitCode !== null)
+        throw new Error(`did not restart: ${again.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(again.output()).not.toMatch(/admin \//);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  });
+});
+
+describe('npm run demo', () => {
+  it('brings 14 villages online and plays a bulletin on all of them', async () => {
+    const p = run('scripts/demo.ts', ['--once'], {});
+    expect(await p.exited, p.output()).toBe(0);
+    expect(p.output()).toContain('online: 14/14');
+    expect(p.output()).toContain('Finished: 14/14');
+  }, 90_000);
+});
