@@ -16,9 +16,11 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { installAuditLog } from './http/audit.js';
 import { installAuthHook } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
 import audioRoutes from './http/routes/audio.js';
+import auditRoutes from './http/routes/audit.js';
 import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
 import receiverRoutes from './http/routes/receivers.js';
@@ -66,6 +68,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     limits: { fileSize: services.config.UPLOAD_MAX_BYTES, files: 1, fields: 10, fieldSize: 1024 },
   });
   installAuthHook(app, services);
+  installAuditLog(app, services.db);
 
   const opts = { services };
   await app.register(systemRoutes, { prefix: '/api', ...opts });
@@ -74,6 +77,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(receiverRoutes, { prefix: '/api/receivers', ...opts });
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
+  await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
   app.get('/', { config: { public: true }, schema: { hide: true } }, (_req, reply) =>
     reply.redirect('/docs'),
   );

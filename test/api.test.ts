@@ -3,6 +3,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/contract/mqtt.js';
 import { startTestController, type TestController } from './helpers/controller.js';
+import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
 
 let tc: TestController;
@@ -13,8 +14,9 @@ afterAll(async () => {
   await tc?.stop();
 });
 
-const count = (table: string) =>
-  (tc.controller.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const countIn = (c: TestController, table: string) =>
+  (c.controller.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = (table: string) => countIn(tc, table);
 
 describe('auth', () => {
   it('serves health without a token', async () => {
@@ -122,13 +124,24 @@ describe('zones and receivers', () => {
     );
     expect((await tc.api('DELETE', '/api/receivers/rx-a')).status).toBe(204);
     expect((await tc.api('DELETE', '/api/zones/thon-2')).status).toBe(204);
+    // Every change is in the audit log, with who made it; refused ones are not.
+    const audit = await tc.api<{ items: { username: string; action: string; subject: string | null }[] }>(
+      'GET',
+      '/api/audit',
+    );
+    expect(audit.body.items.slice(0, 4).map((e) => [e.username, e.action, e.subject])).toEqual([
+      ['admin', 'DELETE /api/zones/:id', 'thon-2'],
+      ['admin', 'DELETE /api/receivers/:id', 'rx-a'],
+      ['admin', 'PATCH /api/receivers/:id', 'rx-a'],
+      ['admin', 'POST /api/receivers', null],
+    ]);
   });
 });
 
-describe('receiver payloads are untrusted', () => {
+function untrustedPayloads(ctl: () => TestController) {
   const t = topics();
   async function connectAs(id: string) {
-    return mqtt.connectAsync(tc.mqttUrl, { clientId: id, protocolVersion: 4, reconnectPeriod: 0 });
+    return mqtt.connectAsync(ctl().mqttUrl, { clientId: id, protocolVersion: 4, reconnectPeriod: 0 });
   }
   const status = (session: number, state: 'online' | 'offline') =>
     JSON.stringify({ v: 1, state, session, ts: new Date().toISOString(), firmware: 'test/1' });
@@ -137,7 +150,7 @@ describe('receiver payloads are untrusted', () => {
     const c = await connectAs('rx-unknown');
     await c.publishAsync(t.receiverStatus('rx-unknown'), status(7, 'online'), { qos: 1, retain: true });
     const r = await waitFor('pending receiver', async () => {
-      const res = await tc.api<{ adoption: string; online: boolean; session: number }>(
+      const res = await ctl().api<{ adoption: string; online: boolean; session: number }>(
         'GET',
         '/api/receivers/rx-unknown',
       );
@@ -156,7 +169,7 @@ describe('receiver payloads are untrusted', () => {
       },
     );
     const after = await waitFor('marker status', async () => {
-      const res = await tc.api<{ online: boolean; volume: number | null; session: number }>(
+      const res = await ctl().api<{ online: boolean; volume: number | null; session: number }>(
         'GET',
         '/api/receivers/rx-unknown',
       );
@@ -167,13 +180,13 @@ describe('receiver payloads are untrusted', () => {
     await c.publishAsync(t.receiverStatus('rx-unknown'), status(7, 'offline'), { qos: 1, retain: true });
     await waitFor(
       'offline',
-      async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/rx-unknown')).body.online,
+      async () => !(await ctl().api<{ online: boolean }>('GET', '/api/receivers/rx-unknown')).body.online,
     );
     await c.endAsync();
   });
 
   it('logs and ignores malformed, oversized and out-of-contract payloads and keeps running', async () => {
-    const before = { receivers: count('receivers'), log: count('delivery_log') };
+    const before = { receivers: countIn(ctl(), 'receivers'), log: countIn(ctl(), 'delivery_log') };
     const c = await connectAs('rx-evil');
     const junk: (string | Buffer)[] = [
       'not json',
@@ -202,14 +215,23 @@ describe('receiver payloads are untrusted', () => {
     await c.publishAsync(t.receiverStatus('rx-evil'), status(1, 'online'), { qos: 1 });
     await waitFor(
       'valid status after junk',
-      async () => (await tc.api('GET', '/api/receivers/rx-evil')).status === 200,
+      async () => (await ctl().api('GET', '/api/receivers/rx-evil')).status === 200,
     );
-    expect(count('receivers')).toBe(before.receivers + 1);
-    expect(count('delivery_log')).toBe(before.log);
-    const health = await tc.api<{ status: string }>('GET', '/api/health', undefined, null);
+    expect(countIn(ctl(), 'receivers')).toBe(before.receivers + 1);
+    expect(countIn(ctl(), 'delivery_log')).toBe(before.log);
+    const health = await ctl().api<{ status: string }>('GET', '/api/health', undefined, null);
     expect(health.body.status).toBe('ok');
     await c.endAsync();
   });
+}
+
+describe('receiver payloads are untrusted (embedded broker)', () => {
+  untrustedPayloads(() => tc);
+  const t = topics();
+  const status = (session: number, state: 'online' | 'offline') =>
+    JSON.stringify({ v: 1, state, session, ts: new Date().toISOString(), firmware: 'test/1' });
+  const connectAs = (id: string) =>
+    mqtt.connectAsync(tc.mqttUrl, { clientId: id, protocolVersion: 4, reconnectPeriod: 0 });
 
   it('does not let a receiver publish commands or another receiver’s status', async () => {
     const c = await connectAs('rx-spoof');
@@ -222,4 +244,18 @@ describe('receiver payloads are untrusted', () => {
     await c.endAsync(true);
     await probe.endAsync();
   });
+});
+
+describe.skipIf(!mosquittoAvailable())('receiver payloads are untrusted (Mosquitto)', () => {
+  let m: MosquittoHandle;
+  let mtc: TestController;
+  beforeAll(async () => {
+    m = await startMosquitto();
+    mtc = await startTestController({ MQTT_URL: m.url });
+  });
+  afterAll(async () => {
+    await mtc?.stop();
+    await m?.stop();
+  });
+  untrustedPayloads(() => mtc);
 });
