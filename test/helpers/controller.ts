@@ -27,8 +27,11 @@ export interface TestController {
   stop(): Promise<void>;
 }
 
-export async function startTestController(env: Record<string, string> = {}): Promise<TestController> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'loalang-test-'));
+export async function startTestController(
+  env: Record<string, string> = {},
+  opts: { dataDir?: string; keepData?: boolean } = {},
+): Promise<TestController> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-test-'));
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -65,7 +68,7 @@ export async function startTestController(env: Record<string, string> = {}): Pro
     api,
     async stop() {
       await controller.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   const login = await api<{ token: string }>(

@@ -69,12 +69,16 @@ export const MOSQUITTO_TUNING = [
   'max_keepalive 300',
 ];
 
-export async function startMosquitto(extraConfig: string[] = []): Promise<MosquittoHandle> {
+/** Starts Mosquitto on a free port, or on `opts.port` (to restart a broker where it was). */
+export async function startMosquitto(
+  extraConfig: string[] = [],
+  opts: { port?: number } = {},
+): Promise<MosquittoHandle> {
   const bin = findMosquitto();
   if (!bin) throw new Error('mosquitto binary not found');
   const dir = mkdtempSync(join(tmpdir(), 'loalang-mosq-'));
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(
       conf,

@@ -176,18 +176,25 @@ export class SimHarness {
   /** A started receiver with a fresh id, stopped by stopReceivers() or close(). */
   async receiver(opts: Partial<SimReceiverOptions> = {}): Promise<SimReceiver> {
     const rx = new SimReceiver({
-      id: `rx-${process.pid}-${++this.#rx}`,
+      id: this.nextId(),
       brokerUrl: this.brokerUrl,
       trustedKeys: this.trustedKeys,
       timeFactor: 0.01,
       topicRoot: this.t.root,
       downloadRetryBaseMs: 20,
+      configGraceMs: 20,
       ...opts,
     });
     rx.on('protocolError', (message) => this.protocolErrors.push(`${rx.id}: ${message}`));
     this.#receivers.push(rx);
     await rx.start();
     return rx;
+  }
+
+  /** A receiver id not used before in this process. */
+  nextId(): string {
+    this.#rx += 1;
+    return `rx-${process.pid}-${this.#rx}`;
   }
 
   nextSeq(): number {
@@ -239,11 +246,12 @@ export class SimHarness {
 
   /** Publishes a sealed retained config for `rx`. */
   async configure(
-    rx: SimReceiver,
+    rx: SimReceiver | string,
     config: Omit<ReceiverConfig, 'v' | 'seq' | 'issuedAt'>,
   ): Promise<ReceiverConfig> {
     const full: ReceiverConfig = { v: 1, seq: this.nextSeq(), issuedAt: new Date().toISOString(), ...config };
-    await this.controller.publishAsync(this.t.receiverConfig(rx.id), seal(this.key, full), {
+    const id = typeof rx === 'string' ? rx : rx.id;
+    await this.controller.publishAsync(this.t.receiverConfig(id), seal(this.key, full), {
       qos: 1,
       retain: true,
     });

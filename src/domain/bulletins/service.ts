@@ -73,7 +73,7 @@ export interface BulletinServiceEvents {
 
 interface Tracked {
   row: BulletinRow;
-  payload: string;
+  readonly payload: string;
   explicit: string[];
   deliveries: Map<string, { state: DeliveryState; sentAt: number | null; attempts: number }>;
   expiresAtMs: number;
@@ -120,14 +120,19 @@ export function createBulletinService(deps: {
 
   function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
     const audio = deps.audio.get(row.audioId);
-    const payload = audio
-      ? dispatcher.playPayload(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp))
-      : '';
+    let payload: string | null = null;
     const expiresAtMs = Date.parse(row.expiresAt);
     const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
     const t: Tracked = {
       row,
-      payload,
+      // Built at first send, not at load: at start the HTTP server (and so the URL base) is not up yet.
+      get payload() {
+        if (payload === null) {
+          if (!audio) throw new Error(`audio ${row.audioId} of bulletin ${row.id} is gone`);
+          payload = dispatcher.playPayload(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp));
+        }
+        return payload;
+      },
       explicit: explicitReceivers(row.target),
       deliveries: new Map(
         deliveries.map((d) => [

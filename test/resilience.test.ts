@@ -1,0 +1,104 @@
+/**
+ * What survives a restart: the controller's own (active bulletins reach receivers that come back
+ * later), and the broker's (the controller reconnects and subscribes again).
+ */
+
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fetchTrustedKeys, SimReceiver } from '../firmware-sim/index.js';
+import { startTestController, type TestController } from './helpers/controller.js';
+import { mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
+import { waitFor } from './helpers/wait.js';
+
+const MP3 = readFileSync(new URL('./fixtures/audio/tone.mp3', import.meta.url));
+
+async function upload(tc: TestController): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([MP3]), 'tin.mp3');
+  const res = await fetch(`${tc.url}/api/audio`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tc.token}` },
+    body: form,
+  });
+  return ((await res.json()) as { audio: { id: string } }).audio.id;
+}
+
+const online = (tc: TestController, id: string) => async () =>
+  (await tc.api<{ online: boolean }>('GET', `/api/receivers/${id}`)).body.online;
+
+describe.skipIf(!mosquittoAvailable())('restarts', () => {
+  it('keeps an undelivered bulletin across a controller restart and delivers it when the receiver returns', async () => {
+    const m = await startMosquitto();
+    let tc = await startTestController({ MQTT_URL: m.url }, { keepData: true });
+    const dataDir = tc.dataDir;
+    const rx = new SimReceiver({
+      id: 'rx-late',
+      brokerUrl: m.url,
+      trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
+      timeFactor: 0.05,
+    });
+    try {
+      await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
+      await tc.api('POST', '/api/receivers', { id: 'rx-late', zoneId: 'thon-1' });
+      const audioId = await upload(tc);
+      const b = await tc.api<{ id: string }>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: ['thon-1'] },
+      });
+      expect(b.status).toBe(201);
+
+      await tc.stop();
+      tc = await startTestController({ MQTT_URL: m.url }, { dataDir, keepData: true });
+
+      await rx.start();
+      const played = await rx.waitForEvent(
+        (e) => e.bulletinId === b.body.id && e.state === 'finished',
+        10_000,
+      );
+      expect(played.sha256).toBe(createHash('sha256').update(MP3).digest('hex'));
+      const done = await waitFor('done after restart', async () => {
+        const res = await tc.api<{ status: string; deliveries: { state: string }[] }>(
+          'GET',
+          `/api/bulletins/${b.body.id}`,
+        );
+        return res.body.status === 'completed' ? res.body : null;
+      });
+      expect(done.deliveries.map((d) => d.state)).toEqual(['done']);
+    } finally {
+      await rx.stop();
+      await tc.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      await m.stop();
+    }
+  });
+
+  it('reconnects to a restarted broker and subscribes again', async () => {
+    let m = await startMosquitto();
+    const tc = await startTestController({ MQTT_URL: m.url });
+    const trustedKeys = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
+    let rx: SimReceiver | null = null;
+    try {
+      await m.stop();
+      await waitFor('controller sees the broker gone', async () => {
+        const h = await tc.api<{ mqtt: string }>('GET', '/api/health', undefined, null);
+        return h.body.mqtt === 'disconnected';
+      });
+      m = await startMosquitto([], { port: m.port });
+      await waitFor(
+        'controller reconnected',
+        async () =>
+          (await tc.api<{ mqtt: string }>('GET', '/api/health', undefined, null)).body.mqtt === 'connected',
+        20_000,
+      );
+      // The new broker has no memory of the controller's subscriptions: statuses must still arrive.
+      rx = new SimReceiver({ id: 'rx-after', brokerUrl: m.url, trustedKeys });
+      await rx.start();
+      await waitFor('status after broker restart', online(tc, 'rx-after'));
+    } finally {
+      await rx?.stop();
+      await tc.stop();
+      await m.stop();
+    }
+  });
+});
