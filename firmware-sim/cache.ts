@@ -37,6 +37,7 @@ export function sha256Of(bytes: Buffer): string {
   }
   return hash;
 }
+/** A bounded LRU map sha256 → checked bytes: one receiver's cache. */
 export class AudioCache {
   readonly #items = new Map<string, Buffer>();
   #bytes = 0;

@@ -16,6 +16,7 @@ import { type Fleet, startFleet } from './fleet.js';
 import { fetchTrustedKeys, readTrustedKeys } from './keys.js';
 import type { SimReceiver } from './receiver.js';
 
+/** The --help text. */
 export const USAGE = `Usage: npm run sim -- [options]
 
 Simulates loalang loudspeaker receivers on an MQTT broker.
@@ -36,6 +37,7 @@ Options:
   --help               print this help
 `;
 
+/** The parsed command line. */
 export interface CliOptions {
   count: number;
   broker: string;

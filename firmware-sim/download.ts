@@ -19,6 +19,7 @@ export interface DownloadFaults {
   corruptBytes: boolean;
 }
 
+/** How to download: abort signal, faults, retry policy. */
 export interface DownloadOptions {
   /** aborts the download at once (command expired or cancelled, receiver stopped) */
   signal: AbortSignal;
@@ -32,8 +33,10 @@ export interface DownloadOptions {
   log?: Logger | undefined;
 }
 
+/** The event `reason` a failed download is reported with. */
 export type DownloadFailureReason = 'download_failed' | 'size_mismatch' | 'checksum_mismatch';
 
+/** The checked bytes, or why there are none (`aborted`: stopped from outside, report nothing). */
 export type DownloadResult =
   | { ok: true; bytes: Buffer; attempts: number }
   | { ok: false; reason: DownloadFailureReason; detail: string; aborted: boolean };

@@ -4,6 +4,7 @@
 import { SimReceiver, type SimReceiverOptions } from './receiver.js';
 import { mapLimit } from './util.js';
 
+/** startFleet() options: the receiver options they all share, and fleet-wide ones. */
 export interface FleetOptions extends Omit<SimReceiverOptions, 'id'> {
   count: number;
   /** ids are `${idPrefix}-${n}`, n zero-padded to at least two digits (default 'rx') */
@@ -18,6 +19,7 @@ export interface FleetOptions extends Omit<SimReceiverOptions, 'id'> {
   onCreate?: ((rx: SimReceiver) => void) | undefined;
 }
 
+/** A running fleet. */
 export interface Fleet {
   receivers: SimReceiver[];
   byId(id: string): SimReceiver | undefined;

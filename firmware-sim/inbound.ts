@@ -17,6 +17,7 @@ import {
 } from '../src/contract/mqtt.js';
 import { open } from '../src/contract/signing.js';
 
+/** The part of a receiver's state its config decides. */
 export interface ConfigState {
   config: ReceiverConfig | null;
   volume: number;
@@ -105,6 +106,7 @@ export function claimedIds(payload: Buffer): { id: string; bulletinId?: string }
     : { id: idOk.data };
 }
 
+/** A command payload, verified and decoded, or why not. */
 export type CommandVerdict =
   | { ok: true; cmd: Command }
   /** `claimed`: ids to report `rejected` with, for an authentic-looking but unverifiable command */

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { publicKeyFromPem } from '../src/contract/signing.js';
 
+/** The JSON the controller serves at `/api/system/signing-key`. */
 export const signingKeyInfoSchema = z.object({
   kid: z.string().min(1).max(64),
   algorithm: z.string(),

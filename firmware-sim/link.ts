@@ -10,6 +10,7 @@ import { connect, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { backoffDelay, bounded } from './util.js';
 
+/** Where and as whom to connect, and the reconnection backoff bounds. */
 export interface LinkOptions {
   brokerUrl: string;
   clientId: string;
@@ -20,6 +21,7 @@ export interface LinkOptions {
   log: Logger;
 }
 
+/** What the link tells its receiver. */
 export interface LinkHooks {
   /** The last will of the connection about to be made. */
   will(): { topic: string; payload: string };
@@ -30,6 +32,7 @@ export interface LinkHooks {
   down(): void;
 }
 
+/** One receiver's connection to the broker, across reconnections. */
 export class MqttLink {
   #client: MqttClient | null = null;
   #generation = 0;
@@ -137,8 +140,8 @@ export class MqttLink {
     if (!this.#wanted) return;
     const delay = backoffDelay(
       this.#attempt++,
-      this.opts.reconnectMinMs ?? 500,
-      this.opts.reconnectMaxMs ?? 30_000,
+      this.opts.reconnectMinMs ?? 1000,
+      this.opts.reconnectMaxMs ?? 60_000,
     );
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;

@@ -2,12 +2,13 @@
  * What a receiver publishes: events (built, checked against the contract, kept until
  * acknowledged) and status messages.
  *
- * Events waiting for their PUBACK. Events are at-least-once: one published on a link that dies
- * before the broker acknowledges it is sent again on the next link, and events made while offline
- * wait here. A receiver off the network for long keeps only the newest.
+ * Events are at-least-once: one published on a link that dies before the broker acknowledges it
+ * is sent again on the next link, and events made while offline wait in the outbox. A receiver off
+ * the network for long keeps only the newest.
  */
 import type { MqttClient } from 'mqtt';
 import {
+  type EventState,
   eventSchema,
   PROTOCOL_VERSION,
   type ReceiverEvent,
@@ -21,6 +22,7 @@ interface Entry {
   gen: number;
 }
 
+/** Events not yet acknowledged by the broker, oldest first. */
 export class EventOutbox {
   readonly #entries = new Set<Entry>();
 
@@ -54,19 +56,27 @@ export class EventOutbox {
 }
 
 /**
- * Checks an event about to be published against the contract: a simulator bug is better caught
- * at the sender than by the controller. Returns the parsed event or the problem.
+ * An event, checked against the contract before it is published: a simulator bug is better
+ * caught at the sender than by the controller. Returns the event or the problem.
  */
-export function checkEvent(
-  event: unknown,
+export function buildEvent(
+  base: { commandId: string; bulletinId: string | undefined; state: EventState; session: number; ts: string },
+  extra: Partial<ReceiverEvent>,
 ): { ok: true; event: ReceiverEvent } | { ok: false; error: string } {
+  const { bulletinId, ...rest } = base;
+  const event = {
+    v: PROTOCOL_VERSION,
+    ...rest,
+    ...(bulletinId === undefined ? {} : { bulletinId }),
+    ...extra,
+  };
   const checked = eventSchema.safeParse(event);
   return checked.success
     ? { ok: true, event: checked.data }
     : { ok: false, error: `event breaks eventSchema: ${JSON.stringify(checked.error.issues)}` };
 }
 
-/** Like checkEvent, for a status message; returns the problem or null. */
+/** Checks a status message against the contract; returns the problem or null. */
 export function statusProblem(status: Status): string | null {
   const checked = statusSchema.safeParse(status);
   return checked.success ? null : `status breaks statusSchema: ${JSON.stringify(checked.error.issues)}`;

@@ -5,20 +5,17 @@
  *
  * Connection rules a vendor must copy:
  * - every (re)connection uses a new, larger `session` and a last will "offline" carrying it;
- * - subscribe first (own cmd and config), then announce "online": a controller that sees the
- *   receiver online may send at once and nothing must be lost;
+ * - subscribe first (own cmd and config, then the zones its retained config names), then
+ *   announce "online": a controller that sees the receiver online may send at once;
  * - events are at-least-once: unacknowledged ones are sent again after a reconnection.
  */
-import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import {
   DEFAULT_TOPIC_ROOT,
   deviceIdSchema,
   type EventState,
-  PROTOCOL_VERSION,
   type ReceiverConfig,
-  type ReceiverEvent,
   type Status,
   type Topics,
   topics,
@@ -27,14 +24,19 @@ import { AudioCache } from './cache.js';
 import { downloadAudio } from './download.js';
 import { applyConfig, syncGroupSubscriptions, verifyCommand } from './inbound.js';
 import { type LinkHooks, MqttLink } from './link.js';
-import { buildStatus, checkEvent, EventOutbox, statusProblem } from './outbound.js';
-import { type EventExtra, type NowPlaying, type PlayedEntry, Player } from './player/player.js';
-import { resolveFaults, type SimFaults, type SimReceiverEventMap, type SimReceiverOptions } from './types.js';
-import { iso, RecentIds, Serial, waitForMatch } from './util.js';
+import { ObservableReceiver } from './observable.js';
+import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
+import { type EventExtra, type NowPlaying, Player } from './player/player.js';
+import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
+import { firstOf, iso, RecentIds, Serial } from './util.js';
 
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
 
-export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
+/**
+ * One simulated receiver. Create, `start()`, drive it with MQTT commands and configs, observe
+ * it through its accessors and local events, `stop()`. Faults can be switched at any time.
+ */
+export class SimReceiver extends ObservableReceiver {
   /** Live fault switches; read at each use. */
   readonly faults: SimFaults;
   /** Scales playback time; settable. */
@@ -50,19 +52,19 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
   #sessionUsed = false;
   #state: 'online' | 'offline' = 'offline';
   readonly #link: MqttLink;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
   #volume: number;
   #config: ReceiverConfig | null = null;
   /** zone and all topics the current config asks for */
   #groupTopics = new Set<string>();
   /** of those, the ones the current connection holds */
   #subscribedGroup = new Set<string>();
-  readonly #events: ReceiverEvent[] = [];
-  readonly #played: PlayedEntry[] = [];
+  /** generation of the connection whose own subscriptions are in place */
+  #subscribedOn = -1;
   readonly #outbox = new EventOutbox(1000);
 
   constructor(opts: SimReceiverOptions) {
-    super();
+    super(opts.historySize ?? 1000);
     if (!deviceIdSchema.safeParse(opts.id).success) {
       throw new Error(`invalid receiver id "${opts.id}": letters, digits, "_", "." or "-", at most 64`);
     }
@@ -89,11 +91,7 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
         }),
       report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
       nowPlayingChanged: () => this.#publishStatus(),
-      played: (entry) => {
-        this.#played.push(entry);
-        if (this.#played.length > (opts.historySize ?? 1000)) this.#played.shift();
-        this.emit('played', entry);
-      },
+      played: (entry) => this.recordPlayed(entry),
     });
   }
 
@@ -112,14 +110,6 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
   /** Ids of the commands waiting to play, in play order. */
   get queued(): string[] {
     return this.#player.queued;
-  }
-  /** Bulletins played to the end, oldest first. */
-  get played(): readonly PlayedEntry[] {
-    return this.#played;
-  }
-  /** Every event published (or queued while offline), in order. */
-  get events(): readonly ReceiverEvent[] {
-    return this.#events;
   }
   /** The last configuration applied, or null. */
   get config(): ReceiverConfig | null {
@@ -170,7 +160,7 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
 
   /** Graceful shutdown: publishes "offline" for the session, disconnects, silences everything. */
   async stop(): Promise<void> {
-    this.#stopHeartbeat();
+    this.#heartbeat(false);
     this.#player.shutdown();
     const wasOnline = this.#state === 'online';
     this.#state = 'offline';
@@ -182,42 +172,6 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
     };
     await this.#link.close(lastWords);
     if (wasOnline) this.emit('offline');
-  }
-
-  /**
-   * Resolves with the first event matching `predicate`, looking at events already published
-   * too unless `includePast` is false; rejects after `timeoutMs`.
-   */
-  waitForEvent(
-    predicate: (event: ReceiverEvent) => boolean,
-    timeoutMs = 5000,
-    includePast = true,
-  ): Promise<ReceiverEvent> {
-    const subscribe = (listener: (event: ReceiverEvent) => void) => {
-      this.on('event', listener);
-      return () => this.off('event', listener);
-    };
-    const describe = () => {
-      const last = this.#events.slice(-5).map((e) => `${e.commandId}:${e.state}`);
-      return `${this.id}: no matching event within ${timeoutMs} ms (last: ${last.join(', ') || 'none'})`;
-    };
-    return waitForMatch(subscribe, predicate, timeoutMs, includePast ? this.#events : [], describe);
-  }
-
-  /** Resolves with the first applied config matching `predicate` (the current one counts); rejects after `timeoutMs`. */
-  waitForConfig(predicate: (config: ReceiverConfig) => boolean, timeoutMs = 5000): Promise<ReceiverConfig> {
-    const subscribe = (listener: (config: ReceiverConfig) => void) => {
-      this.on('config', listener);
-      return () => this.off('config', listener);
-    };
-    const past = this.#config ? [this.#config] : [];
-    return waitForMatch(
-      subscribe,
-      predicate,
-      timeoutMs,
-      past,
-      () => `${this.id}: no matching config within ${timeoutMs} ms`,
-    );
   }
 
   #linkHooks(): LinkHooks {
@@ -233,16 +187,16 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
       },
       up: (client, gen) => {
         this.#sessionUsed = true;
-        this.#serial
-          .run(() => this.#onConnected(client, gen))
-          .catch((err: unknown) => this.#log.warn({ err }, 'sim: connection setup failed'));
+        this.#onConnected(client, gen).catch((err: unknown) =>
+          this.#log.warn({ err }, 'sim: connection setup failed'),
+        );
       },
       message: (topic, payload) => this.#onMessage(topic, payload),
       down: () => {
         const wasOnline = this.#state === 'online';
         this.#state = 'offline';
         this.#subscribedGroup = new Set();
-        this.#stopHeartbeat();
+        this.#heartbeat(false);
         if (!wasOnline) return;
         this.#log.info({ session: this.#session }, 'sim: offline');
         this.emit('offline');
@@ -250,7 +204,24 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
     };
   }
 
+  /**
+   * Connection set-up, in the order docs/protocol.md §2 gives: subscribe, let the retained config
+   * arrive and apply it (zone subscriptions acknowledged), then announce "online", so nothing the
+   * controller sends in reaction to "online" is missed.
+   */
   async #onConnected(client: MqttClient, gen: number): Promise<void> {
+    await this.#serial.run(() => this.#subscribe(client, gen));
+    // The retained config follows the SUBACK within milliseconds, but "none" cannot be told from
+    // "not yet": without a config from an earlier connection, wait for one a little.
+    const graceMs = this.#opts.configGraceMs ?? 200;
+    if (!this.#config && graceMs > 0) {
+      await firstOf(this, ['config', 'stopped'], graceMs, () => 'no retained config').catch(() => undefined);
+    }
+    // Queued behind any config still being applied.
+    await this.#serial.run(() => this.#announce(client, gen));
+  }
+
+  async #subscribe(client: MqttClient, gen: number): Promise<void> {
     const t = this.#topics;
     const own = [t.receiverCommand(this.id), t.receiverConfig(this.id)];
     // Zones from the last config are subscribed at once; the retained config then corrects them.
@@ -262,14 +233,22 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
       if (g.qos === 128) this.#log.error({ topic: g.topic }, 'sim: subscription refused by the broker');
       else if (this.#groupTopics.has(g.topic)) this.#subscribedGroup.add(g.topic);
     }
+    this.#subscribedOn = gen;
+  }
+
+  async #announce(client: MqttClient, gen: number): Promise<void> {
+    if (gen !== this.#link.generation) return;
     const online = this.#status('online');
     const problem = statusProblem(online);
     if (problem) this.#protocolError(problem, online);
-    await client.publishAsync(t.receiverStatus(this.id), JSON.stringify(online), { qos: 1, retain: true });
+    await client.publishAsync(this.#topics.receiverStatus(this.id), JSON.stringify(online), {
+      qos: 1,
+      retain: true,
+    });
     if (gen !== this.#link.generation) return;
     this.#state = 'online';
     this.#link.settled();
-    this.#startHeartbeat();
+    this.#heartbeat(true);
     this.#log.info({ session: this.#session }, 'sim: online');
     this.emit('online', this.#session);
     this.#flushOutbox();
@@ -329,7 +308,7 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
     this.#volume = next.volume;
     this.#groupTopics = next.groupTopics;
     const client = this.#link.client;
-    if (client && this.#state === 'online') {
+    if (client && this.#subscribedOn === this.#link.generation) {
       const gen = this.#link.generation;
       const held = await syncGroupSubscriptions(client, this.#groupTopics, this.#subscribedGroup, this.#log);
       if (gen === this.#link.generation) this.#subscribedGroup = held;
@@ -344,25 +323,15 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
     state: EventState,
     extra: EventExtra = {},
   ): void {
-    const event = {
-      v: PROTOCOL_VERSION,
-      commandId,
-      ...(bulletinId === undefined ? {} : { bulletinId }),
-      state,
-      session: this.#session,
-      ts: iso(this.now()),
-      ...extra,
-    };
-    const checked = checkEvent(event);
-    if (!checked.ok) {
-      this.#protocolError(checked.error, event);
+    const base = { commandId, bulletinId, state, session: this.#session, ts: iso(this.now()) };
+    const built = buildEvent(base, extra);
+    if (!built.ok) {
+      this.#protocolError(built.error, { ...base, ...extra });
       return;
     }
-    this.#events.push(checked.event);
-    if (this.#events.length > (this.#opts.historySize ?? 1000)) this.#events.shift();
     this.#log.info({ cmd: commandId, state, ...extra }, 'sim: event');
-    this.#outbox.add(JSON.stringify(checked.event));
-    this.emit('event', checked.event);
+    this.#outbox.add(JSON.stringify(built.event));
+    this.recordEvent(built.event);
     this.#flushOutbox();
   }
 
@@ -404,29 +373,17 @@ export class SimReceiver extends EventEmitter<SimReceiverEventMap> {
     this.emit('protocolError', message, payload);
   }
 
-  #startHeartbeat(): void {
-    this.#stopHeartbeat();
-    this.#heartbeat = setInterval(() => this.#publishStatus(), this.#opts.heartbeatMs ?? 60_000);
-  }
-
-  #stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
+  /** Republishes the status every heartbeatMs while `on`. */
+  #heartbeat(on: boolean): void {
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = on
+      ? setInterval(() => this.#publishStatus(), this.#opts.heartbeatMs ?? 60_000)
+      : undefined;
   }
 
   #waitOnline(timeoutMs: number): Promise<void> {
-    const subscribe = (listener: (what: 'online' | 'stopped') => void) => {
-      const online = () => listener('online');
-      const stopped = () => listener('stopped');
-      this.on('online', online);
-      this.on('stopped', stopped);
-      return () => {
-        this.off('online', online);
-        this.off('stopped', stopped);
-      };
-    };
     const describe = () => `${this.id}: not online within ${timeoutMs} ms (${this.#opts.brokerUrl})`;
-    return waitForMatch(subscribe, () => true, timeoutMs, [], describe).then((what) => {
+    return firstOf(this, ['online', 'stopped'], timeoutMs, describe).then((what) => {
       if (what === 'stopped') throw new Error(`${this.id}: stopped before coming online`);
     });
   }

@@ -13,6 +13,7 @@ export interface SimFaults extends DownloadFaults {
   clockOffsetMs: number;
 }
 
+/** SimReceiver options; only id, brokerUrl and trustedKeys are required. */
 export interface SimReceiverOptions {
   /** receiver id, also the MQTT client id */
   id: string;
@@ -43,7 +44,12 @@ export interface SimReceiverOptions {
   cacheItems?: number | undefined;
   /** start() rejects when not online within this time; the receiver keeps trying (default 30 s) */
   startTimeoutMs?: number | undefined;
-  /** reconnection backoff bounds (default 500 ms to 30 s) */
+  /**
+   * After subscribing, how long a receiver with no config yet waits for the retained one before
+   * announcing "online" (default 200 ms; 0: do not wait)
+   */
+  configGraceMs?: number | undefined;
+  /** reconnection backoff bounds, with jitter (default 1 s doubling to 60 s, as docs/protocol.md §2) */
   reconnectMinMs?: number | undefined;
   reconnectMaxMs?: number | undefined;
   /** first download retry delay, doubled each time (default 200 ms) */

@@ -1,4 +1,5 @@
 /** Small building blocks shared by the receiver simulator. */
+import type { EventEmitter } from 'node:events';
 
 /** The longest delay `setTimeout` honours; longer ones fire at once, so callers must clamp. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -143,4 +144,21 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return results;
+}
+
+/** Resolves with the name of the first of `names` that `emitter` emits; rejects after `timeoutMs`. */
+export function firstOf<N extends string>(
+  emitter: Pick<EventEmitter, 'on' | 'off'>,
+  names: readonly N[],
+  timeoutMs: number,
+  describe: () => string,
+): Promise<N> {
+  const subscribe = (listener: (name: N) => void) => {
+    const handlers = names.map((name) => [name, () => listener(name)] as const);
+    for (const [name, handler] of handlers) emitter.on(name, handler);
+    return () => {
+      for (const [name, handler] of handlers) emitter.off(name, handler);
+    };
+  };
+  return waitForMatch(subscribe, () => true, timeoutMs, [], describe);
 }

@@ -364,6 +364,21 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     await h.controller.publishAsync(h.t.receiverConfig(rx.id), '', { qos: 1, retain: true });
   });
 
+  it('applies a retained config (zone subscriptions included) before announcing "online"', async () => {
+    const id = h.nextId();
+    const config = await h.configure(id, { adopted: true, zones: ['village-9'], volume: 40 });
+    const rx = await h.receiver({ id, configGraceMs: 5000 });
+    expect(rx.config).toEqual(config);
+    expect(rx.volume).toBe(40);
+    const status = await watch<Status>(await h.client(), h.t.receiverStatus(id));
+    expect(await status.waitFor((m) => m.state === 'online')).toMatchObject({ volume: 40 });
+    // Right after "online", a zone command reaches it.
+    const cmd = h.play(h.audio.add(wav(730, 250), 1000));
+    await h.send(h.t.zoneCommand('village-9'), cmd);
+    await rx.waitForEvent(is(cmd.id, 'finished'));
+    await h.controller.publishAsync(h.t.receiverConfig(id), '', { qos: 1, retain: true });
+  });
+
   it('goOffline leaves the will with the same session; goOnline comes back with a higher one', async () => {
     const rx = await h.receiver({ initialSession: 41 });
     expect(rx.session).toBe(41);
@@ -431,6 +446,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
       trustedKeys: h.trustedKeys,
       topicRoot: h.t.root,
       timeFactor: 0.01,
+      configGraceMs: 20,
     });
     try {
       expect(fleet.receivers.map((r) => r.id).slice(0, 2)).toEqual(['fx-01', 'fx-02']);

@@ -78,6 +78,7 @@ interface Item {
 /** How many bulletin stops are remembered to cancel plays that arrive after their stop. */
 const REMEMBERED_STOPS = 1000;
 
+/** One receiver's playback: downloads in flight, the queue and the item playing. */
 export class Player {
   #current: Item | null = null;
   readonly #queue = new PlayQueue<Item>();

@@ -4,12 +4,14 @@
  */
 import { type Priority, priorityRank } from '../../src/contract/mqtt.js';
 
+/** What the queue orders by. */
 export interface Queueable {
   priority: Priority;
   /** arrival order, increasing */
   arrival: number;
 }
 
+/** Items waiting to play, in play order. */
 export class PlayQueue<T extends Queueable> {
   readonly #items: T[] = [];
 
