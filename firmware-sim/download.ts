@@ -47,7 +47,7 @@ class TransientError extends Error {}
 /** Not worth another attempt: the server serves other bytes than the command describes. */
 class ContentError extends Error {
   constructor(
-    readonly reason: 'size_mismatch' | 'checksum_mismatch',
+    readonly reason: 'size_mismatch' | 'checksum_mismatch' | 'download_failed',
     message: string,
   ) {
     super(message);
@@ -106,7 +106,10 @@ async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buff
     const res = await fetch(audio.url, { signal: attempt.signal });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      throw new TransientError(`HTTP ${res.status}`);
+      // Only server trouble is worth a retry; a 403 (expired link) or 404 will not get better.
+      if (res.status >= 500 || res.status === 408 || res.status === 429)
+        throw new TransientError(`HTTP ${res.status}`);
+      throw new ContentError('download_failed', `HTTP ${res.status}`);
     }
     const declared = res.headers.get('content-length');
     if (declared !== null && Number(declared) !== audio.size) {

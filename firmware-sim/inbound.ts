@@ -10,7 +10,7 @@ import {
   commandSchema,
   decodePayload,
   envelopeSchema,
-  eventSchema,
+  idSchema,
   type ReceiverConfig,
   receiverConfigSchema,
   type Topics,
@@ -98,9 +98,9 @@ export function claimedIds(payload: Buffer): { id: string; bulletinId?: string }
   }
   if (!body || typeof body !== 'object') return null;
   const { id, bulletinId } = body as { id?: unknown; bulletinId?: unknown };
-  const idOk = eventSchema.shape.commandId.safeParse(id);
+  const idOk = idSchema.safeParse(id);
   if (!idOk.success) return null;
-  const bulletinOk = eventSchema.shape.bulletinId.safeParse(bulletinId);
+  const bulletinOk = idSchema.safeParse(bulletinId);
   return bulletinOk.success && bulletinOk.data !== undefined
     ? { id: idOk.data, bulletinId: bulletinOk.data }
     : { id: idOk.data };
@@ -109,13 +109,25 @@ export function claimedIds(payload: Buffer): { id: string; bulletinId?: string }
 /** A command payload, verified and decoded, or why not. */
 export type CommandVerdict =
   | { ok: true; cmd: Command }
-  /** `claimed`: ids to report `rejected` with, for an authentic-looking but unverifiable command */
-  | { ok: false; error: string; claimed: { id: string; bulletinId?: string } | null };
+  /**
+   * `claimed`: ids to report `rejected` with: a forged or mis-keyed command (`bad_signature`), or
+   * a genuinely signed one this receiver does not understand (`other`: a newer version or type).
+   */
+  | {
+      ok: false;
+      error: string;
+      claimed: { id: string; bulletinId?: string } | null;
+      reason: 'bad_signature' | 'other';
+    };
 
 /** Verifies and decodes a command payload. Never throws. */
 export function verifyCommand(trusted: ReadonlyMap<string, KeyObject>, payload: Buffer): CommandVerdict {
   const opened = open(trusted, commandSchema, payload);
   if (opened.ok) return { ok: true, cmd: opened.value };
-  // Only a bad signature or unknown key is reported: a malformed payload may not even be ours.
-  return { ok: false, error: opened.error, claimed: opened.badSignature ? claimedIds(payload) : null };
+  if (opened.badSignature)
+    return { ok: false, error: opened.error, claimed: claimedIds(payload), reason: 'bad_signature' };
+  // Signed by the controller but out of this receiver's contract: say so, so the officer sees why.
+  const signed = decodePayload(envelopeSchema, payload).ok;
+  // A payload that is not even an envelope may not be ours: nothing to report.
+  return { ok: false, error: opened.error, claimed: signed ? claimedIds(payload) : null, reason: 'other' };
 }

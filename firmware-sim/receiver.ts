@@ -281,8 +281,8 @@ export class SimReceiver extends ObservableReceiver {
       const { claimed } = verdict;
       if (claimed)
         this.#report(claimed.id, claimed.bulletinId, 'rejected', {
-          reason: 'bad_signature',
-          detail: verdict.error,
+          reason: verdict.reason,
+          detail: verdict.error.slice(0, 500),
         });
       return;
     }

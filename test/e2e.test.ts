@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
+import { type Fleet, fetchTrustedKeys, SimReceiver, startFleet } from '../firmware-sim/index.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
@@ -256,6 +256,53 @@ function suite(
       expect(cancel.body.status).toBe('cancelled');
       await rxOf(8).waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
       expect(cancel.body.deliveries.every((d) => d.state === 'cancelled')).toBe(true);
+    });
+
+    it('shows an unknown receiver as pending; it gets nothing until adopted, then plays', async () => {
+      const stranger = new SimReceiver({
+        id: 'rx-stranger',
+        brokerUrl: tc.mqttUrl,
+        trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
+        timeFactor: 0.05,
+      });
+      try {
+        await stranger.start();
+        await stranger.waitForConfig((c) => !c.adopted);
+        const pending = await tc.api<{ items: { id: string; online: boolean }[] }>(
+          'GET',
+          '/api/receivers?adoption=pending',
+        );
+        expect(pending.body.items.map((r) => r.id)).toContain('rx-stranger');
+        const toAll = await tc.api<Bulletin>('POST', '/api/bulletins', { audioId, target: { all: true } });
+        expect(toAll.body.summary.total).toBe(14);
+        const direct = await tc.api<{ error: string }>('POST', '/api/bulletins', {
+          audioId,
+          target: { receivers: ['rx-stranger'] },
+        });
+        expect(direct.body.error).toBe('receiver_pending');
+        await waitFinished(toAll.body.id);
+        expect(stranger.events).toEqual([]);
+
+        const adopted = await tc.api('PATCH', '/api/receivers/rx-stranger', {
+          zoneId: zoneIds[13]!,
+          name: 'Cụm loa mới',
+        });
+        expect(adopted.status).toBe(200);
+        await stranger.waitForConfig((c) => c.adopted && c.zones.includes(zoneIds[13]!));
+        const toZone = await tc.api<Bulletin>('POST', '/api/bulletins', {
+          audioId,
+          target: { zones: [zoneIds[13]!] },
+        });
+        const b = await waitFinished(toZone.body.id);
+        expect(b.deliveries.map((d) => [d.receiverId, d.state])).toEqual([
+          ['hd-14', 'done'],
+          ['rx-stranger', 'done'],
+        ]);
+        expect(stranger.played.map((p) => p.bulletinId)).toEqual([toZone.body.id]);
+      } finally {
+        await stranger.stop();
+        await tc.api('DELETE', '/api/receivers/rx-stranger');
+      }
     });
 
     it('refuses bad bulletins with a clear 400 and changes nothing', async () => {

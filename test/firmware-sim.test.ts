@@ -248,14 +248,15 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(rx.played[0]?.sha256).toBe(sha256(file.bytes));
   });
 
-  it('fails with download_failed after three attempts on HTTP 404, and size_mismatch on a wrong size', async () => {
+  it('fails with download_failed at once on HTTP 404 (no retry), and size_mismatch on a wrong size', async () => {
     const rx = await h.receiver();
     const gone = h.audio.missing(wav(620, 250));
     const cmd = h.play(gone);
     await h.send(rx, cmd);
     const failed = await rx.waitForEvent(is(cmd.id, 'failed'));
     expect(failed).toMatchObject({ reason: 'download_failed', detail: 'HTTP 404' });
-    expect(h.audio.hits(gone.path)).toBe(3);
+    // A missing file or an expired link will not get better: one attempt only.
+    expect(h.audio.hits(gone.path)).toBe(1);
 
     const file = h.audio.add(wav(630, 250));
     const wrong = h.play(file, { audio: { ...file.audio, size: file.audio.size + 10 } });
@@ -298,7 +299,15 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     const probe = h.play(file);
     await h.send(rx, probe);
     await rx.waitForEvent(is(probe.id, 'finished'));
-    expect(rx.events.map((e) => e.commandId)).toEqual(FULL_FLOW.map(() => probe.id));
+    // Signed but out of contract (unknown type, bad sha256): refused with reason "other", so the
+    // controller learns why; everything else is dropped silently. Nothing was played but the probe.
+    const others = rx.events.filter((e) => e.commandId !== probe.id);
+    expect(others.map((e) => [e.state, e.reason])).toEqual([
+      ['rejected', 'other'],
+      ['rejected', 'other'],
+    ]);
+    expect(rx.events.filter((e) => e.commandId === probe.id).map((e) => e.state)).toEqual(FULL_FLOW);
+    expect(rx.played.map((p) => p.commandId)).toEqual([probe.id]);
     expect(rx.state).toBe('online');
   });
 

@@ -82,7 +82,9 @@ export function preempts(incoming: Priority, playing: Priority): boolean {
 
 const isoTime = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256');
-const uuid = z.string().min(8).max(64);
+/** Command and bulletin ids: opaque, 8–64 characters (UUIDs today). */
+export const idSchema = z.string().min(8).max(64);
+const uuid = idSchema;
 
 /** The audio a receiver must fetch over HTTP(S), check and play. */
 export const audioRefSchema = z.object({
@@ -153,7 +155,11 @@ export type ReceiverConfig = z.infer<typeof receiverConfigSchema>;
  * object, spares receivers any JSON canonicalisation.
  */
 export const envelopeSchema = z.object({
-  body: z.string().min(2).max(MAX_PAYLOAD_BYTES),
+  // room for the signature and key id within MAX_PAYLOAD_BYTES
+  body: z
+    .string()
+    .min(2)
+    .max(MAX_PAYLOAD_BYTES - 512),
   sig: z.string().min(1).max(200),
   /** key id, so a controller can rotate keys */
   kid: z.string().min(1).max(64),
@@ -235,7 +241,7 @@ export const eventSchema = z.object({
   detail: z.string().max(500).optional(),
   /** with `started`/`finished`: which play of the repeat count */
   play: z.number().int().min(1).max(20).optional(),
-  /** with `preempted`: the command that took over */
+  /** with `preempted`: the command that took over; with `cancelled`: the stop command */
   by: uuid.optional(),
   /** with `downloading`: bytes so far */
   bytes: z.number().int().nonnegative().optional(),

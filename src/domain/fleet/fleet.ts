@@ -143,6 +143,14 @@ export function createFleet(deps: {
     });
     live.set(id, { session: null, online: false });
     log.info({ receiverId: id }, 'fleet: unknown receiver connected; pending adoption');
+    // Every known receiver has a retained config, so at its next connection it knows at once
+    // that it is not adopted instead of waiting to see whether one arrives.
+    const r = repo.getReceiver(id);
+    if (r) {
+      publishConfig(r).catch((err: unknown) =>
+        log.warn({ err: (err as Error).message, receiverId: id }, 'fleet: config publish failed'),
+      );
+    }
     return true;
   }
 
@@ -314,7 +322,7 @@ export function createFleet(deps: {
     },
 
     async publishAllConfigs() {
-      for (const r of repo.allAdopted()) await publishConfig(r);
+      for (const r of repo.listReceivers()) await publishConfig(r);
     },
     flush,
     stop() {
