@@ -271,7 +271,8 @@ export function createBulletinService(deps: {
       return [...ids];
     }
     const zones = [...new Set(target.zones ?? [])];
-    const unknownZones = zones.filter((z) => !fleet.listZones().some((x) => x.id === z));
+    const known = new Set(fleet.listZones().map((z) => z.id));
+    const unknownZones = zones.filter((z) => !known.has(z));
     if (unknownZones.length) {
       throw badRequest('unknown_zone', `Unknown zone(s): ${unknownZones.join(', ')}.`, {
         zones: unknownZones,
