@@ -1,0 +1,121 @@
+/**
+ * The controller's HTTP API as the bench uses it: login, JSON requests with the admin token, the
+ * audio upload, and the short WAV file the bench plays.
+ */
+
+export interface Delivery {
+  receiverId: string;
+  state: string;
+}
+export interface Bulletin {
+  id: string;
+  createdAt: string;
+  summary: { total: number; finished: number; played: number; byState: Record<string, number> };
+  deliveries?: Delivery[];
+}
+export interface AsRunEntry {
+  receiverId: string;
+  state: string;
+  at: string;
+}
+
+export interface AudioInfo {
+  id: string;
+  sha256: string;
+  size: number;
+  durationMs: number;
+  mime: string;
+}
+
+export class Api {
+  #token = '';
+
+  constructor(readonly baseUrl: string) {}
+
+  async login(password: string): Promise<void> {
+    const body = await this.json<{ token: string }>('POST', '/api/auth/login', {
+      username: 'admin',
+      password,
+    });
+    this.#token = body.token;
+  }
+
+  /** A JSON request; throws with the status and body on anything but 2xx. */
+  async json<T>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  /** Uploads audio bytes (multipart, field `file`); returns the library's record of it. */
+  async uploadAudio(bytes: Buffer, fileName: string): Promise<AudioInfo> {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)], { type: 'audio/wav' }), fileName);
+    const res = await fetch(`${this.baseUrl}/api/audio`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.#token}` },
+      body: form,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`POST /api/audio: HTTP ${res.status} ${text.slice(0, 300)}`);
+    return (JSON.parse(text) as { audio: AudioInfo }).audio;
+  }
+
+  /** Polls `probe` every `intervalMs` until it returns a value; throws after `timeoutMs`. */
+  async until<T>(
+    what: string,
+    probe: () => Promise<T | null>,
+    timeoutMs: number,
+    intervalMs = 100,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'nothing yet';
+    for (;;) {
+      try {
+        const v = await probe();
+        if (v !== null) return v;
+      } catch (err) {
+        last = String(err);
+      }
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
+
+/**
+ * A real WAV file made in memory: 16-bit PCM, mono, 8 kHz, a 440 Hz tone of `ms` milliseconds.
+ * The controller sniffs the content and reads the duration, so it must be a genuine file.
+ */
+export function toneWav(ms: number, sampleRate = 8000): Buffer {
+  const samples = Math.round((sampleRate * ms) / 1000);
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) {
+    data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / sampleRate) * 12_000), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVEfmt ', 8, 'ascii');
+  header.writeUInt32LE(16, 16); // fmt chunk size
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28); // byte rate
+  header.writeUInt16LE(2, 32); // block align
+  header.writeUInt16LE(16, 34); // bits per sample
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}

@@ -1,0 +1,54 @@
+/**
+ * The messages between the bench (parent) and its worker processes, over Node's IPC channel.
+ * Every request carries a number; the worker answers each with `ok` or `error` for that number.
+ */
+import { z } from 'zod';
+
+const credentials = {
+  username: z.string().optional(),
+  password: z.string().optional(),
+};
+
+export const requestSchema = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('floorStart'),
+    req: z.number(),
+    url: z.string(),
+    ...credentials,
+    /** one raw MQTT client per id */
+    clientIds: z.array(z.string()),
+    pingTopic: z.string(),
+    /** each client answers on `${pongPrefix}${clientId}` */
+    pongPrefix: z.string(),
+    concurrency: z.number().int().positive(),
+  }),
+  z.object({ op: z.literal('floorStop'), req: z.number() }),
+  z.object({
+    op: z.literal('fleetStart'),
+    req: z.number(),
+    brokerUrl: z.string(),
+    /** GET /api/system/signing-key of the controller */
+    keyUrl: z.string(),
+    ids: z.array(z.string()),
+    timeFactor: z.number().positive(),
+    concurrency: z.number().int().positive(),
+    /** how long each receiver may take to say it is adopted */
+    adoptTimeoutMs: z.number().int().positive(),
+  }),
+  z.object({ op: z.literal('fleetStop'), req: z.number() }),
+]);
+export type WorkerRequest = z.infer<typeof requestSchema>;
+/** A request as the parent writes it, before it is numbered. */
+export type WorkerCommand = OmitReq<WorkerRequest>;
+type OmitReq<T> = T extends unknown ? Omit<T, 'req'> : never;
+
+export const replySchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ok'),
+    req: z.number(),
+    /** protocol errors the simulators raised so far (their own payloads breaking the contract) */
+    protocolErrors: z.number().int().default(0),
+  }),
+  z.object({ type: z.literal('error'), req: z.number(), message: z.string() }),
+]);
+export type WorkerReply = z.infer<typeof replySchema>;

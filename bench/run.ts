@@ -1,0 +1,246 @@
+/**
+ * `npm run bench`: how long a fleet-wide emergency takes to start on every receiver, against the
+ * floor set by the MQTT broker itself, for N receivers on the embedded broker and on Mosquitto.
+ *
+ *   npm run bench                                   # N = 100 and 1000, embedded and Mosquitto, 10 rounds
+ *   npm run bench -- --n 100 --brokers embedded --rounds 3
+ *   npm run bench -- --n 1000 --brokers mosquitto --cpu-prof /tmp/prof   # controller CPU profile
+ *
+ * Progress goes to stderr; stdout gets a Markdown table and, as its last line, one JSON object.
+ * See bench/README.md for what is measured and how.
+ */
+import { mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { findMosquitto } from '../test/helpers/mosquitto.js';
+import { killAll } from './procs.js';
+import { runConfiguration } from './scenario.js';
+import { type BrokerKind, type CpuPerRound, emptyResult, type RunResult } from './stats.js';
+
+const TARGET_RATIO = 1.3;
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '100,1000' },
+      brokers: { type: 'string', default: 'embedded,mosquitto' },
+      rounds: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '1' },
+      'play-ms': { type: 'string', default: '3000' },
+      timeout: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      direct: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'npm run bench -- [--n 100,1000] [--brokers embedded,mosquitto] [--rounds 10] [--warmup 1]\n' +
+        '                 [--play-ms 3000] [--direct] [--timeout <s per configuration>] [--cpu-prof <dir>]',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, v: string, min: number, max: number) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min || x > max)
+      throw new Error(`--${name}: an integer ${min}–${max}, not "${v}"`);
+    return x;
+  };
+  const ns = values.n.split(',').map((v) => int('n', v.trim(), 1, 5000));
+  const brokers = values.brokers.split(',').map((b) => b.trim());
+  for (const b of brokers) {
+    if (b !== 'embedded' && b !== 'mosquitto')
+      throw new Error(`--brokers: embedded or mosquitto, not "${b}"`);
+  }
+  const rounds = int('rounds', values.rounds, 1, 1000);
+  return {
+    ns,
+    brokers: brokers as BrokerKind[],
+    rounds,
+    warmup: int('warmup', values.warmup, 0, 100),
+    playMs: int('play-ms', values['play-ms'], 1, 60_000),
+    timeoutMs: values.timeout
+      ? int('timeout', values.timeout, 10, 3600) * 1000
+      : Math.max(180, 60 + rounds * 6) * 1000,
+    cpuProf: values['cpu-prof'] ? resolve(values['cpu-prof']) : null,
+    direct: values.direct,
+  };
+}
+
+const fmt = (v: number | null | undefined, digits = 1) =>
+  v === null || v === undefined ? '–' : v.toFixed(digits);
+
+function markdown(rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(rows[0] ?? []), line(rows[0]?.map(() => '---') ?? []), ...rows.slice(1).map(line)].join('\n');
+}
+
+/** The figures, one row per configuration. */
+function resultsTable(runs: RunResult[]): string {
+  return markdown([
+    [
+      'N',
+      'broker',
+      'rounds',
+      'floor p50 ms',
+      'floor p99 ms',
+      'loalang p50 ms',
+      'loalang p99 ms',
+      'ratio p50',
+      'ctl-recorded p50 / p99 ms',
+      'ctl RSS MB: start / N idle',
+      'ctl peak MB',
+      'status',
+    ],
+    ...runs.map((r) => [
+      String(r.n),
+      r.broker,
+      String(r.rounds),
+      fmt(r.floor_p50_ms),
+      fmt(r.floor_p99_ms),
+      fmt(r.p50_ms),
+      fmt(r.p99_ms),
+      fmt(r.ratio_p50, 2),
+      `${fmt(r.ctl_p50_ms, 0)} / ${fmt(r.ctl_p99_ms, 0)}`,
+      `${fmt(r.rss_start_mb, 0)} / ${fmt(r.rss_mb, 0)}`,
+      fmt(r.rss_peak_mb, 0),
+      r.status === 'ok' ? `ok (${r.ctl_verified_rounds}/${r.rounds} verified)` : r.status,
+    ]),
+  ]);
+}
+
+/** Where the time goes: when the last answer left, the POST, CPU per timed window. */
+function breakdownTable(runs: RunResult[]): string {
+  const withDirect = runs.some((r) => r.direct);
+  const cpu = (c: CpuPerRound | null | undefined) =>
+    c ? `ctl ${c.controller} · broker ${c.broker ?? 'in ctl'} · rx ${c.workers} · bench ${c.bench}` : '–';
+  return markdown([
+    [
+      'N',
+      'broker',
+      ...(withDirect ? ['direct p50 / p99 ms'] : []),
+      `last answer p50 ms: floor${withDirect ? ' / direct' : ''} / loalang`,
+      'POST p50 ms',
+      'CPU ms/round floor',
+      ...(withDirect ? ['CPU ms/round direct'] : []),
+      'CPU ms/round loalang',
+    ],
+    ...runs.map((r) => [
+      String(r.n),
+      r.broker,
+      ...(withDirect ? [`${fmt(r.direct?.p50_ms)} / ${fmt(r.direct?.p99_ms)}`] : []),
+      [
+        r.floor_last_answer_p50_ms,
+        ...(withDirect ? [r.direct?.last_started_p50_ms] : []),
+        r.rx_last_started_p50_ms,
+      ]
+        .map((v) => fmt(v))
+        .join(' / '),
+      fmt(r.post_p50_ms),
+      cpu(r.cpu_ms_per_round.floor),
+      ...(withDirect ? [cpu(r.cpu_ms_per_round.direct)] : []),
+      cpu(r.cpu_ms_per_round.loalang),
+    ]),
+  ]);
+}
+
+/** The headline: N=1000 on Mosquitto if it ran, else the largest N on Mosquitto, else the largest N. */
+function headline(runs: RunResult[]): RunResult | null {
+  const ran = runs.filter((r) => r.status !== 'skipped');
+  const by = (list: RunResult[]) =>
+    list.reduce<RunResult | null>((best, r) => (!best || r.n > best.n ? r : best), null);
+  return (
+    ran.find((r) => r.n === 1000 && r.broker === 'mosquitto') ??
+    by(ran.filter((r) => r.broker === 'mosquitto')) ??
+    by(ran)
+  );
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli();
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const mosquitto = findMosquitto();
+  if (cli.brokers.includes('mosquitto') && !mosquitto) {
+    console.log(
+      'NOTICE: mosquitto binary not found: the Mosquitto runs are SKIPPED (apt-get install -y mosquitto)',
+    );
+  }
+  log(
+    `bench: ${cpus().length} CPUs, node ${process.version}, ${cli.rounds} rounds (+${cli.warmup} warm-up) of each kind, interleaved`,
+  );
+  const runs: RunResult[] = [];
+  for (const broker of cli.brokers) {
+    for (const n of cli.ns) {
+      if (broker === 'mosquitto' && !mosquitto) {
+        runs.push({
+          ...emptyResult(n, broker, cli.rounds),
+          status: 'skipped',
+          error: 'mosquitto binary not found',
+        });
+        continue;
+      }
+      const tag = `[N=${n} ${broker}]`;
+      if (cli.cpuProf) mkdirSync(cli.cpuProf, { recursive: true });
+      log(`${tag} starting`);
+      const result = await runConfiguration({
+        n,
+        broker,
+        rounds: cli.rounds,
+        warmupRounds: cli.warmup,
+        playMs: cli.playMs,
+        direct: cli.direct,
+        timeoutMs: cli.timeoutMs,
+        profileDir: cli.cpuProf,
+        log: (line) => log(`${tag} ${line}`),
+      });
+      if (result.status === 'failed') log(`${tag} FAILED: ${result.error}`);
+      runs.push(result);
+    }
+  }
+
+  console.log(resultsTable(runs));
+  console.log('');
+  console.log(breakdownTable(runs));
+  const head = headline(runs);
+  if (head?.n === 1000 && head.ratio_p50 !== null) {
+    const met = head.ratio_p50 <= TARGET_RATIO;
+    console.log(
+      `target at N=1000 on ${head.broker}: loalang p50 ≤ ${TARGET_RATIO} × floor p50 → ${head.ratio_p50} × ` +
+        `${met ? 'MET' : `NOT MET (p50 ${fmt(head.p50_ms)} ms vs ${fmt((head.floor_p50_ms ?? 0) * TARGET_RATIO)} ms allowed)`}`,
+    );
+  }
+  for (const r of runs.filter((x) => x.status !== 'ok'))
+    console.log(`${r.status}: N=${r.n} ${r.broker}: ${r.error}`);
+  if (cli.cpuProf) console.log(`CPU profiles of the controller and the workers in ${cli.cpuProf}`);
+  console.log(
+    JSON.stringify({
+      n: head?.n ?? null,
+      broker: head?.broker ?? null,
+      floor_p50_ms: head?.floor_p50_ms ?? null,
+      p50_ms: head?.p50_ms ?? null,
+      p99_ms: head?.p99_ms ?? null,
+      ratio_p50: head?.ratio_p50 ?? null,
+      rss_mb: head?.rss_mb ?? null,
+      runs,
+    }),
+  );
+  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping everything it started\n`);
+    killAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,154 @@
+/**
+ * A bench worker: a child process that holds part of the load, driven by bench/run.ts over IPC
+ * (see bench/ipc.ts). Two kinds of load, one at a time:
+ * - floor: raw mqtt.js clients, each subscribed (QoS 1) to the ping topic and answering every ping
+ *   with a QoS 1 pong on its own topic — the least work an MQTT round trip to N clients can cost;
+ * - fleet: firmware-sim receivers (startFleet), each adopted by the controller.
+ * The worker exits when the parent goes away.
+ */
+import { connectAsync, type MqttClient } from 'mqtt';
+import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
+import { requestSchema, type WorkerReply, type WorkerRequest } from './ipc.js';
+
+let floorClients: MqttClient[] = [];
+let fleet: Fleet | null = null;
+let protocolErrors = 0;
+
+type Req<Op extends WorkerRequest['op']> = Extract<WorkerRequest, { op: Op }>;
+
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first failure. */
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+}
+
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function floorStart(m: Req<'floorStart'>): Promise<void> {
+  const clients: MqttClient[] = [];
+  floorClients = clients;
+  await mapLimit(m.clientIds, m.concurrency, async (clientId) => {
+    const client = await connectAsync(
+      m.url,
+      {
+        clientId,
+        protocolVersion: 4,
+        clean: true,
+        keepalive: 60,
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
+        ...(m.username !== undefined ? { username: m.username } : {}),
+        ...(m.password !== undefined ? { password: m.password } : {}),
+      },
+      false,
+    );
+    clients.push(client);
+    client.on('error', (err) => console.error(`bench worker: floor client ${clientId}: ${err.message}`));
+    const pongTopic = `${m.pongPrefix}${clientId}`;
+    // The pong carries the ping and this client's clock when it answered (same machine, same clock).
+    client.on('message', (_topic, payload) => {
+      client.publish(pongTopic, `${payload.toString('utf8')} ${Date.now()}`, { qos: 1 });
+    });
+    const granted = await client.subscribeAsync(m.pingTopic, { qos: 1 });
+    if (granted.some((g) => g.qos !== 1))
+      throw new Error(`${clientId}: ping subscription not granted at QoS 1`);
+  });
+}
+
+async function floorStop(): Promise<void> {
+  const clients = floorClients;
+  floorClients = [];
+  await Promise.all(
+    clients.map((c) => bounded(c.endAsync(), 5000, 'floor disconnect').catch(() => c.end(true))),
+  );
+}
+
+async function fleetStart(m: Req<'fleetStart'>): Promise<void> {
+  if (fleet) throw new Error('a fleet is already running in this worker');
+  const trustedKeys = await fetchTrustedKeys(m.keyUrl);
+  fleet = await startFleet({
+    count: m.ids.length,
+    brokerUrl: m.brokerUrl,
+    trustedKeys,
+    timeFactor: m.timeFactor,
+    concurrency: m.concurrency,
+    // The ids the parent chose (`bn-0001`…), the same width in every worker.
+    configure: (id, index) => ({ id: m.ids[index] ?? id }),
+    onCreate: (rx) => {
+      rx.on('protocolError', (message) => {
+        protocolErrors += 1;
+        console.error(`bench worker: ${rx.id}: protocol error: ${message}`);
+      });
+    },
+  });
+  const receivers = fleet.receivers;
+  await Promise.all(receivers.map((rx) => rx.waitForConfig((c) => c.adopted, m.adoptTimeoutMs)));
+}
+
+async function fleetStop(): Promise<void> {
+  const f = fleet;
+  fleet = null;
+  await f?.stop();
+}
+
+async function handle(msg: WorkerRequest): Promise<void> {
+  switch (msg.op) {
+    case 'floorStart':
+      return floorStart(msg);
+    case 'floorStop':
+      return floorStop();
+    case 'fleetStart':
+      return fleetStart(msg);
+    case 'fleetStop':
+      return fleetStop();
+  }
+}
+
+function reply(r: WorkerReply): void {
+  process.send?.(r);
+}
+
+process.on('message', (raw: unknown) => {
+  const parsed = requestSchema.safeParse(raw);
+  if (!parsed.success) {
+    console.error(`bench worker: malformed request ignored: ${JSON.stringify(raw)}`);
+    return;
+  }
+  const msg = parsed.data;
+  handle(msg).then(
+    () => reply({ type: 'ok', req: msg.req, protocolErrors }),
+    (err: unknown) =>
+      reply({
+        type: 'error',
+        req: msg.req,
+        message: err instanceof AggregateError ? `${err.message}: ${String(err.errors[0])}` : String(err),
+      }),
+  );
+});
+
+// The parent is gone (finished, crashed or killed): leave nothing behind.
+process.on('disconnect', () => {
+  floorClients.forEach((c) => {
+    c.end(true);
+  });
+  void bounded(fleetStop(), 5000, 'fleet stop')
+    .catch(() => undefined)
+    .finally(() => process.exit(0));
+});
+
+if (!process.send) {
+  console.error('bench/worker.ts is started by bench/run.ts (npm run bench), not by hand');
+  process.exit(2);
+}
