@@ -1,6 +1,7 @@
 /**
  * A fleet of simulated receivers on one broker, for demos, benchmarks and fleet-wide tests.
  */
+import { CommandVerifier } from './inbound.js';
 import { SimReceiver, type SimReceiverOptions } from './receiver.js';
 import { mapLimit } from './util.js';
 
@@ -42,8 +43,9 @@ export function fleetIds(count: number, idPrefix = 'rx', firstNumber = 1): strin
  */
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const { count, idPrefix, firstNumber, concurrency = 50, configure, onCreate, ...common } = opts;
+  const commandVerifier = common.commandVerifier ?? new CommandVerifier();
   const receivers = fleetIds(count, idPrefix, firstNumber).map(
-    (id, index) => new SimReceiver({ ...common, id, ...configure?.(id, index) }),
+    (id, index) => new SimReceiver({ ...common, commandVerifier, id, ...configure?.(id, index) }),
   );
   if (onCreate) for (const rx of receivers) onCreate(rx);
   const byId = new Map(receivers.map((rx) => [rx.id, rx]));

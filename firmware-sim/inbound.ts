@@ -131,3 +131,30 @@ export function verifyCommand(trusted: ReadonlyMap<string, KeyObject>, payload: 
   // A payload that is not even an envelope may not be ours: nothing to report.
   return { ok: false, error: opened.error, claimed: signed ? claimedIds(payload) : null, reason: 'other' };
 }
+
+/**
+ * Verifies command payloads, remembering recent verdicts. Receivers of one simulator process share
+ * one: a fleet-wide command reaches a thousand simulated receivers as the same bytes, and on real
+ * hardware each box checks it on its own CPU, in parallel. Sharing the (pure) check keeps the
+ * simulated fleet from charging the host's two cores a thousand Ed25519 verifications for one
+ * broadcast. The verdict is the same as checking again: same bytes, same keys.
+ */
+export class CommandVerifier {
+  readonly #byKeys = new WeakMap<ReadonlyMap<string, KeyObject>, Map<string, CommandVerdict>>();
+  constructor(readonly maxEntries = 256) {}
+
+  verify(trusted: ReadonlyMap<string, KeyObject>, payload: Buffer): CommandVerdict {
+    let memo = this.#byKeys.get(trusted);
+    if (!memo) {
+      memo = new Map();
+      this.#byKeys.set(trusted, memo);
+    }
+    const key = payload.toString('latin1');
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const verdict = verifyCommand(trusted, payload);
+    memo.set(key, verdict);
+    if (memo.size > this.maxEntries) memo.delete(memo.keys().next().value as string);
+    return verdict;
+  }
+}

@@ -5,6 +5,7 @@
 export { AudioCache } from './cache.js';
 export { type DownloadFaults, type DownloadResult, downloadAudio } from './download.js';
 export { type Fleet, type FleetOptions, fleetIds, startFleet } from './fleet.js';
+export { CommandVerifier } from './inbound.js';
 export {
   fetchTrustedKeys,
   readTrustedKeys,

@@ -22,7 +22,7 @@ import {
 } from '../src/contract/mqtt.js';
 import { AudioCache } from './cache.js';
 import { downloadAudio } from './download.js';
-import { applyConfig, syncGroupSubscriptions, verifyCommand } from './inbound.js';
+import { applyConfig, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
 import { type LinkHooks, MqttLink } from './link.js';
 import { ObservableReceiver } from './observable.js';
 import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
@@ -62,6 +62,7 @@ export class SimReceiver extends ObservableReceiver {
   /** generation of the connection whose own subscriptions are in place */
   #subscribedOn = -1;
   readonly #outbox = new EventOutbox(1000);
+  readonly #verifier: CommandVerifier;
 
   constructor(opts: SimReceiverOptions) {
     super(opts.historySize ?? 1000);
@@ -69,6 +70,7 @@ export class SimReceiver extends ObservableReceiver {
       throw new Error(`invalid receiver id "${opts.id}": letters, digits, "_", "." or "-", at most 64`);
     }
     this.#opts = opts;
+    this.#verifier = opts.commandVerifier ?? new CommandVerifier();
     this.#topics = topics(opts.topicRoot ?? DEFAULT_TOPIC_ROOT);
     this.#log = (opts.log ?? pino({ level: 'silent' })).child({ rx: opts.id });
     this.#cache = new AudioCache(opts.cacheItems ?? 50);
@@ -90,7 +92,8 @@ export class SimReceiver extends ObservableReceiver {
           log: this.#log,
         }),
       report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
-      nowPlayingChanged: () => this.#publishStatus(),
+      // Playback changes travel as events (protocol §5); the status is not republished for them.
+      nowPlayingChanged: () => {},
       played: (entry) => this.recordPlayed(entry),
     });
   }
@@ -274,7 +277,7 @@ export class SimReceiver extends ObservableReceiver {
   }
 
   #onCommand(topic: string, payload: Buffer): void {
-    const verdict = verifyCommand(this.#opts.trustedKeys, payload);
+    const verdict = this.#verifier.verify(this.#opts.trustedKeys, payload);
     if (!verdict.ok) {
       this.#log.warn({ topic, error: verdict.error }, 'sim: command refused');
       // Tell the controller about a forged or mis-keyed command, but act on nothing it says.

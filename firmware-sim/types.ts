@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
 import type { DownloadFaults } from './download.js';
+import type { CommandVerifier } from './inbound.js';
 import type { PlayedEntry } from './player/player.js';
 
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
@@ -36,6 +37,8 @@ export interface SimReceiverOptions {
   initialSession?: number | undefined;
   log?: Logger | undefined;
   faults?: Partial<SimFaults> | undefined;
+  /** shared command-signature checker (a fleet passes one to all its receivers) */
+  commandVerifier?: CommandVerifier | undefined;
   /** reported signal strength, dBm (default -85) */
   rssi?: number | undefined;
   /** events and played bulletins kept in memory for inspection, newest (default 1000) */

@@ -246,11 +246,22 @@ function suite(
         gapSeconds: 10,
       });
       await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'started');
+      // The controller knows what it plays from its events.
+      type Rx = { nowPlaying: { bulletinId?: string; priority: string } | null };
+      const playingNow = await waitFor('now playing', async () => {
+        const r = await tc.api<Rx>('GET', '/api/receivers/hd-08');
+        return r.body.nowPlaying?.bulletinId === long.body.id ? r.body.nowPlaying : null;
+      });
+      expect(playingNow.priority).toBe('normal');
       const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[7]!] });
       expect(stop.status).toBe(200);
       expect(stop.body.cancelled).toBe(1);
       await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
       expect(rx.nowPlaying).toBeNull();
+      await waitFor(
+        'silence recorded',
+        async () => (await tc.api<Rx>('GET', '/api/receivers/hd-08')).body.nowPlaying === null,
+      );
       const cancel = await tc.api<Bulletin>('POST', `/api/bulletins/${long.body.id}/cancel`);
       expect(cancel.status).toBe(200);
       expect(cancel.body.status).toBe('cancelled');

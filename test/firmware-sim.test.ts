@@ -424,7 +424,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(finished.session).toBe(session);
   });
 
-  it('publishes status on nowPlaying changes and heartbeats; stop() leaves "offline" retained', async () => {
+  it('heartbeats carry a snapshot of nowPlaying, volume and cache; stop() leaves "offline" retained', async () => {
     const rx = await h.receiver({ heartbeatMs: 50 });
     const statusTopic = h.t.receiverStatus(rx.id);
     const live = await watch<Status>(await h.client(), statusTopic);

@@ -495,6 +495,17 @@ export function createBulletinService(deps: {
         return;
       }
       const to = stateForEvent(e.state);
+      if (e.state === 'started') {
+        fleet.notePlayback(receiverId, e.commandId, {
+          commandId: e.commandId,
+          bulletinId: t.row.id,
+          priority: t.row.priority,
+          play: e.play ?? 1,
+          startedAt: e.ts,
+        });
+      } else if (isFinal(to)) {
+        fleet.notePlayback(receiverId, e.commandId, null);
+      }
       move(t, receiverId, to, {
         reason: e.reason ?? (e.state === 'rejected' ? 'rejected' : null),
         detail: e.detail ?? null,

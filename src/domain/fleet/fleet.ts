@@ -17,7 +17,7 @@ import { badRequest, conflict, notFound } from '../../errors.js';
 import type { Publisher } from '../../mqtt/client.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
-import { createFleetRepo, type Receiver, type StatusUpdate, type Zone } from './repo.js';
+import { createFleetRepo, type NowPlaying, type Receiver, type StatusUpdate, type Zone } from './repo.js';
 
 /** Unknown receivers beyond this many pending ones are not recorded (a flood of random ids). */
 const MAX_PENDING = 2000;
@@ -53,6 +53,11 @@ export interface Fleet extends EventEmitter<FleetEvents> {
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
   handleStatus(receiverId: string, payload: Buffer): void;
+  /**
+   * Records what a receiver plays from its progress events (receivers do not republish their
+   * status for playback changes): `now` when it started `commandId`, null when that command ended.
+   */
+  notePlayback(receiverId: string, commandId: string, now: NowPlaying | null): void;
   /** Publishes every adopted receiver's config again (after a broker restart loses retained messages). */
   publishAllConfigs(): Promise<void>;
   flush(): void;
@@ -87,18 +92,32 @@ export function createFleet(deps: {
   const live = new Map<string, { session: number | null; online: boolean }>();
   for (const r of repo.listReceivers()) live.set(r.id, { session: r.session, online: r.online });
   let pending: StatusUpdate[] = [];
+  /** what each receiver plays, as its events say (receiver id → JSON or null) */
+  let playback = new Map<string, string | null>();
+  /** the command each receiver plays, to clear only the matching one */
+  const playing = new Map<string, string>();
   let flushScheduled = false;
 
-  const writeBatch = db.transaction((batch: StatusUpdate[]) => {
+  const writeBatch = db.transaction((batch: StatusUpdate[], plays: Map<string, string | null>) => {
     for (const s of batch) repo.applyStatus(s);
+    for (const [id, np] of plays) repo.setNowPlaying(id, np);
   });
 
   function flush(): void {
     flushScheduled = false;
-    if (pending.length === 0) return;
+    if (pending.length === 0 && playback.size === 0) return;
     const batch = pending;
+    const plays = playback;
     pending = [];
-    writeBatch(batch);
+    playback = new Map();
+    writeBatch(batch, plays);
+  }
+
+  function scheduleFlush(): void {
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   }
 
   async function publishConfig(r: Receiver): Promise<void> {
@@ -311,14 +330,27 @@ export function createFleet(deps: {
         nowPlaying: online && s.nowPlaying ? JSON.stringify(s.nowPlaying) : null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
       });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
+      if (s.nowPlaying) playing.set(receiverId, s.nowPlaying.commandId);
+      else playing.delete(receiverId);
+      scheduleFlush();
       if (online && (newSession || !wasOnline)) {
         flush();
         emitter.emit('online', receiverId);
       }
+    },
+
+    notePlayback(receiverId: string, commandId: string, now: NowPlaying | null) {
+      if (!live.has(receiverId)) return;
+      if (now) {
+        playing.set(receiverId, commandId);
+        playback.set(receiverId, JSON.stringify(now));
+      } else if (playing.get(receiverId) === commandId) {
+        playing.delete(receiverId);
+        playback.set(receiverId, null);
+      } else {
+        return;
+      }
+      scheduleFlush();
     },
 
     async publishAllConfigs() {

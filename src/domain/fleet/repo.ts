@@ -108,6 +108,7 @@ export function createFleetRepo(db: Db) {
       'UPDATE receivers SET name = ?, zone_id = ?, adoption = ?, adopted_at = ?, volume = coalesce(?, volume) WHERE id = ?',
     ),
     deleteReceiver: db.prepare('DELETE FROM receivers WHERE id = ?'),
+    nowPlaying: db.prepare('UPDATE receivers SET now_playing = ? WHERE id = ?'),
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
          volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
@@ -156,6 +157,7 @@ export function createFleetRepo(db: Db) {
         s.clockSkewMs,
         s.id,
       ),
+    setNowPlaying: (id: string, nowPlaying: string | null) => stmts.nowPlaying.run(nowPlaying, id),
     counts: () => stmts.counts.get()!,
     pendingCount: () => stmts.pendingCount.get()!.n,
   };
