@@ -96,7 +96,7 @@ export function createBulletinRepo(db: Db) {
          created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
     ),
     insertDelivery: db.prepare(
-      `INSERT INTO deliveries (bulletin_id, receiver_id, state, updated_at) VALUES (?, ?, 'queued', ?)`,
+      `INSERT INTO deliveries (bulletin_id, receiver_id, state, attempts, sent_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
     ),
     get: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE id = ?'),
     byCommand: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE command_id = ?'),
@@ -141,24 +141,37 @@ export function createBulletinRepo(db: Db) {
   });
 
   return {
-    insertWithDeliveries: db.transaction((b: BulletinRow, receiverIds: string[]) => {
-      s.insert.run(
-        b.id,
-        b.commandId,
-        b.seq,
-        b.title,
-        b.audioId,
-        b.priority,
-        b.repeat,
-        b.gapMs,
-        b.volume,
-        JSON.stringify(b.target),
-        b.createdAt,
-        b.expiresAt,
-        b.createdBy,
-      );
-      for (const id of receiverIds) s.insertDelivery.run(b.id, id, b.createdAt);
-    }),
+    /** Inserts a bulletin and its deliveries: `sent` for the receivers it goes to now, else `queued`. */
+    insertWithDeliveries: db.transaction(
+      (b: BulletinRow, receiverIds: string[], sentTo: ReadonlySet<string>) => {
+        s.insert.run(
+          b.id,
+          b.commandId,
+          b.seq,
+          b.title,
+          b.audioId,
+          b.priority,
+          b.repeat,
+          b.gapMs,
+          b.volume,
+          JSON.stringify(b.target),
+          b.createdAt,
+          b.expiresAt,
+          b.createdBy,
+        );
+        for (const id of receiverIds) {
+          const sent = sentTo.has(id);
+          s.insertDelivery.run(
+            b.id,
+            id,
+            sent ? 'sent' : 'queued',
+            sent ? 1 : 0,
+            sent ? b.createdAt : null,
+            b.createdAt,
+          );
+        }
+      },
+    ),
     get: (id: string): BulletinRow | null => {
       const r = s.get.get(id);
       return r ? toBulletin(r) : null;

@@ -150,8 +150,7 @@ export function createBulletinService(deps: {
 
   function explicitReceivers(target: BulletinTarget): string[] {
     if (target.all || !target.receivers?.length) return [];
-    const zones = new Set(target.zones ?? []);
-    const inZones = new Set(fleet.adoptedInZones([...zones]).map((r) => r.id));
+    const inZones = new Set(fleet.adoptedIds(target.zones ?? []));
     return target.receivers.filter((id) => !inZones.has(id));
   }
 
@@ -266,10 +265,7 @@ export function createBulletinService(deps: {
 
   function resolveTargets(target: BulletinTarget): string[] {
     const ids = new Set<string>();
-    if (target.all) {
-      for (const r of fleet.allAdopted()) ids.add(r.id);
-      return [...ids];
-    }
+    if (target.all) return fleet.adoptedIds();
     const zones = [...new Set(target.zones ?? [])];
     const known = new Set(fleet.listZones().map((z) => z.id));
     const unknownZones = zones.filter((z) => !known.has(z));
@@ -278,7 +274,7 @@ export function createBulletinService(deps: {
         zones: unknownZones,
       });
     }
-    for (const r of fleet.adoptedInZones(zones)) ids.add(r.id);
+    for (const id of fleet.adoptedIds(zones)) ids.add(id);
     const unknown: string[] = [];
     const notAdopted: string[] = [];
     for (const id of new Set(target.receivers ?? [])) {
@@ -374,23 +370,24 @@ export function createBulletinService(deps: {
         expiresAt: expiresAt.toISOString(),
         createdBy: input.userId ?? null,
       };
-      repo.insertWithDeliveries(row, receiverIds);
+      const online = receiverIds.filter((id) => fleet.isOnline(id));
+      const sentTo = new Set(online);
+      // One write per delivery, already in its state: this is the fleet-wide emergency's hot path.
+      repo.insertWithDeliveries(row, receiverIds, sentTo);
       const t = track(
         row,
         receiverIds.map((id) => ({
           bulletinId: row.id,
           receiverId: id,
-          state: 'queued' as const,
+          state: sentTo.has(id) ? ('sent' as const) : ('queued' as const),
           reason: null,
           detail: null,
           play: null,
-          attempts: 0,
-          sentAt: null,
+          attempts: sentTo.has(id) ? 1 : 0,
+          sentAt: sentTo.has(id) ? row.createdAt : null,
           updatedAt: row.createdAt,
         })),
       );
-      const online = receiverIds.filter((id) => fleet.isOnline(id));
-      for (const id of online) markSent(t, id);
       if (online.length > 0) {
         try {
           await dispatcher.sendToTarget(t.payload, target, t.explicit);
@@ -403,8 +400,9 @@ export function createBulletinService(deps: {
         { bulletinId: row.id, priority: row.priority, receivers: receiverIds.length, online: online.length },
         'bulletin dispatched',
       );
-      flush();
-      return detail(row, false);
+      // The answer comes from memory: reading back a thousand deliveries would only delay it.
+      const { commandId: _c, seq: _s, gapMs, ...rest } = row;
+      return { ...rest, gapSeconds: gapMs / 1000, summary: summarize(t.deliveries.values()) };
     },
 
     get(id: string, withDeliveries = true): BulletinDetail {

@@ -47,6 +47,8 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   ): Promise<Receiver>;
   deleteReceiver(id: string): Promise<void>;
   adoptedInZones(zoneIds: string[]): Receiver[];
+  /** Ids of adopted receivers, in some zones or all: the cheap form for dispatch. */
+  adoptedIds(zoneIds?: string[]): string[];
   allAdopted(): Receiver[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
@@ -92,26 +94,30 @@ export function createFleet(deps: {
   const live = new Map<string, { session: number | null; online: boolean }>();
   for (const r of repo.listReceivers()) live.set(r.id, { session: r.session, online: r.online });
   let pending: StatusUpdate[] = [];
-  /** what each receiver plays, as its events say (receiver id → JSON or null) */
-  let playback = new Map<string, string | null>();
-  /** the command each receiver plays, to clear only the matching one */
-  const playing = new Map<string, string>();
+  /**
+   * What each receiver plays now, from its events and statuses. Volatile by nature, so it lives
+   * in memory only (a restart learns it again from the next heartbeat) and costs no write per event.
+   */
+  const playing = new Map<string, NowPlaying>();
   let flushScheduled = false;
 
-  const writeBatch = db.transaction((batch: StatusUpdate[], plays: Map<string, string | null>) => {
+  const writeBatch = db.transaction((batch: StatusUpdate[]) => {
     for (const s of batch) repo.applyStatus(s);
-    for (const [id, np] of plays) repo.setNowPlaying(id, np);
   });
 
   function flush(): void {
     flushScheduled = false;
-    if (pending.length === 0 && playback.size === 0) return;
+    if (pending.length === 0) return;
     const batch = pending;
-    const plays = playback;
     pending = [];
-    playback = new Map();
-    writeBatch(batch, plays);
+    writeBatch(batch);
   }
+
+  /** A receiver row with the live now-playing laid over it. */
+  const live_ = (r: Receiver): Receiver => ({
+    ...r,
+    nowPlaying: r.online ? (playing.get(r.id) ?? null) : null,
+  });
 
   function scheduleFlush(): void {
     if (!flushScheduled) {
@@ -144,7 +150,7 @@ export function createFleet(deps: {
     flush();
     const r = repo.getReceiver(id);
     if (!r) throw notFound('Receiver', id);
-    return r;
+    return live_(r);
   }
 
   function recordUnknown(id: string): boolean {
@@ -210,7 +216,8 @@ export function createFleet(deps: {
           (r) =>
             (!filter.zoneId || r.zoneId === filter.zoneId) &&
             (!filter.adoption || r.adoption === filter.adoption),
-        );
+        )
+        .map(live_);
     },
     getReceiver: requireReceiver,
 
@@ -277,6 +284,10 @@ export function createFleet(deps: {
       await publishConfig({ ...r, adoption: 'pending', zoneId: null });
     },
 
+    adoptedIds: (zoneIds?: string[]) => {
+      flush();
+      return zoneIds ? repo.adoptedIdsInZones(zoneIds) : repo.adoptedIds();
+    },
     adoptedInZones: (zoneIds: string[]) => {
       flush();
       return repo.adoptedInZones(zoneIds);
@@ -330,7 +341,7 @@ export function createFleet(deps: {
         nowPlaying: online && s.nowPlaying ? JSON.stringify(s.nowPlaying) : null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
       });
-      if (s.nowPlaying) playing.set(receiverId, s.nowPlaying.commandId);
+      if (online && s.nowPlaying) playing.set(receiverId, s.nowPlaying);
       else playing.delete(receiverId);
       scheduleFlush();
       if (online && (newSession || !wasOnline)) {
@@ -341,16 +352,8 @@ export function createFleet(deps: {
 
     notePlayback(receiverId: string, commandId: string, now: NowPlaying | null) {
       if (!live.has(receiverId)) return;
-      if (now) {
-        playing.set(receiverId, commandId);
-        playback.set(receiverId, JSON.stringify(now));
-      } else if (playing.get(receiverId) === commandId) {
-        playing.delete(receiverId);
-        playback.set(receiverId, null);
-      } else {
-        return;
-      }
-      scheduleFlush();
+      if (now) playing.set(receiverId, now);
+      else if (playing.get(receiverId)?.commandId === commandId) playing.delete(receiverId);
     },
 
     async publishAllConfigs() {

@@ -101,6 +101,10 @@ export function createFleetRepo(db: Db) {
       `SELECT * FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
     ),
     adopted: db.prepare<[], ReceiverRow>(`SELECT * FROM receivers WHERE adoption = 'adopted'`),
+    adoptedIds: db.prepare<[], { id: string }>(`SELECT id FROM receivers WHERE adoption = 'adopted'`),
+    adoptedIdsInZones: db.prepare<[string], { id: string }>(
+      `SELECT id FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
+    ),
     insertReceiver: db.prepare(
       `INSERT INTO receivers (id, name, zone_id, adoption, created_at, adopted_at) VALUES (?, ?, ?, ?, ?, ?)`,
     ),
@@ -108,7 +112,6 @@ export function createFleetRepo(db: Db) {
       'UPDATE receivers SET name = ?, zone_id = ?, adoption = ?, adopted_at = ?, volume = coalesce(?, volume) WHERE id = ?',
     ),
     deleteReceiver: db.prepare('DELETE FROM receivers WHERE id = ?'),
-    nowPlaying: db.prepare('UPDATE receivers SET now_playing = ? WHERE id = ?'),
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
          volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
@@ -138,6 +141,9 @@ export function createFleetRepo(db: Db) {
     adoptedInZones: (zoneIds: string[]): Receiver[] =>
       stmts.inZones.all(JSON.stringify(zoneIds)).map(toReceiver),
     allAdopted: (): Receiver[] => stmts.adopted.all().map(toReceiver),
+    adoptedIds: (): string[] => stmts.adoptedIds.all().map((r) => r.id),
+    adoptedIdsInZones: (zoneIds: string[]): string[] =>
+      stmts.adoptedIdsInZones.all(JSON.stringify(zoneIds)).map((r) => r.id),
     insertReceiver: (r: Pick<Receiver, 'id' | 'name' | 'zoneId' | 'adoption' | 'createdAt' | 'adoptedAt'>) =>
       stmts.insertReceiver.run(r.id, r.name, r.zoneId, r.adoption, r.createdAt, r.adoptedAt),
     updateReceiver: (
@@ -157,7 +163,6 @@ export function createFleetRepo(db: Db) {
         s.clockSkewMs,
         s.id,
       ),
-    setNowPlaying: (id: string, nowPlaying: string | null) => stmts.nowPlaying.run(nowPlaying, id),
     counts: () => stmts.counts.get()!,
     pendingCount: () => stmts.pendingCount.get()!.n,
   };
