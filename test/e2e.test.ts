@@ -158,6 +158,36 @@ function suite(
       ]);
     });
 
+    it('streams live progress (Server-Sent Events) until every delivery is final', async () => {
+      const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: [zoneIds[11]!, zoneIds[12]!] },
+        repeat: 2,
+        gapSeconds: 2,
+      });
+      const stream = await fetch(`${tc.url}/api/bulletins/${res.body.id}/progress`, {
+        headers: { authorization: `Bearer ${tc.token}` },
+      });
+      expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const text = await stream.text(); // ends when the server closes the stream after "end"
+      const events = text
+        .split('\n\n')
+        .filter((block) => block.startsWith('event:'))
+        .map((block) => {
+          const [ev, data] = block.split('\n');
+          return { event: ev!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) };
+        });
+      expect(events.at(-1)!.event).toBe('end');
+      const progress = events.filter((e) => e.event === 'progress').map((e) => e.data);
+      expect(progress.length).toBeGreaterThan(1);
+      expect(progress.at(-1)).toMatchObject({
+        status: 'completed',
+        summary: { total: 2, finished: 2, played: 2 },
+      });
+      const unauth = await fetch(`${tc.url}/api/bulletins/${res.body.id}/progress`);
+      expect(unauth.status).toBe(401);
+    });
+
     it('delivers to a receiver that was offline when it was sent, once it reconnects', async () => {
       const rx = rxOf(1);
       await rx.goOffline();

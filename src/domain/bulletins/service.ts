@@ -92,6 +92,8 @@ export interface BulletinService extends EventEmitter<BulletinServiceEvents> {
     zones?: string[] | undefined;
   }): Promise<{ commandId: string; cancelled: number }>;
   asRun(id: string): ReturnType<ReturnType<typeof createBulletinRepo>['asRun']>;
+  /** The live summary of a bulletin (from memory while it is active) and whether it has ended. */
+  progress(id: string): { status: BulletinRow['status']; summary: BulletinSummary };
   /** Handles a payload on `<root>/rx/<id>/event`. Never throws. */
   handleEvent(receiverId: string, payload: Buffer): void;
   /** Loads active bulletins, follows receivers coming online, starts the expiry/resend sweeper. */
@@ -112,6 +114,8 @@ export function createBulletinService(deps: {
   const { log, fleet, dispatcher } = deps;
   const repo = createBulletinRepo(deps.db);
   const emitter = new EventEmitter<BulletinServiceEvents>();
+  // One listener per open progress stream (officers' phones, dashboards): no arbitrary cap.
+  emitter.setMaxListeners(0);
   const active = new Map<string, Tracked>();
   const byCommand = new Map<string, string>();
   let pending: DeliveryUpdate[] = [];
@@ -464,6 +468,15 @@ export function createBulletinService(deps: {
       flush();
       log.warn({ scope, cancelled }, 'stop issued');
       return { commandId: command.id, cancelled };
+    },
+
+    progress(id: string) {
+      const t = active.get(id);
+      if (t) return { status: t.row.status, summary: summarize(t.deliveries.values()) };
+      flush();
+      const row = repo.get(id);
+      if (!row) throw notFound('Bulletin', id);
+      return { status: row.status, summary: summarize(repo.deliveries(id)) };
     },
 
     asRun: (id: string) => {

@@ -53,6 +53,51 @@ const routes: RoutePlugin = async (app, { services }) => {
   );
 
   app.get(
+    '/bulletins/:id/progress',
+    {
+      schema: {
+        tags,
+        summary:
+          'Live progress as Server-Sent Events: a "progress" event with the summary at once and at each change, "end" when every delivery is final',
+        params: idParams,
+        produces: ['text/event-stream'],
+        response: { 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.id;
+      const first = bulletins.progress(id); // 404 before the stream starts
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const send = (p: ReturnType<typeof bulletins.progress>) => {
+        res.write(`event: progress\ndata: ${JSON.stringify(p)}\n\n`);
+        if (p.status !== 'active' || p.summary.finished === p.summary.total) {
+          res.write('event: end\ndata: {}\n\n');
+          close();
+        }
+      };
+      const onProgress = (changed: string) => {
+        if (changed === id) send(bulletins.progress(id));
+      };
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const close = () => {
+        clearInterval(heartbeat);
+        bulletins.off('progress', onProgress);
+        res.end();
+      };
+      bulletins.on('progress', onProgress);
+      request.raw.on('close', close);
+      send(first);
+    },
+  );
+
+  app.get(
     '/bulletins/:id/log',
     {
       schema: {
