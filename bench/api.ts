@@ -17,6 +17,7 @@ export interface AsRunEntry {
   receiverId: string;
   state: string;
   at: string;
+  receiverTs: string | null;
 }
 
 export interface AudioInfo {
@@ -69,6 +70,51 @@ export class Api {
     const text = await res.text();
     if (!res.ok) throw new Error(`POST /api/audio: HTTP ${res.status} ${text.slice(0, 300)}`);
     return (JSON.parse(text) as { audio: AudioInfo }).audio;
+  }
+
+  /**
+   * Follows a Server-Sent Events stream until `done` returns true for an event (or the stream
+   * ends); calls it with each event's name and parsed data. Throws after `timeoutMs`.
+   */
+  async stream(
+    path: string,
+    done: (event: string, data: unknown) => boolean,
+    timeoutMs: number,
+  ): Promise<void> {
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new Error(`no end of ${path} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    try {
+      const res = await fetch(this.baseUrl + path, {
+        headers: { authorization: `Bearer ${this.#token}`, accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      if (!res.ok || !res.body) throw new Error(`GET ${path}: HTTP ${res.status}`);
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of res.body) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let cut = buffered.indexOf('\n\n');
+        while (cut >= 0) {
+          const block = buffered.slice(0, cut);
+          buffered = buffered.slice(cut + 2);
+          cut = buffered.indexOf('\n\n');
+          const name = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (name && data !== undefined && done(name, JSON.parse(data))) {
+            abort.abort();
+            return;
+          }
+        }
+      }
+    } catch (err) {
+      if (abort.signal.aborted && !(abort.signal.reason instanceof Error)) return;
+      throw abort.signal.reason instanceof Error ? abort.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Polls `probe` every `intervalMs` until it returns a value; throws after `timeoutMs`. */

@@ -61,7 +61,15 @@ export class Observer {
     client.on('error', (err) => console.error(`bench observer: ${err.message}`));
   }
 
-  static async connect(url: string, auth: { username: string; password: string } | null): Promise<Observer> {
+  /**
+   * Connects; subscribes to the floor's replies, and to receiver events only when `events` (the
+   * direct reference needs them; loalang rounds read the controller's progress stream instead).
+   */
+  static async connect(
+    url: string,
+    auth: { username: string; password: string } | null,
+    events = false,
+  ): Promise<Observer> {
     const client = await connectAsync(
       url,
       {
@@ -77,7 +85,8 @@ export class Observer {
     );
     const observer = new Observer(client);
     const t = topics();
-    const granted = await client.subscribeAsync([`${PONG_PREFIX}+`, t.eventWildcard()], { qos: 1 });
+    const filters = events ? [`${PONG_PREFIX}+`, t.eventWildcard()] : [`${PONG_PREFIX}+`];
+    const granted = await client.subscribeAsync(filters, { qos: 1 });
     if (granted.some((g) => g.qos !== 1))
       throw new Error('bench observer: subscriptions not granted at QoS 1');
     return observer;

@@ -1,9 +1,9 @@
 /**
  * One timed round of each kind, and what the rounds add up to.
  * - floor: one QoS 1 publish to N raw clients, until their N QoS 1 replies reached one client;
- * - loalang: POST /api/bulletins (emergency, all receivers, audio cached), until all N receivers
- *   reported `started`; then, untimed, until they reported `finished`, and a check that the
- *   controller recorded all N deliveries as playing or done.
+ * - loalang: POST /api/bulletins (emergency, all receivers, audio cached), until the controller's
+ *   progress stream says all N receivers reported `started`; then, untimed, until every delivery
+ *   is final, and a check that the controller recorded all N deliveries as playing or done.
  */
 import { topics } from '../src/contract/mqtt.js';
 import type { Api, AsRunEntry, Bulletin } from './api.js';
@@ -32,14 +32,20 @@ export async function floorRound(observer: Observer, r: number, cpu: CpuMeter | 
   return trip;
 }
 
-/** A loalang round; `cpu`, when given, meters the timed window. Throws when the controller's record is short. */
+/**
+ * A loalang round; `cpu`, when given, meters the timed window. The clock stops when the
+ * controller's live progress stream (GET /api/bulletins/:id/progress) says every receiver has
+ * reported `started`: what the officer sees, with the controller's own ingestion included, and
+ * with no second subscriber doubling the broker's fan-out of receiver events.
+ * Throws when the controller's record is short.
+ */
 export async function loalangRound(
-  ctx: { api: Api; observer: Observer; audioId: string; n: number },
+  ctx: { api: Api; audioId: string; n: number },
   r: number,
   cpu: CpuMeter | null,
 ): Promise<LoalangSample> {
-  const { api, observer, n } = ctx;
-  observer.clearEvents();
+  const { api, n } = ctx;
+  type Progress = { status: string; summary: Bulletin['summary'] };
   cpu?.begin();
   const t0 = performance.now();
   const b = await api.json<Bulletin>('POST', '/api/bulletins', {
@@ -51,18 +57,22 @@ export async function loalangRound(
     gapSeconds: 0,
   });
   const tPost = performance.now();
-  const tAll = await observer.allReported(b.id, 'started', ROUND_TIMEOUT_MS);
-  cpu?.end();
-  // Untimed: the round is over when every receiver finished, so that rounds never overlap.
-  await observer.allReported(b.id, 'finished', ROUND_TIMEOUT_MS);
-  const final = await api.until(
-    `round ${r}: the controller to record all ${n} deliveries`,
-    async () => {
-      const d = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
-      return d.summary.finished === d.summary.total ? d : null;
+  let tAll = Number.NaN;
+  await api.stream(
+    `/api/bulletins/${b.id}/progress`,
+    (event, data) => {
+      const p = data as Progress;
+      if (Number.isNaN(tAll) && event === 'progress' && p.summary.played >= n) {
+        tAll = performance.now();
+        cpu?.end();
+      }
+      // Untimed: the round is over when every delivery is final, so that rounds never overlap.
+      return event === 'end';
     },
-    15_000,
+    ROUND_TIMEOUT_MS,
   );
+  if (Number.isNaN(tAll)) throw new Error(`round ${r}: the progress stream ended before all ${n} started`);
+  const final = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
   if (final.summary.total !== n || final.summary.played !== n) {
     throw new Error(
       `round ${r}: the controller recorded ${final.summary.played} of ${n} deliveries as playing or done: ` +
@@ -70,15 +80,16 @@ export async function loalangRound(
     );
   }
   const log = await api.json<{ items: AsRunEntry[] }>('GET', `/api/bulletins/${b.id}/log`);
-  const playing = log.items.filter((e) => e.state === 'playing').map((e) => Date.parse(e.at));
-  const stamps = observer.startedStamps(b.id);
+  const started = log.items.filter((e) => e.state === 'playing');
+  const recorded = started.map((e) => Date.parse(e.at));
+  const rxStamps = started.map((e) => Date.parse(e.receiverTs ?? e.at));
   const epoch0 = performance.timeOrigin + t0;
   return {
     ms: tAll - t0,
     postMs: tPost - t0,
-    rxFirstMs: (stamps?.first ?? Number.NaN) - epoch0,
-    rxLastMs: (stamps?.last ?? Number.NaN) - epoch0,
-    recordedMs: Math.max(...playing) - Date.parse(b.createdAt),
+    rxFirstMs: Math.min(...rxStamps) - epoch0,
+    rxLastMs: Math.max(...rxStamps) - epoch0,
+    recordedMs: Math.max(...recorded) - Date.parse(b.createdAt),
   };
 }
 

@@ -129,7 +129,7 @@ async function measure(
   // The embedded broker lets only the controller's login publish and subscribe outside receiver topics.
   const auth =
     opts.broker === 'embedded' ? { username: CONTROLLER_USERNAME, password: ctl.brokerSecret() } : null;
-  const observer = await Observer.connect(ctl.mqttUrl, auth);
+  const observer = await Observer.connect(ctl.mqttUrl, auth, opts.direct);
   cleanups.push(() => observer.close());
   observer.expect(n);
   const workers = Array.from(
