@@ -327,7 +327,7 @@ export class SimReceiver extends ObservableReceiver {
     extra: EventExtra = {},
   ): void {
     const base = { commandId, bulletinId, state, session: this.#session, ts: iso(this.now()) };
-    const built = buildEvent(base, extra);
+    const built = buildEvent(base, extra, this.#opts.checkOwnPayloads ?? true);
     if (!built.ok) {
       this.#protocolError(built.error, { ...base, ...extra });
       return;

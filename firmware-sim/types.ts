@@ -37,6 +37,11 @@ export interface SimReceiverOptions {
   initialSession?: number | undefined;
   log?: Logger | undefined;
   faults?: Partial<SimFaults> | undefined;
+  /**
+   * check every event against the contract before sending it (default true: a simulator bug is
+   * caught at the sender). Load tests with a thousand receivers on one host may turn it off.
+   */
+  checkOwnPayloads?: boolean | undefined;
   /** shared command-signature checker (a fleet passes one to all its receivers) */
   commandVerifier?: CommandVerifier | undefined;
   /** reported signal strength, dBm (default -85) */
