@@ -1,4 +1,6 @@
 /** SQL for bulletins, their deliveries and the as-run log. */
+
+import type { Statement } from 'better-sqlite3';
 import type { Priority } from '../../contract/mqtt.js';
 import type { Db } from '../../storage/db.js';
 import type { DeliveryState } from './states.js';
@@ -95,9 +97,6 @@ export function createBulletinRepo(db: Db) {
       `INSERT INTO bulletins (id, command_id, seq, title, audio_id, priority, repeat, gap_ms, volume, target, status,
          created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
     ),
-    insertDelivery: db.prepare(
-      `INSERT INTO deliveries (bulletin_id, receiver_id, state, attempts, sent_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
     get: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE id = ?'),
     byCommand: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE command_id = ?'),
     list: db.prepare<[number, number], RawBulletin>(
@@ -108,16 +107,9 @@ export function createBulletinRepo(db: Db) {
     deliveries: db.prepare<[string], DeliveryRow>(
       `SELECT ${deliveryCols} FROM deliveries WHERE bulletin_id = ? ORDER BY receiver_id`,
     ),
-    update: db.prepare(
-      `UPDATE deliveries SET state = ?, reason = coalesce(?, reason), detail = coalesce(?, detail),
-         play = coalesce(?, play), updated_at = ? WHERE bulletin_id = ? AND receiver_id = ?`,
-    ),
     markSent: db.prepare(
       `UPDATE deliveries SET state = ?, attempts = attempts + 1, sent_at = ?, updated_at = ?
          WHERE bulletin_id = ? AND receiver_id = ?`,
-    ),
-    log: db.prepare(
-      `INSERT INTO delivery_log (bulletin_id, receiver_id, state, reason, at, receiver_ts) VALUES (?, ?, ?, ?, ?, ?)`,
     ),
     setStatus: db.prepare('UPDATE bulletins SET status = ? WHERE id = ?'),
     asRun: db.prepare<
@@ -129,15 +121,66 @@ export function createBulletinRepo(db: Db) {
     ),
   };
 
+  // Receiver reports arrive by the thousand in a fleet-wide bulletin; they are written in
+  // multi-row statements of up to CHUNK rows, which costs a fraction of one statement per row.
+  const CHUNK = 64;
+  const chunked = new Map<string, Statement>();
+  const stmt = (kind: 'log' | 'update' | 'delivery', rows: number): Statement => {
+    const key = `${kind}:${rows}`;
+    let st = chunked.get(key);
+    if (!st) {
+      st =
+        kind === 'delivery'
+          ? db.prepare(
+              `INSERT INTO deliveries (bulletin_id, receiver_id, state, attempts, sent_at, updated_at) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`,
+            )
+          : kind === 'log'
+            ? db.prepare(
+                `INSERT INTO delivery_log (bulletin_id, receiver_id, state, reason, at, receiver_ts) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`,
+              )
+            : db.prepare(
+                `UPDATE deliveries SET state = v.column3, reason = coalesce(v.column4, deliveries.reason),
+                 detail = coalesce(v.column5, deliveries.detail), play = coalesce(v.column6, deliveries.play),
+                 updated_at = v.column7
+               FROM (VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}) AS v
+               WHERE deliveries.bulletin_id = v.column1 AND deliveries.receiver_id = v.column2`,
+              );
+      chunked.set(key, st);
+    }
+    return st;
+  };
+  const inChunks = (kind: 'log' | 'update' | 'delivery', rows: unknown[][]) => {
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const part = rows.slice(i, i + CHUNK);
+      stmt(kind, part.length).run(part.flat());
+    }
+  };
+
   const applyUpdates = db.transaction((updates: DeliveryUpdate[]) => {
+    const log: unknown[][] = [];
+    // One row per delivery: states only move forward, so the last report wins, and each field
+    // keeps the last value any report of the batch gave it (UPDATE … FROM must not see a key twice).
+    const latest = new Map<string, unknown[]>();
     for (const u of updates) {
       if (u.sent) {
         s.markSent.run(u.state, u.at, u.at, u.bulletinId, u.receiverId);
-      } else {
-        s.update.run(u.state, u.reason, u.detail, u.play, u.at, u.bulletinId, u.receiverId);
-        s.log.run(u.bulletinId, u.receiverId, u.state, u.reason, u.at, u.receiverTs);
+        continue;
       }
+      log.push([u.bulletinId, u.receiverId, u.state, u.reason, u.at, u.receiverTs]);
+      const key = `${u.bulletinId}\u0000${u.receiverId}`;
+      const prev = latest.get(key);
+      latest.set(key, [
+        u.bulletinId,
+        u.receiverId,
+        u.state,
+        u.reason ?? prev?.[3] ?? null,
+        u.detail ?? prev?.[4] ?? null,
+        u.play ?? prev?.[5] ?? null,
+        u.at,
+      ]);
     }
+    inChunks('update', [...latest.values()]);
+    inChunks('log', log);
   });
 
   return {
@@ -159,17 +202,11 @@ export function createBulletinRepo(db: Db) {
           b.expiresAt,
           b.createdBy,
         );
-        for (const id of receiverIds) {
+        const rows = receiverIds.map((id) => {
           const sent = sentTo.has(id);
-          s.insertDelivery.run(
-            b.id,
-            id,
-            sent ? 'sent' : 'queued',
-            sent ? 1 : 0,
-            sent ? b.createdAt : null,
-            b.createdAt,
-          );
-        }
+          return [b.id, id, sent ? 'sent' : 'queued', sent ? 1 : 0, sent ? b.createdAt : null, b.createdAt];
+        });
+        inChunks('delivery', rows);
       },
     ),
     get: (id: string): BulletinRow | null => {
