@@ -1,6 +1,6 @@
 /**
  * The controller's HTTP API as the bench uses it: login, JSON requests with the admin token, the
- * audio upload, and the short WAV file the bench plays.
+ * audio upload, and the progress stream.
  */
 
 export interface Delivery {
@@ -138,30 +138,4 @@ export class Api {
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
-}
-
-/**
- * A real WAV file made in memory: 16-bit PCM, mono, 8 kHz, a 440 Hz tone of `ms` milliseconds.
- * The controller sniffs the content and reads the duration, so it must be a genuine file.
- */
-export function toneWav(ms: number, sampleRate = 8000): Buffer {
-  const samples = Math.round((sampleRate * ms) / 1000);
-  const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / sampleRate) * 12_000), i * 2);
-  }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16); // fmt chunk size
-  header.writeUInt16LE(1, 20); // PCM
-  header.writeUInt16LE(1, 22); // mono
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28); // byte rate
-  header.writeUInt16LE(2, 32); // block align
-  header.writeUInt16LE(16, 34); // bits per sample
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
 }

@@ -7,9 +7,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toneWav } from '../scripts/wav.js';
 import { CONTROLLER_USERNAME } from '../src/mqtt/broker.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
-import { Api, type Bulletin, toneWav } from './api.js';
+import { Api, type Bulletin } from './api.js';
 import { controllerSigningKey, directCommand } from './direct.js';
 import type { RoundTrip } from './observer.js';
 import { Observer, PING_TOPIC, PONG_PREFIX } from './observer.js';

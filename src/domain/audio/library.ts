@@ -7,24 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, badRequest, conflict, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
-import { probeAudioFile } from './probe.js';
+import { type AudioProbe, probeAudioFile } from './probe.js';
 import { audioSignature, verifyAudioSignature } from './signed-url.js';
 import { AudioStore } from './store.js';
 
 /** One stored audio file and what is known about it. */
-export interface AudioRecord {
+export interface AudioRecord extends AudioProbe {
   id: string;
   sha256: string;
   /** display name */
   name: string;
-  /** detected, normalised: audio/mpeg, audio/ogg, audio/wav, audio/mp4 or audio/webm */
-  mime: string;
-  container: string | null;
-  codec: string | null;
-  durationMs: number;
-  bitrate: number | null;
-  sampleRate: number | null;
-  channels: number | null;
   /** bytes */
   size: number;
   createdAt: string;

@@ -77,13 +77,8 @@ const toBulletin = (r: RawBulletin): BulletinRow => ({
 const deliveryCols = `bulletin_id AS bulletinId, receiver_id AS receiverId, state, reason, detail, play, attempts,
   sent_at AS sentAt, updated_at AS updatedAt`;
 
-export interface DeliveryUpdate {
-  bulletinId: string;
-  receiverId: string;
-  state: DeliveryState;
-  reason: string | null;
-  detail: string | null;
-  play: number | null;
+export interface DeliveryUpdate
+  extends Pick<DeliveryRow, 'bulletinId' | 'receiverId' | 'state' | 'reason' | 'detail' | 'play'> {
   at: string;
   /** the receiver's own timestamp, for the as-run log */
   receiverTs: string | null;
