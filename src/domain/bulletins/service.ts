@@ -22,14 +22,9 @@ import {
   type DeliveryRow,
   type DeliveryUpdate,
 } from './repo.js';
-import {
-  canMove,
-  DELIVERY_STATES,
-  type DeliveryState,
-  isFinal,
-  NOT_STARTED_STATES,
-  stateForEvent,
-} from './states.js';
+import { canMove, type DeliveryState, isFinal, NOT_STARTED_STATES, stateForEvent } from './states.js';
+import { type BulletinSummary, summarize } from './summary.js';
+import { resolveTargets } from './targets.js';
 
 /** A receiver that has not acknowledged a command within this time gets it again on its own topic. */
 const ACK_TIMEOUT_MS = 10_000;
@@ -49,15 +44,6 @@ export interface CreateBulletinInput {
   expiresInSeconds?: number | undefined;
   expiresAt?: string | undefined;
   userId?: string | undefined;
-}
-
-export interface BulletinSummary {
-  total: number;
-  byState: Record<DeliveryState, number>;
-  /** deliveries in a final state */
-  finished: number;
-  /** deliveries that reached the receiver's speaker (playing or done) */
-  played: number;
 }
 
 export interface BulletinDetail extends Omit<BulletinRow, 'commandId' | 'seq' | 'gapMs'> {
@@ -241,17 +227,6 @@ export function createBulletinService(deps: {
     }
   }
 
-  function summarize(deliveries: Iterable<{ state: DeliveryState }>): BulletinSummary {
-    const byState = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
-    let total = 0;
-    for (const d of deliveries) {
-      byState[d.state] += 1;
-      total += 1;
-    }
-    const finished = byState.done + byState.failed + byState.expired + byState.preempted + byState.cancelled;
-    return { total, byState, finished, played: byState.playing + byState.done };
-  }
-
   function detail(row: BulletinRow, withDeliveries: boolean): BulletinDetail {
     const deliveries = repo.deliveries(row.id);
     const { commandId: _c, seq: _s, gapMs, ...rest } = row;
@@ -265,46 +240,6 @@ export function createBulletinService(deps: {
       }));
     }
     return out;
-  }
-
-  function resolveTargets(target: BulletinTarget): string[] {
-    const ids = new Set<string>();
-    if (target.all) return fleet.adoptedIds();
-    const zones = [...new Set(target.zones ?? [])];
-    const known = new Set(fleet.listZones().map((z) => z.id));
-    const unknownZones = zones.filter((z) => !known.has(z));
-    if (unknownZones.length) {
-      throw badRequest('unknown_zone', `Unknown zone(s): ${unknownZones.join(', ')}.`, {
-        zones: unknownZones,
-      });
-    }
-    for (const id of fleet.adoptedIds(zones)) ids.add(id);
-    const unknown: string[] = [];
-    const notAdopted: string[] = [];
-    for (const id of new Set(target.receivers ?? [])) {
-      let r: ReturnType<Fleet['getReceiver']> | null = null;
-      try {
-        r = fleet.getReceiver(id);
-      } catch {
-        r = null;
-      }
-      if (!r) unknown.push(id);
-      else if (r.adoption !== 'adopted') notAdopted.push(id);
-      else ids.add(id);
-    }
-    if (unknown.length) {
-      throw badRequest('unknown_receiver', `Unknown receiver(s): ${unknown.join(', ')}.`, {
-        receivers: unknown,
-      });
-    }
-    if (notAdopted.length) {
-      throw badRequest(
-        'receiver_pending',
-        `Receiver(s) not adopted yet: ${notAdopted.join(', ')}. Adopt them into a zone first.`,
-        { receivers: notAdopted },
-      );
-    }
-    return [...ids];
   }
 
   function sweep(): void {
@@ -349,7 +284,7 @@ export function createBulletinService(deps: {
       if (!target.all && !target.zones && !target.receivers) {
         throw badRequest('empty_target', 'Choose where to play: "all": true, some zones, or some receivers.');
       }
-      const receiverIds = resolveTargets(target);
+      const receiverIds = resolveTargets(fleet, target);
       if (receiverIds.length === 0) {
         throw badRequest('no_receivers', 'No adopted receiver is in the chosen target; nothing would play.');
       }
