@@ -73,17 +73,39 @@ describe.skipIf(!mosquittoAvailable())('restarts', () => {
     }
   });
 
-  it('reconnects to a restarted broker and subscribes again', async () => {
+  it('answers while the broker is away, reconnects to it, subscribes again and delivers what was asked meanwhile', async () => {
     let m = await startMosquitto();
     const tc = await startTestController({ MQTT_URL: m.url });
     const trustedKeys = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
+    const rxBack = new SimReceiver({
+      id: 'rx-back',
+      brokerUrl: m.url,
+      trustedKeys,
+      timeFactor: 0.05,
+      reconnectMaxMs: 1000,
+    });
     let rx: SimReceiver | null = null;
     try {
+      await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
+      await tc.api('POST', '/api/receivers', { id: 'rx-back', zoneId: 'thon-1' });
+      const audioId = await upload(tc);
+      await rxBack.start();
+      await waitFor('rx-back online', online(tc, 'rx-back'));
+
       await m.stop();
       await waitFor('controller sees the broker gone', async () => {
-        const h = await tc.api<{ mqtt: string }>('GET', '/api/health', undefined, null);
-        return h.body.mqtt === 'disconnected';
+        const h = await tc.api<{ mqtt: string; status: string }>('GET', '/api/health', undefined, null);
+        return h.body.mqtt === 'disconnected' && h.body.status === 'degraded';
       });
+      // The officer's request does not hang on the missing broker.
+      const started = Date.now();
+      const b = await tc.api<{ id: string }>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: ['thon-1'] },
+      });
+      expect(b.status).toBe(201);
+      expect(Date.now() - started).toBeLessThan(1500);
+
       m = await startMosquitto([], { port: m.port });
       await waitFor(
         'controller reconnected',
@@ -91,14 +113,17 @@ describe.skipIf(!mosquittoAvailable())('restarts', () => {
           (await tc.api<{ mqtt: string }>('GET', '/api/health', undefined, null)).body.mqtt === 'connected',
         20_000,
       );
+      // What was asked while the broker was away reaches the receiver once both are back.
+      await rxBack.waitForEvent((e) => e.bulletinId === b.body.id && e.state === 'finished', 20_000);
       // The new broker has no memory of the controller's subscriptions: statuses must still arrive.
       rx = new SimReceiver({ id: 'rx-after', brokerUrl: m.url, trustedKeys });
       await rx.start();
       await waitFor('status after broker restart', online(tc, 'rx-after'));
     } finally {
       await rx?.stop();
+      await rxBack.stop();
       await tc.stop();
       await m.stop();
     }
-  });
+  }, 40_000);
 });

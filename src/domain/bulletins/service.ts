@@ -32,6 +32,8 @@ const MAX_ATTEMPTS = 10;
 /** A delivery still `playing` this long after it should have finished is marked failed. */
 const PLAY_REPORT_GRACE_MS = 120_000;
 const SWEEP_INTERVAL_MS = 1000;
+/** How long cancel and stop wait for the broker to take the command before answering. */
+const HANDOFF_MS = 2000;
 
 export interface CreateBulletinInput {
   title?: string | undefined;
@@ -242,6 +244,29 @@ export function createBulletinService(deps: {
     return out;
   }
 
+  /**
+   * Waits a little for the broker to take a stop, so that the answer usually means "sent"; never
+   * longer than HANDOFF_MS (a broker that is away gets it from mqtt.js's queue when it is back).
+   */
+  async function handedOff(sent: Promise<void>, what: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([
+      sent.then(
+        () => true,
+        (err: unknown) => {
+          log.error({ err: (err as Error).message }, `bulletins: ${what} publish failed`);
+          return false;
+        },
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), HANDOFF_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ok)
+      log.warn(`bulletins: ${what} not yet acknowledged by the broker; it goes out when the broker is back`);
+  }
+
   function sweep(): void {
     const now = Date.now();
     for (const t of active.values()) {
@@ -328,12 +353,12 @@ export function createBulletinService(deps: {
         })),
       );
       if (online.length > 0) {
-        try {
-          await dispatcher.sendToTarget(t.payload, target, t.explicit);
-        } catch (err) {
-          // Stays `sent`; the sweeper resends to each receiver that does not acknowledge.
+        // Not awaited: with the broker away, mqtt.js keeps the command until it is back, and the
+        // officer's request must not hang meanwhile. Deliveries stay `sent`; the sweeper resends
+        // to each receiver that does not acknowledge.
+        dispatcher.sendToTarget(t.payload, target, t.explicit).catch((err: unknown) => {
           log.error({ err: (err as Error).message, bulletinId: row.id }, 'bulletins: publish failed');
-        }
+        });
       }
       log.info(
         { bulletinId: row.id, priority: row.priority, receivers: receiverIds.length, online: online.length },
@@ -375,7 +400,11 @@ export function createBulletinService(deps: {
           move(t, receiverId, 'cancelled', { reason: 'cancelled', detail: 'cancelled by an officer' });
         }
       }
-      await dispatcher.stop(row.target, { bulletinId: id, expiresAt: new Date(Date.parse(row.expiresAt)) });
+      const { sent } = dispatcher.stop(row.target, {
+        bulletinId: id,
+        expiresAt: new Date(Date.parse(row.expiresAt)),
+      });
+      await handedOff(sent, 'cancel');
       flush();
       return detail(repo.get(id)!, true);
     },
@@ -397,9 +426,10 @@ export function createBulletinService(deps: {
             cancelled++;
         }
       }
-      const command = await dispatcher.stop(scope.all ? { all: true } : { zones }, {
+      const { command, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
         expiresAt: new Date(Date.now() + 10 * 60 * 1000),
       });
+      await handedOff(sent, 'stop');
       flush();
       log.warn({ scope, cancelled }, 'stop issued');
       return { commandId: command.id, cancelled };

@@ -21,8 +21,14 @@ export interface Dispatcher {
   /** Publishes a payload to the topics that cover `target`; explicit receivers already covered are skipped. */
   sendToTarget(payload: string, target: BulletinTarget, explicit: string[]): Promise<void>;
   sendToReceiver(payload: string, receiverId: string): Promise<void>;
-  /** Builds and publishes a stop: for one bulletin, or everything in scope when `bulletinId` is absent. */
-  stop(target: BulletinTarget, opts: { bulletinId?: string; expiresAt: Date }): Promise<StopCommand>;
+  /**
+   * Builds and publishes a stop: for one bulletin, or everything in scope when `bulletinId` is
+   * absent. `sent` settles when the broker acknowledged it (it may wait for a reconnection).
+   */
+  stop(
+    target: BulletinTarget,
+    opts: { bulletinId?: string; expiresAt: Date },
+  ): { command: StopCommand; sent: Promise<void> };
 }
 
 export function createDispatcher(deps: {
@@ -75,7 +81,7 @@ export function createDispatcher(deps: {
 
     sendToReceiver: (payload, receiverId) => publisher.publish(t.receiverCommand(receiverId), payload, cmd),
 
-    async stop(target, opts) {
+    stop(target, opts) {
       const now = new Date();
       const command: StopCommand = {
         v: 1,
@@ -86,8 +92,7 @@ export function createDispatcher(deps: {
         expiresAt: opts.expiresAt.toISOString(),
         ...(opts.bulletinId ? { bulletinId: opts.bulletinId } : {}),
       };
-      await sendToTarget(seal(deps.signingKey, command), target, target.receivers ?? []);
-      return command;
+      return { command, sent: sendToTarget(seal(deps.signingKey, command), target, target.receivers ?? []) };
     },
   };
 }
