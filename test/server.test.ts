@@ -30,7 +30,32 @@ function run(script: string, args: string[], env: Record<string, string>) {
     out += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, output: () => out };
+  /** Resolves when the output contains `text`; rejects if the process exits first or after `ms`. */
+  const printed = (text: string, ms = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!out.includes(text)) return;
+        done();
+        resolve();
+      };
+      const onExit = () => {
+        done();
+        reject(new Error(`exited before printing "${text}": ${out}`));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`"${text}" not printed within ${ms} ms: ${out}`));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        child.stdout?.off('data', check);
+        child.off('exit', onExit);
+      };
+      child.stdout?.on('data', check);
+      child.once('exit', onExit);
+      check();
+    });
+  return { child, exited, printed, output: () => out };
 }
 
 const dataDir = () => {
@@ -78,11 +103,7 @@ describe('npm start', () => {
       LOALANG_DATA_DIR: dir,
     };
     const p = run('src/server.ts', [], env);
-    const deadline = Date.now() + 20_000;
-    while (!p.output().includes('loalang is running')) {
-      if (Date.now() > deadline || p.child.exitCode !== null) throw new Error(`did not start: ${p.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await p.printed('loalang is running');
     const password = /admin \/ (\S+)/.exec(p.output())?.[1];
     expect(password).toBeTruthy();
     const health = await fetch(`http://127.0.0.1:${http}/api/health`);
@@ -98,12 +119,7 @@ describe('npm start', () => {
 
     // Second start on the same data: no new password printed.
     const again = run('src/server.ts', [], env);
-    const deadline2 = Date.now() + 20_000;
-    while (!again.output().includes('loalang is running')) {
-      if (Date.now() > deadline2 || again.child.exitCode !== null)
-        throw new Error(`did not restart: ${again.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await again.printed('loalang is running');
     expect(again.output()).not.toMatch(/admin \//);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
