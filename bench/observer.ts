@@ -79,6 +79,7 @@ export class Observer {
         keepalive: 60,
         reconnectPeriod: 0,
         connectTimeout: 10_000,
+        log: () => {},
         ...(auth ?? {}),
       },
       false,

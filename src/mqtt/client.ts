@@ -53,6 +53,11 @@ export function createMqttEdge(opts: MqttEdgeOptions): MqttEdge {
         reconnectPeriod: MIN_BACKOFF_MS,
         connectTimeout: 10_000,
         resubscribe: true,
+        // mqtt.js traces every packet through `debug`, a call per packet even when off: route it
+        // to the logger only at trace level.
+        log: opts.log.isLevelEnabled('trace')
+          ? (...args: unknown[]) => opts.log.trace({ mqttjs: args })
+          : () => {},
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
       };
