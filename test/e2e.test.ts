@@ -299,6 +299,32 @@ function suite(
       expect(cancel.body.deliveries.every((d) => d.state === 'cancelled')).toBe(true);
     });
 
+    it('sends a stop again to a receiver that was away when it was issued', async () => {
+      const rx = rxOf(3);
+      const long = await tc.api<Bulletin>('POST', '/api/bulletins', {
+        audioId,
+        target: { zones: [zoneIds[3]!] },
+        repeat: 20,
+        gapSeconds: 10,
+      });
+      await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'started');
+      await rx.goOffline();
+      await waitFor(
+        'hd-04 offline',
+        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-04')).body.online,
+      );
+      const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[3]!] });
+      expect(stop.body.cancelled).toBe(1);
+      // Away, it did not hear the stop: a box that lost its link keeps playing.
+      expect(rx.nowPlaying?.bulletinId).toBe(long.body.id);
+      await rx.goOnline();
+      const cancelled = await rx.waitForEvent(
+        (e) => e.bulletinId === long.body.id && e.state === 'cancelled',
+      );
+      expect(cancelled.by).toBeDefined();
+      expect(rx.nowPlaying).toBeNull();
+    });
+
     it('shows an unknown receiver as pending; it gets nothing until adopted, then plays', async () => {
       const stranger = new SimReceiver({
         id: 'rx-stranger',

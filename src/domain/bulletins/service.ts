@@ -34,6 +34,8 @@ const PLAY_REPORT_GRACE_MS = 120_000;
 const SWEEP_INTERVAL_MS = 1000;
 /** How long cancel and stop wait for the broker to take the command before answering. */
 const HANDOFF_MS = 2000;
+/** How long a zone or all-stop stays in force for receivers that were away when it was sent. */
+const STOP_TTL_MS = 10 * 60 * 1000;
 
 export interface CreateBulletinInput {
   title?: string | undefined;
@@ -244,6 +246,13 @@ export function createBulletinService(deps: {
     return out;
   }
 
+  /** Stops issued recently, sent again to receivers that come back before they expire. */
+  const recentStops: { payload: string; expiresAtMs: number; covers: (receiverId: string) => boolean }[] = [];
+  function rememberStop(payload: string, expiresAtMs: number, covers: (receiverId: string) => boolean): void {
+    recentStops.push({ payload, expiresAtMs, covers });
+    if (recentStops.length > 200) recentStops.shift();
+  }
+
   /**
    * Waits a little for the broker to take a stop, so that the answer usually means "sent"; never
    * longer than HANDOFF_MS (a broker that is away gets it from mqtt.js's queue when it is back).
@@ -400,10 +409,10 @@ export function createBulletinService(deps: {
           move(t, receiverId, 'cancelled', { reason: 'cancelled', detail: 'cancelled by an officer' });
         }
       }
-      const { sent } = dispatcher.stop(row.target, {
-        bulletinId: id,
-        expiresAt: new Date(Date.parse(row.expiresAt)),
-      });
+      const expiresAt = new Date(Date.parse(row.expiresAt));
+      const { payload, sent } = dispatcher.stop(row.target, { bulletinId: id, expiresAt });
+      const targeted = new Set(t ? t.deliveries.keys() : repo.deliveries(id).map((d) => d.receiverId));
+      rememberStop(payload, expiresAt.getTime(), (receiverId) => targeted.has(receiverId));
       await handedOff(sent, 'cancel');
       flush();
       return detail(repo.get(id)!, true);
@@ -426,8 +435,15 @@ export function createBulletinService(deps: {
             cancelled++;
         }
       }
-      const { command, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
-        expiresAt: new Date(Date.now() + 10 * 60 * 1000),
+      const expiresAt = new Date(Date.now() + STOP_TTL_MS);
+      const { command, payload, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
+        expiresAt,
+      });
+      const zoneSet = new Set(zones);
+      rememberStop(payload, expiresAt.getTime(), (receiverId) => {
+        if (scope.all) return true;
+        const zoneId = fleet.zoneOf(receiverId);
+        return zoneId !== null && zoneSet.has(zoneId);
       });
       await handedOff(sent, 'stop');
       flush();
@@ -493,6 +509,19 @@ export function createBulletinService(deps: {
     start(): void {
       for (const row of repo.active()) track(row, repo.deliveries(row.id));
       fleet.on('online', (receiverId) => {
+        // First the stops it may have missed while away: a receiver that only lost its link still
+        // holds what it was told to drop (the all-stop must always work).
+        const now = Date.now();
+        for (let i = recentStops.length - 1; i >= 0; i--) {
+          if (recentStops[i]!.expiresAtMs < now) recentStops.splice(i, 1);
+        }
+        for (const s of recentStops) {
+          if (s.covers(receiverId)) {
+            dispatcher.sendToReceiver(s.payload, receiverId).catch((err: unknown) => {
+              log.warn({ err: (err as Error).message, receiverId }, 'bulletins: stop resend failed');
+            });
+          }
+        }
         for (const t of active.values()) {
           const d = t.deliveries.get(receiverId);
           if (!d || Date.now() > t.expiresAtMs) continue;

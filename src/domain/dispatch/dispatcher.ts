@@ -28,7 +28,7 @@ export interface Dispatcher {
   stop(
     target: BulletinTarget,
     opts: { bulletinId?: string; expiresAt: Date },
-  ): { command: StopCommand; sent: Promise<void> };
+  ): { command: StopCommand; payload: string; sent: Promise<void> };
 }
 
 export function createDispatcher(deps: {
@@ -92,7 +92,8 @@ export function createDispatcher(deps: {
         expiresAt: opts.expiresAt.toISOString(),
         ...(opts.bulletinId ? { bulletinId: opts.bulletinId } : {}),
       };
-      return { command, sent: sendToTarget(seal(deps.signingKey, command), target, target.receivers ?? []) };
+      const payload = seal(deps.signingKey, command);
+      return { command, payload, sent: sendToTarget(payload, target, target.receivers ?? []) };
     },
   };
 }

@@ -52,6 +52,8 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   allAdopted(): Receiver[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
+  /** The zone of a known receiver, or null. */
+  zoneOf(id: string): string | null;
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
   handleStatus(receiverId: string, payload: Buffer): void;
@@ -301,6 +303,7 @@ export function createFleet(deps: {
       return repo.counts();
     },
     isOnline: (id: string) => live.get(id)?.online ?? false,
+    zoneOf: (id: string) => repo.getReceiver(id)?.zoneId ?? null,
 
     handleStatus(receiverId: string, payload: Buffer) {
       // An empty retained payload clears the topic; nothing to record.
