@@ -366,6 +366,13 @@ function suite(
           ['rx-stranger', 'done'],
         ]);
         expect(stranger.played.map((p) => p.bulletinId)).toEqual([toZone.body.id]);
+        // Removing the receiver keeps the broadcast history.
+        expect((await tc.api('DELETE', '/api/receivers/rx-stranger')).status).toBe(204);
+        const after = await tc.api<Bulletin>('GET', `/api/bulletins/${toZone.body.id}`);
+        expect(after.body.deliveries.map((d) => [d.receiverId, d.state])).toEqual([
+          ['hd-14', 'done'],
+          ['rx-stranger', 'done'],
+        ]);
       } finally {
         await stranger.stop();
         await tc.api('DELETE', '/api/receivers/rx-stranger');

@@ -96,7 +96,8 @@ CREATE INDEX bulletins_created ON bulletins(created_at);
 
 CREATE TABLE deliveries (
   bulletin_id TEXT NOT NULL REFERENCES bulletins(id) ON DELETE CASCADE,
-  receiver_id TEXT NOT NULL REFERENCES receivers(id) ON DELETE CASCADE,
+  -- no foreign key: removing a receiver must not rewrite the broadcast history
+  receiver_id TEXT NOT NULL,
   state       TEXT NOT NULL,
   reason      TEXT,
   detail      TEXT,
