@@ -15,8 +15,9 @@ import { type BulletinService, createBulletinService } from './domain/bulletins/
 import { createDispatcher } from './domain/dispatch/dispatcher.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
 import type { Services } from './http/types.js';
-import { CONTROLLER_USERNAME, type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
 import { createMqttEdge, type MqttEdge } from './mqtt/client.js';
+import { createInProcessEdge } from './mqtt/in-process.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { type Db, openDatabase } from './storage/db.js';
 import { createSequence } from './storage/sequence.js';
@@ -64,7 +65,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
   try {
     let broker: EmbeddedBroker | null = null;
     let mqttUrl = config.MQTT_URL;
-    let credentials: { username?: string; password?: string } = {
+    const credentials: { username?: string; password?: string } = {
       ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
       ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
     };
@@ -79,7 +80,6 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       const b = broker;
       cleanups.push(() => b.close());
       mqttUrl = broker.url;
-      credentials = { username: CONTROLLER_USERNAME, password: secrets.brokerSecret };
     }
 
     let httpUrl = '';
@@ -90,19 +90,20 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       status: (_id: string, _p: Buffer) => {},
       event: (_id: string, _p: Buffer) => {},
     };
-    const edge: MqttEdge = createMqttEdge({
-      url: mqttUrl,
-      clientId: config.MQTT_CLIENT_ID,
-      ...credentials,
+    const edgeOptions = {
       subscriptions: [t.statusWildcard(), t.eventWildcard()],
       log: log.child({ part: 'mqtt' }),
-      onMessage(topic, payload) {
+      onMessage(topic: string, payload: Buffer) {
         const parsed = parseReceiverTopic(t.root, topic);
         if (!parsed) return;
         if (parsed.leaf === 'status') handlers.status(parsed.receiverId, payload);
         else if (parsed.leaf === 'event') handlers.event(parsed.receiverId, payload);
       },
-    });
+    };
+    // On its own embedded broker the controller needs no TCP connection to itself.
+    const edge: MqttEdge = broker
+      ? createInProcessEdge({ aedes: broker.aedes, ...edgeOptions })
+      : createMqttEdge({ url: mqttUrl, clientId: config.MQTT_CLIENT_ID, ...credentials, ...edgeOptions });
 
     const auth = createAuthService({ db, log: log.child({ part: 'auth' }), tokenTtlS: config.TOKEN_TTL_S });
     const audio = createAudioLibrary({
