@@ -2,6 +2,7 @@
  * The messages between the bench (parent) and its worker processes, over Node's IPC channel.
  * Every request carries a number; the worker answers each with `ok` or `error` for that number.
  */
+import type { IClientOptions } from 'mqtt';
 import { z } from 'zod';
 
 const credentials = {
@@ -52,3 +53,25 @@ export const replySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), req: z.number(), message: z.string() }),
 ]);
 export type WorkerReply = z.infer<typeof replySchema>;
+
+/**
+ * Options of the bench's raw MQTT clients (floor clients, the parent's client): no reconnection,
+ * and, like the simulated receivers, no mqtt.js per-packet debug tracing, so both kinds of round
+ * pay the same.
+ */
+export function rawClientOptions(
+  clientId: string,
+  auth: { username?: string | undefined; password?: string | undefined } | null,
+): IClientOptions {
+  return {
+    clientId,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 60,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    log: () => {},
+    ...(auth?.username !== undefined ? { username: auth.username } : {}),
+    ...(auth?.password !== undefined ? { password: auth.password } : {}),
+  };
+}

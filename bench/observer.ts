@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { eventSchema, parseReceiverTopic, topics } from '../src/contract/mqtt.js';
+import { rawClientOptions } from './ipc.js';
 
 export const PING_TOPIC = 'bench/ping';
 export const PONG_PREFIX = 'bench/pong/';
@@ -70,20 +71,7 @@ export class Observer {
     auth: { username: string; password: string } | null,
     events = false,
   ): Promise<Observer> {
-    const client = await connectAsync(
-      url,
-      {
-        clientId: `bench-observer-${process.pid}`,
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 60,
-        reconnectPeriod: 0,
-        connectTimeout: 10_000,
-        log: () => {},
-        ...(auth ?? {}),
-      },
-      false,
-    );
+    const client = await connectAsync(url, rawClientOptions(`bench-observer-${process.pid}`, auth), false);
     const observer = new Observer(client);
     const t = topics();
     const filters = events ? [`${PONG_PREFIX}+`, t.eventWildcard()] : [`${PONG_PREFIX}+`];

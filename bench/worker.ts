@@ -8,7 +8,7 @@
  */
 import { connectAsync, type MqttClient } from 'mqtt';
 import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
-import { requestSchema, type WorkerReply, type WorkerRequest } from './ipc.js';
+import { rawClientOptions, requestSchema, type WorkerReply, type WorkerRequest } from './ipc.js';
 
 let floorClients: MqttClient[] = [];
 let fleet: Fleet | null = null;
@@ -40,22 +40,7 @@ async function floorStart(m: Req<'floorStart'>): Promise<void> {
   const clients: MqttClient[] = [];
   floorClients = clients;
   await mapLimit(m.clientIds, m.concurrency, async (clientId) => {
-    const client = await connectAsync(
-      m.url,
-      {
-        clientId,
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 60,
-        reconnectPeriod: 0,
-        connectTimeout: 10_000,
-        // Like the simulated receivers: no mqtt.js debug tracing, so both kinds of round pay the same.
-        log: () => {},
-        ...(m.username !== undefined ? { username: m.username } : {}),
-        ...(m.password !== undefined ? { password: m.password } : {}),
-      },
-      false,
-    );
+    const client = await connectAsync(m.url, rawClientOptions(clientId, m), false);
     clients.push(client);
     client.on('error', (err) => console.error(`bench worker: floor client ${clientId}: ${err.message}`));
     const pongTopic = `${m.pongPrefix}${clientId}`;
