@@ -92,8 +92,6 @@ export class SimReceiver extends ObservableReceiver {
           log: this.#log,
         }),
       report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
-      // Playback changes travel as events (protocol §5); the status is not republished for them.
-      nowPlayingChanged: () => {},
       played: (entry) => this.recordPlayed(entry),
     });
   }

@@ -82,17 +82,10 @@ function suite(
       });
       const bytes = readFileSync(FIXTURE);
       audioSha = createHash('sha256').update(bytes).digest('hex');
-      const form = new FormData();
-      form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), 'ban-tin.mp3');
-      const up = await fetch(`${tc.url}/api/audio`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${tc.token}` },
-        body: form,
-      });
+      const up = await tc.upload(bytes, 'ban-tin.mp3');
       expect(up.status).toBe(201);
-      const body = (await up.json()) as { audio: { id: string; sha256: string } };
-      expect(body.audio.sha256).toBe(audioSha);
-      audioId = body.audio.id;
+      expect(up.audio.sha256).toBe(audioSha);
+      audioId = up.audio.id;
     });
 
     afterAll(async () => {
@@ -191,10 +184,7 @@ function suite(
     it('delivers to a receiver that was offline when it was sent, once it reconnects', async () => {
       const rx = rxOf(1);
       await rx.goOffline();
-      await waitFor(
-        'hd-02 offline',
-        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-02')).body.online,
-      );
+      await waitFor('hd-02 offline', async () => !(await tc.isOnline('hd-02')));
       const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
         audioId,
         target: { zones: [zoneIds[1]!] },
@@ -210,10 +200,7 @@ function suite(
     it('expires the delivery of a receiver that stays offline past the expiry, and it never plays', async () => {
       const rx = rxOf(2);
       await rx.goOffline();
-      await waitFor(
-        'hd-03 offline',
-        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-03')).body.online,
-      );
+      await waitFor('hd-03 offline', async () => !(await tc.isOnline('hd-03')));
       const res = await tc.api<Bulletin>('POST', '/api/bulletins', {
         audioId,
         target: { receivers: ['hd-03'] },
@@ -309,10 +296,7 @@ function suite(
       });
       await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'started');
       await rx.goOffline();
-      await waitFor(
-        'hd-04 offline',
-        async () => !(await tc.api<{ online: boolean }>('GET', '/api/receivers/hd-04')).body.online,
-      );
+      await waitFor('hd-04 offline', async () => !(await tc.isOnline('hd-04')));
       const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[3]!] });
       expect(stop.body.cancelled).toBe(1);
       // Away, it did not hear the stop: a box that lost its link keeps playing.

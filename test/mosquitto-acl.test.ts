@@ -73,18 +73,8 @@ describe.skipIf(!mosquittoAvailable() || !hasPasswd())(
       try {
         await rx.start();
         await rx.waitForConfig((c) => c.adopted);
-        const form = new FormData();
-        form.append(
-          'file',
-          new Blob([readFileSync(new URL('./fixtures/audio/tone.ogg', import.meta.url))]),
-          'tin.ogg',
-        );
-        const up = await fetch(`${tc.url}/api/audio`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${tc.token}` },
-          body: form,
-        });
-        const audioId = ((await up.json()) as { audio: { id: string } }).audio.id;
+        const tone = readFileSync(new URL('./fixtures/audio/tone.ogg', import.meta.url));
+        const audioId = (await tc.upload(tone, 'tin.ogg')).audio.id;
         const b = await tc.api<{ id: string }>('POST', '/api/bulletins', { audioId, target: { all: true } });
         await rx.waitForEvent((e) => e.bulletinId === b.body.id && e.state === 'finished', 10_000);
         await waitFor('recorded done', async () => {
@@ -124,10 +114,7 @@ describe.skipIf(!mosquittoAvailable() || !hasPasswd())(
         JSON.stringify({ v: 1, state: 'online', session: 5, ts: new Date().toISOString() }),
         { qos: 1 },
       );
-      await waitFor(
-        'rx-02 online',
-        async () => (await tc.api<{ online: boolean }>('GET', '/api/receivers/rx-02')).body.online,
-      );
+      await waitFor('rx-02 online', () => tc.isOnline('rx-02'));
       const rx01 = await tc.api<{ session: number | null }>('GET', '/api/receivers/rx-01');
       expect(rx01.body.session).not.toBe(9_999_999_999);
       await spoofer.endAsync();

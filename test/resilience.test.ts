@@ -13,19 +13,8 @@ import { waitFor } from './helpers/wait.js';
 
 const MP3 = readFileSync(new URL('./fixtures/audio/tone.mp3', import.meta.url));
 
-async function upload(tc: TestController): Promise<string> {
-  const form = new FormData();
-  form.append('file', new Blob([MP3]), 'tin.mp3');
-  const res = await fetch(`${tc.url}/api/audio`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${tc.token}` },
-    body: form,
-  });
-  return ((await res.json()) as { audio: { id: string } }).audio.id;
-}
-
-const online = (tc: TestController, id: string) => async () =>
-  (await tc.api<{ online: boolean }>('GET', `/api/receivers/${id}`)).body.online;
+const upload = async (tc: TestController) => (await tc.upload(MP3, 'tin.mp3')).audio.id;
+const online = (tc: TestController, id: string) => () => tc.isOnline(id);
 
 describe.skipIf(!mosquittoAvailable())('restarts', () => {
   it('keeps an undelivered bulletin across a controller restart and delivers it when the receiver returns', async () => {

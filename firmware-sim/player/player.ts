@@ -57,7 +57,6 @@ export interface PlayerHost {
   cache: AudioCache;
   download(audio: AudioRef, signal: AbortSignal): Promise<DownloadResult>;
   report(cmd: PlayCommand, state: EventState, extra?: EventExtra): void;
-  nowPlayingChanged(): void;
   played(entry: PlayedEntry): void;
 }
 
@@ -158,7 +157,6 @@ export class Player {
     }
     if (current && hit(current)) {
       this.#startNext();
-      if (!this.#current) this.host.nowPlayingChanged();
     }
   }
 
@@ -235,7 +233,6 @@ export class Player {
     item.play += 1;
     item.startedAt = iso(this.host.now());
     this.host.report(item.cmd, 'started', { play: item.play });
-    this.host.nowPlayingChanged();
     item.timer = setTimeout(() => this.#afterPlay(item), this.#scaled(item.cmd.audio.durationMs));
   }
 
@@ -261,7 +258,6 @@ export class Player {
       volume,
     });
     this.#startNext();
-    if (!this.#current) this.host.nowPlayingChanged();
   }
 
   #startNext(): void {

@@ -53,7 +53,6 @@ CREATE TABLE receivers (
   volume        INTEGER,
   signal_link   TEXT,
   signal_rssi   INTEGER,
-  now_playing   TEXT,
   clock_skew_ms INTEGER
 ) STRICT;
 CREATE INDEX receivers_zone ON receivers(zone_id);

@@ -24,6 +24,10 @@ export interface TestController {
     body?: unknown,
     token?: string | null,
   ): Promise<{ status: number; body: T }>;
+  /** Uploads audio bytes (multipart) with the admin token; returns the HTTP status and the record. */
+  upload(bytes: Buffer, fileName: string): Promise<{ status: number; audio: { id: string; sha256: string } }>;
+  /** Whether the controller currently shows receiver `id` online. */
+  isOnline(id: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +63,18 @@ export async function startTestController(
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
   }
 
+  async function upload(bytes: Buffer, fileName: string) {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)], { type: 'application/octet-stream' }), fileName);
+    const res = await fetch(`${url}/api/audio`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tc.token}` },
+      body: form,
+    });
+    const body = (await res.json()) as { audio: { id: string; sha256: string } };
+    return { status: res.status, audio: body.audio };
+  }
+
   const tc: TestController = {
     controller,
     url,
@@ -66,6 +82,8 @@ export async function startTestController(
     token: '',
     dataDir,
     api,
+    upload,
+    isOnline: async (id) => (await api<{ online: boolean }>('GET', `/api/receivers/${id}`)).body.online,
     async stop() {
       await controller.stop();
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });

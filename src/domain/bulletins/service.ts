@@ -426,7 +426,7 @@ export function createBulletinService(deps: {
       const known = new Set(fleet.listZones().map((z) => z.id));
       const unknown = zones.filter((z) => !known.has(z));
       if (unknown.length) throw badRequest('unknown_zone', `Unknown zone(s): ${unknown.join(', ')}.`);
-      const inScope = scope.all ? null : new Set(fleet.adoptedInZones(zones).map((r) => r.id));
+      const inScope = scope.all ? null : new Set(fleet.adoptedIds(zones));
       let cancelled = 0;
       for (const t of active.values()) {
         for (const receiverId of t.deliveries.keys()) {
@@ -439,12 +439,7 @@ export function createBulletinService(deps: {
       const { command, payload, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
         expiresAt,
       });
-      const zoneSet = new Set(zones);
-      rememberStop(payload, expiresAt.getTime(), (receiverId) => {
-        if (scope.all) return true;
-        const zoneId = fleet.zoneOf(receiverId);
-        return zoneId !== null && zoneSet.has(zoneId);
-      });
+      rememberStop(payload, expiresAt.getTime(), (receiverId) => !inScope || inScope.has(receiverId));
       await handedOff(sent, 'stop');
       flush();
       log.warn({ scope, cancelled }, 'stop issued');

@@ -46,14 +46,10 @@ export interface Fleet extends EventEmitter<FleetEvents> {
     patch: { name?: string | undefined; zoneId?: string | undefined; volume?: number | undefined },
   ): Promise<Receiver>;
   deleteReceiver(id: string): Promise<void>;
-  adoptedInZones(zoneIds: string[]): Receiver[];
   /** Ids of adopted receivers, in some zones or all: the cheap form for dispatch. */
   adoptedIds(zoneIds?: string[]): string[];
-  allAdopted(): Receiver[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
-  /** The zone of a known receiver, or null. */
-  zoneOf(id: string): string | null;
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
   handleStatus(receiverId: string, payload: Buffer): void;
@@ -290,20 +286,11 @@ export function createFleet(deps: {
       flush();
       return zoneIds ? repo.adoptedIdsInZones(zoneIds) : repo.adoptedIds();
     },
-    adoptedInZones: (zoneIds: string[]) => {
-      flush();
-      return repo.adoptedInZones(zoneIds);
-    },
-    allAdopted: () => {
-      flush();
-      return repo.allAdopted();
-    },
     counts: () => {
       flush();
       return repo.counts();
     },
     isOnline: (id: string) => live.get(id)?.online ?? false,
-    zoneOf: (id: string) => repo.getReceiver(id)?.zoneId ?? null,
 
     handleStatus(receiverId: string, payload: Buffer) {
       // An empty retained payload clears the topic; nothing to record.
@@ -341,7 +328,6 @@ export function createFleet(deps: {
         volume: s.volume ?? null,
         signalLink: s.signal?.link ?? null,
         signalRssi: s.signal?.rssi ?? null,
-        nowPlaying: online && s.nowPlaying ? JSON.stringify(s.nowPlaying) : null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
       });
       if (online && s.nowPlaying) playing.set(receiverId, s.nowPlaying);

@@ -48,7 +48,6 @@ interface ReceiverRow {
   volume: number | null;
   signal_link: string | null;
   signal_rssi: number | null;
-  now_playing: string | null;
   clock_skew_ms: number | null;
 }
 
@@ -66,7 +65,8 @@ function toReceiver(r: ReceiverRow): Receiver {
     firmware: r.firmware,
     volume: r.volume,
     signal: r.signal_link ? { link: r.signal_link, rssi: r.signal_rssi } : null,
-    nowPlaying: r.now_playing ? (JSON.parse(r.now_playing) as NowPlaying) : null,
+    // what plays now is volatile: the fleet keeps it in memory and lays it over the row
+    nowPlaying: null,
     clockSkewMs: r.clock_skew_ms,
   };
 }
@@ -80,7 +80,6 @@ export interface StatusUpdate {
   volume: number | null;
   signalLink: string | null;
   signalRssi: number | null;
-  nowPlaying: string | null;
   clockSkewMs: number | null;
 }
 
@@ -97,10 +96,6 @@ export function createFleetRepo(db: Db) {
     deleteZone: db.prepare('DELETE FROM zones WHERE id = ?'),
     receivers: db.prepare<[], ReceiverRow>('SELECT * FROM receivers ORDER BY zone_id, id'),
     receiver: db.prepare<[string], ReceiverRow>('SELECT * FROM receivers WHERE id = ?'),
-    inZones: db.prepare<[string], ReceiverRow>(
-      `SELECT * FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
-    ),
-    adopted: db.prepare<[], ReceiverRow>(`SELECT * FROM receivers WHERE adoption = 'adopted'`),
     adoptedIds: db.prepare<[], { id: string }>(`SELECT id FROM receivers WHERE adoption = 'adopted'`),
     adoptedIdsInZones: db.prepare<[string], { id: string }>(
       `SELECT id FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
@@ -115,7 +110,7 @@ export function createFleetRepo(db: Db) {
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
          volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
-         now_playing = ?, clock_skew_ms = coalesce(?, clock_skew_ms) WHERE id = ?`,
+         clock_skew_ms = coalesce(?, clock_skew_ms) WHERE id = ?`,
     ),
     counts: db.prepare<[], { total: number; online: number; pending: number }>(
       `SELECT count(*) AS total, coalesce(sum(online), 0) AS online,
@@ -138,9 +133,6 @@ export function createFleetRepo(db: Db) {
       const r = stmts.receiver.get(id);
       return r ? toReceiver(r) : null;
     },
-    adoptedInZones: (zoneIds: string[]): Receiver[] =>
-      stmts.inZones.all(JSON.stringify(zoneIds)).map(toReceiver),
-    allAdopted: (): Receiver[] => stmts.adopted.all().map(toReceiver),
     adoptedIds: (): string[] => stmts.adoptedIds.all().map((r) => r.id),
     adoptedIdsInZones: (zoneIds: string[]): string[] =>
       stmts.adoptedIdsInZones.all(JSON.stringify(zoneIds)).map((r) => r.id),
@@ -159,7 +151,6 @@ export function createFleetRepo(db: Db) {
         s.volume,
         s.signalLink,
         s.signalRssi,
-        s.nowPlaying,
         s.clockSkewMs,
         s.id,
       ),
