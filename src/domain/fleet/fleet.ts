@@ -333,8 +333,9 @@ export function createFleet(deps: {
       if (online && s.nowPlaying) playing.set(receiverId, s.nowPlaying);
       else playing.delete(receiverId);
       scheduleFlush();
+      // Listeners work from memory (isOnline, the tracked deliveries): no need to write first,
+      // so a thousand receivers reconnecting at once still cost a few batched transactions.
       if (online && (newSession || !wasOnline)) {
-        flush();
         emitter.emit('online', receiverId);
       }
     },
