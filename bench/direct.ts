@@ -5,21 +5,19 @@
  * bulletin, so floor → direct → loalang splits the time between the MQTT path, the receivers' own
  * work (signature check, events, status) and the controller's bulletin work.
  */
-import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { z } from 'zod';
-import type { PlayCommand } from '../src/contract/mqtt.js';
+import { randomUUID } from 'node:crypto';
+import { type PlayCommand, topics } from '../src/contract/mqtt.js';
 import { type SigningKey, seal } from '../src/contract/signing.js';
+import { loadOrCreateSecrets } from '../src/secrets.js';
+import { createSigningKeys } from '../src/signing-keys.js';
 import type { AudioInfo } from './api.js';
 
-const secretsSchema = z.object({ signingKid: z.string(), signingKeyPem: z.string() });
-
-/** The controller's signing key, from `<dataDir>/secrets.json` (the bench made that directory). */
+/** The controller's command-signing key, from `<dataDir>/secrets.json` (the bench made that directory). */
 export function controllerSigningKey(dataDir: string): SigningKey {
-  const secrets = secretsSchema.parse(JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')));
-  const privateKey = createPrivateKey(secrets.signingKeyPem);
-  return { kid: secrets.signingKid, privateKey, publicKey: createPublicKey(privateKey) };
+  const secrets = loadOrCreateSecrets(dataDir);
+  return createSigningKeys(secrets.signingKeys, () => {
+    throw new Error('the bench never changes the keys');
+  }).commandKey();
 }
 
 /** A sealed emergency play command for the cached audio, with a fresh bulletin id. */
@@ -52,5 +50,5 @@ export function directCommand(
     repeat: 1,
     gapMs: 0,
   };
-  return { bulletinId, payload: seal(key, command) };
+  return { bulletinId, payload: seal(key, topics().allCommand(), command) };
 }

@@ -31,6 +31,8 @@ export const requestSchema = z.discriminatedUnion('op', [
     /** GET /api/system/signing-key of the controller */
     keyUrl: z.string(),
     ids: z.array(z.string()),
+    /** each receiver's MQTT password (username = its id), from its registration's provisioning bundle */
+    passwords: z.array(z.string()),
     timeFactor: z.number().positive(),
     concurrency: z.number().int().positive(),
     /** how long each receiver may take to say it is adopted */

@@ -40,7 +40,7 @@ export async function floorRound(observer: Observer, r: number, cpu: CpuMeter | 
  * Throws when the controller's record is short.
  */
 export async function loalangRound(
-  ctx: { api: Api; audioId: string; n: number },
+  ctx: { api: Api; audioId: string; n: number; pin: string },
   r: number,
   cpu: CpuMeter | null,
 ): Promise<LoalangSample> {
@@ -55,6 +55,7 @@ export async function loalangRound(
     priority: 'emergency',
     repeat: 1,
     gapSeconds: 0,
+    confirm: { pin: ctx.pin },
   });
   const tPost = performance.now();
   let tAll = Number.NaN;

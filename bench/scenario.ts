@@ -150,10 +150,16 @@ async function measure(
   // ---- the fleet: N receivers registered, online, adopted, with the audio in their cache
   const zone = await api.json<{ id: string }>('POST', '/api/zones', { id: 'bench', name: 'Bench village' });
   const rxIds = ids('bn', n);
-  await mapLimit(rxIds, REGISTER_CONCURRENCY, (id) =>
-    api.json('POST', '/api/receivers', { id, zoneId: zone.id }),
-  );
-  step(`${n} receivers registered in zone "${zone.id}"`);
+  // Each registration answers the receiver's MQTT password, once: the workers log in with them.
+  const passwords = new Map<string, string>();
+  await mapLimit(rxIds, REGISTER_CONCURRENCY, async (id) => {
+    const rx = await api.json<{ provisioning: { mqtt: { password: string } } }>('POST', '/api/receivers', {
+      id,
+      zoneId: zone.id,
+    });
+    passwords.set(id, rx.provisioning.mqtt.password);
+  });
+  step(`${n} receivers registered in zone "${zone.id}", each with its own credentials`);
   await onWorkers(
     split(rxIds, WORKERS),
     (part) => ({
@@ -161,6 +167,7 @@ async function measure(
       brokerUrl: ctl.mqttUrl,
       keyUrl: `${ctl.httpUrl}/api/system/signing-key`,
       ids: part,
+      passwords: part.map((id) => passwords.get(id) ?? ''),
       timeFactor: opts.playMs / AUDIO_MS,
       concurrency: CONNECT_CONCURRENCY,
       adoptTimeoutMs: 60_000,
@@ -229,7 +236,8 @@ async function measure(
   const floor: RoundTrip[] = [];
   const loalang: LoalangSample[] = [];
   const direct: RoundTrip[] = [];
-  const ctx = { api, observer, audioId: audio.id, n };
+  // An emergency to every village needs the sender's PIN; the admin has none, so its password.
+  const ctx = { api, observer, audioId: audio.id, n, pin: ctl.adminPassword };
   const signingKey = opts.direct ? controllerSigningKey(ctl.dataDir) : null;
   const directCtx = signingKey
     ? { observer, command: (r: number) => directCommand(signingKey, audio, ctl.httpUrl, r) }

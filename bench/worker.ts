@@ -74,8 +74,12 @@ async function fleetStart(m: Req<'fleetStart'>): Promise<void> {
     // The controller validates every event anyway (and each round checks what it recorded); a
     // second zod pass per event in the simulator would only charge the shared cores for it.
     checkOwnPayloads: false,
-    // The ids the parent chose (`bn-0001`…), the same width in every worker.
-    configure: (id, index) => ({ id: m.ids[index] ?? id }),
+    // The ids the parent chose (`bn-0001`…), the same width in every worker, each logging in with
+    // the credentials its registration issued.
+    configure: (id, index) => {
+      const rxId = m.ids[index] ?? id;
+      return { id: rxId, username: rxId, password: m.passwords[index] };
+    },
     onCreate: (rx) => {
       rx.on('protocolError', (message) => {
         protocolErrors += 1;

@@ -1,36 +1,64 @@
 /**
- * Command line for the receiver simulator:
+ * Command line for the receiver simulator. Receivers need credentials (docs/protocol.md,
+ * "Provisioning and device credentials"); three ways to give them:
  *
- *   npm run sim -- --count 14 --broker mqtt://127.0.0.1:1883 \
- *     --key-url http://127.0.0.1:8080/api/system/signing-key --prefix hd
+ *   # register 14 receivers into a zone through the API (officer token), then run them
+ *   LOALANG_TOKEN=… npm run sim -- --count 14 --prefix hd --register http://127.0.0.1:8080 --zone thon-1
+ *   # run the receivers of saved provisioning bundles (one bundle, an array, or {"bundles": […]})
+ *   npm run sim -- --provisioning bundles.json
+ *   # one receiver with its credentials given by hand
+ *   npm run sim -- --username hd-01 --password … --key-url http://127.0.0.1:8080/api/system/signing-key
  *
- * Prints one line per receiver event; SIGINT or SIGTERM stops the fleet gracefully, so every
- * receiver publishes "offline" before the process exits.
+ * Without any, receivers connect without credentials: only a broker with discovery on
+ * (MQTT_DISCOVERY=true) lets them in, as pending. Prints one line per receiver event; SIGINT or
+ * SIGTERM stops the fleet gracefully, so every receiver publishes "offline" before the process exits.
  */
 import type { KeyObject } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_TOPIC_ROOT } from '../src/contract/mqtt.js';
-import { type Fleet, startFleet } from './fleet.js';
+import { type Fleet, fleetIds, startFleet } from './fleet.js';
 import { fetchTrustedKeys, readTrustedKeys } from './keys.js';
+import {
+  optionsFromBundle,
+  type ProvisioningBundle,
+  readProvisioning,
+  registerReceivers,
+} from './provisioning.js';
 import type { SimReceiver } from './receiver.js';
+import type { SimReceiverOptions } from './types.js';
+
+const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';
 
 /** The --help text. */
 export const USAGE = `Usage: npm run sim -- [options]
 
 Simulates loalang loudspeaker receivers on an MQTT broker.
 
+Credentials (see docs/protocol.md, "Provisioning and device credentials"):
+  --provisioning <file>  run the receivers of these provisioning bundles (JSON: one bundle, an
+                         array, or {"bundles": [...]}); broker, credentials and keys from them
+  --register <url>       register --count receivers <prefix>-01… through the controller's API
+                         at <url> (officer token in --token or LOALANG_TOKEN; admin role) into
+                         --zone, and run them with the bundles it answers (an id already
+                         registered gets its credentials re-issued)
+  --zone <id>            the zone for --register
+  --token <token>        bearer token for --register (default: $LOALANG_TOKEN)
+  --username <id>        one receiver with these credentials: its id is the username
+  --password <secret>    its password
+  Without credentials, receivers connect as unknown devices: only a broker with discovery
+  (MQTT_DISCOVERY=true) lets them in, as pending.
+
 Options:
   --count <n>          receivers to simulate (default 1)
-  --broker <url>       MQTT broker URL (default mqtt://127.0.0.1:1883)
+  --broker <url>       MQTT broker URL (default: the bundles' URL, else mqtt://127.0.0.1:1883)
   --key-url <url>      controller signing key, e.g. http://127.0.0.1:8080/api/system/signing-key
+                       (default with bundles: the keys they carry)
   --key-file <path>    the same JSON ({kid, algorithm, publicKeyPem}) read from a file
   --prefix <text>      receiver id prefix; ids are <prefix>-01, <prefix>-02… (default rx)
   --time-factor <x>    playback time = duration × x (default 1; 0.1 plays ten times faster)
   --heartbeat <s>      status republication period in seconds (default 60)
-  --username <name>    MQTT username (receivers normally connect without one)
-  --password <secret>  MQTT password
   --topic-root <root>  topic root (default ${DEFAULT_TOPIC_ROOT})
   --concurrency <n>    receivers connecting at once (default 50)
   --log-level <level>  simulator diagnostics on stderr: silent, error, warn, info, debug (default warn)
@@ -41,6 +69,12 @@ Options:
 export interface CliOptions {
   count: number;
   broker: string;
+  /** --broker was given (it then wins over the bundles' URL) */
+  brokerGiven: boolean;
+  provisioning?: string | undefined;
+  register?: string | undefined;
+  zone?: string | undefined;
+  token?: string | undefined;
   keyUrl?: string | undefined;
   keyFile?: string | undefined;
   prefix: string;
@@ -54,14 +88,18 @@ export interface CliOptions {
 }
 
 /** Parses the command line; returns 'help' for --help. Throws a readable Error on bad input. */
-export function parseCliArgs(argv: string[]): CliOptions | 'help' {
+export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
     allowPositionals: false,
     options: {
-      count: { type: 'string', default: '1' },
-      broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      count: { type: 'string' },
+      broker: { type: 'string' },
+      provisioning: { type: 'string' },
+      register: { type: 'string' },
+      zone: { type: 'string' },
+      token: { type: 'string' },
       'key-url': { type: 'string' },
       'key-file': { type: 'string' },
       prefix: { type: 'string', default: 'rx' },
@@ -76,11 +114,32 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
     },
   });
   if (values.help) return 'help';
-  if (!values['key-url'] === !values['key-file'])
+  const sources = [values.provisioning, values.register, values.username].filter((v) => v !== undefined);
+  if (sources.length > 1) throw new Error('give at most one of --provisioning, --register and --username');
+  if (values['key-url'] && values['key-file'])
     throw new Error('give exactly one of --key-url and --key-file');
+  const bundles = values.provisioning !== undefined || values.register !== undefined;
+  if (!bundles && !values['key-url'] && !values['key-file'])
+    throw new Error(
+      'give one of --key-url and --key-file (or --provisioning / --register, whose bundles carry the key)',
+    );
+  if (values.provisioning !== undefined && values.count !== undefined)
+    throw new Error('--provisioning runs one receiver per bundle: leave out --count');
+  if ((values.username === undefined) !== (values.password === undefined))
+    throw new Error('give --username and --password together');
+  if (values.username !== undefined && values.count !== undefined && values.count !== '1')
+    throw new Error('--username and --password are one receiver’s: leave out --count');
+  const token = values.token ?? env.LOALANG_TOKEN;
+  if (values.register !== undefined && (!values.zone || !token))
+    throw new Error('--register needs --zone and an officer token (--token or LOALANG_TOKEN)');
   return {
-    count: positive('count', values.count, true),
-    broker: values.broker,
+    count: positive('count', values.count ?? '1', true),
+    broker: values.broker ?? DEFAULT_BROKER,
+    brokerGiven: values.broker !== undefined,
+    provisioning: values.provisioning,
+    register: values.register,
+    zone: values.zone,
+    token: values.register !== undefined ? token : undefined,
     keyUrl: values['key-url'],
     keyFile: values['key-file'],
     prefix: values.prefix,
@@ -133,27 +192,58 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ level: opts.logLevel }, pino.destination(2));
-  let trustedKeys: Map<string, KeyObject>;
+  let bundles: ProvisioningBundle[] | null = null;
   try {
-    trustedKeys = opts.keyUrl
-      ? await fetchTrustedKeys(opts.keyUrl)
-      : await readTrustedKeys(opts.keyFile ?? '');
+    if (opts.provisioning) bundles = await readProvisioning(opts.provisioning);
+    else if (opts.register) {
+      bundles = await registerReceivers({
+        apiUrl: opts.register,
+        token: opts.token ?? '',
+        ids: fleetIds(opts.count, opts.prefix),
+        zoneId: opts.zone ?? '',
+      });
+      console.log(`${bundles.length} receiver(s) registered in zone ${opts.zone} (credentials issued)`);
+    }
+  } catch (err) {
+    console.error(`cannot provision the receivers: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  let explicitKeys: Map<string, KeyObject> | undefined;
+  try {
+    if (opts.keyUrl) explicitKeys = await fetchTrustedKeys(opts.keyUrl);
+    else if (opts.keyFile) explicitKeys = await readTrustedKeys(opts.keyFile);
   } catch (err) {
     console.error(
       `cannot load the controller signing key: ${err instanceof Error ? err.message : String(err)}`,
     );
     return 1;
   }
+  // Per receiver: what its bundle says, with --broker and --key-* winning over it.
+  const byId = new Map((bundles ?? []).map((b) => [b.receiverId, optionsFromBundle(b)]));
+  const ids = bundles ? bundles.map((b) => b.receiverId) : opts.username ? [opts.username] : null;
+  const perReceiver = (id: string): Partial<SimReceiverOptions> => {
+    const fromBundle = byId.get(id);
+    return {
+      id,
+      ...fromBundle,
+      ...(opts.brokerGiven || !fromBundle ? { brokerUrl: opts.broker } : {}),
+      ...(explicitKeys ? { trustedKeys: explicitKeys } : {}),
+    };
+  };
+  const count = ids ? ids.length : opts.count;
+  const broker = opts.brokerGiven || !bundles ? opts.broker : (bundles[0]?.mqtt.url ?? opts.broker);
   let fleet: Fleet;
   try {
     fleet = await startFleet({
-      count: opts.count,
+      count,
       idPrefix: opts.prefix,
       brokerUrl: opts.broker,
       username: opts.username,
       password: opts.password,
       topicRoot: opts.topicRoot,
-      trustedKeys,
+      trustedKeys: explicitKeys ?? new Map(),
+      // The ids of the bundles (or the username) rather than <prefix>-NN.
+      configure: (id, index) => perReceiver(ids?.[index] ?? id),
       timeFactor: opts.timeFactor,
       heartbeatMs: opts.heartbeatMs,
       concurrency: opts.concurrency,
@@ -164,7 +254,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`simulator did not start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
-  console.log(`${opts.count} receiver(s) online on ${opts.broker}; Ctrl-C stops them`);
+  console.log(`${count} receiver(s) online on ${broker}; Ctrl-C stops them`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -30,6 +30,11 @@ export interface DownloadOptions {
   retryBaseMs?: number;
   /** an attempt that receives nothing for this long is abandoned and retried (default 30 s) */
   stallTimeoutMs?: number;
+  /**
+   * the receiver's credentials, sent with HTTP Basic: the controller serves a signed URL only to
+   * an adopted receiver that proves who it is (a 401 is final, like any 4xx)
+   */
+  auth?: { username: string; password: string } | undefined;
   log?: Logger | undefined;
 }
 
@@ -103,10 +108,16 @@ async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buff
   armStall();
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   try {
-    const res = await fetch(audio.url, { signal: attempt.signal });
+    const headers: Record<string, string> = {};
+    if (opts.auth) {
+      const basic = Buffer.from(`${opts.auth.username}:${opts.auth.password}`, 'utf8').toString('base64');
+      headers.authorization = `Basic ${basic}`;
+    }
+    const res = await fetch(audio.url, { signal: attempt.signal, headers });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      // Only server trouble is worth a retry; a 403 (expired link) or 404 will not get better.
+      // Only server trouble is worth a retry; a 401 (credentials refused), 403 (expired link) or
+      // 404 will not get better.
       if (res.status >= 500 || res.status === 408 || res.status === 429)
         throw new TransientError(`HTTP ${res.status}`);
       throw new ContentError('download_failed', `HTTP ${res.status}`);

@@ -1,6 +1,10 @@
 /**
  * What a receiver makes of inbound payloads (commands, configs) and how it follows its config
  * with subscriptions; kept apart from the connection handling in `receiver.ts`.
+ *
+ * The checks a firmware must make, in order (docs/protocol.md §7.1): size, envelope, known key,
+ * signature over the arrival topic and the body, schema (here), then replay by id, expiry and
+ * not-yet-valid (in `receiver.ts`, which holds the receiver's clock and memory).
  */
 import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
@@ -8,42 +12,55 @@ import type { Logger } from 'pino';
 import {
   type Command,
   commandSchema,
-  decodePayload,
   envelopeSchema,
+  type FailureReason,
   idSchema,
+  MAX_PAYLOAD_BYTES,
   type ReceiverConfig,
   receiverConfigSchema,
   type Topics,
+  type TrustedKey,
 } from '../src/contract/mqtt.js';
-import { open } from '../src/contract/signing.js';
+import { open, publicKeyFromPem } from '../src/contract/signing.js';
+import { subscribeGranted } from './link.js';
 
 /** The part of a receiver's state its config decides. */
 export interface ConfigState {
   config: ReceiverConfig | null;
   volume: number;
   groupTopics: Set<string>;
+  /** the controller keys trusted (by kid) */
+  trusted: ReadonlyMap<string, KeyObject>;
+}
+
+/** The trusted-key map for a config's key list; throws when a key is not an Ed25519 public key. */
+export function trustedKeyMap(keys: readonly TrustedKey[]): ReadonlyMap<string, KeyObject> {
+  return new Map(keys.map((k) => [k.kid, publicKeyFromPem(k.publicKeyPem)]));
 }
 
 /**
- * The state after a retained config payload, or null when it changes nothing: unsigned, stale
+ * The state after a retained config payload that arrived on `topic`, or null when it changes
+ * nothing: unsigned, not verifiable with a trusted key, signed for another receiver's topic, stale
  * (lower seq than the one applied) or empty. An equal seq is applied again, because after a
  * reconnection the broker redelivers the same config and the subscriptions must be restored.
+ * A config listing `keys` replaces the trusted set: it was verified with a key already trusted.
  */
 export function applyConfig(
-  trusted: ReadonlyMap<string, KeyObject>,
+  topic: string,
   t: Topics,
   current: ConfigState,
   payload: Buffer,
   log: Logger,
+  keySet: (keys: readonly TrustedKey[]) => ReadonlyMap<string, KeyObject> = trustedKeyMap,
 ): (ConfigState & { config: ReceiverConfig }) | null {
   if (payload.byteLength === 0) {
     // A cleared retained message is not signed, so it cannot un-adopt; a signed adopted:false can.
     log.info('sim: retained config cleared; keeping the current one');
     return null;
   }
-  const opened = open(trusted, receiverConfigSchema, payload);
+  const opened = open(current.trusted, topic, receiverConfigSchema, payload);
   if (!opened.ok) {
-    log.warn({ error: opened.error }, 'sim: config refused');
+    log.warn({ error: opened.error, reason: opened.reason }, 'sim: config refused');
     return null;
   }
   const config = opened.value;
@@ -51,8 +68,18 @@ export function applyConfig(
     log.info({ seq: config.seq, applied: current.config.seq }, 'sim: stale config ignored');
     return null;
   }
+  let trusted = current.trusted;
+  if (config.keys) {
+    try {
+      trusted = keySet(config.keys);
+    } catch (err) {
+      // All or nothing: a config whose key list cannot be used is not applied at all.
+      log.error({ err }, 'sim: config lists a key that is not an Ed25519 public key; refused');
+      return null;
+    }
+  }
   const groupTopics = new Set(config.adopted ? [...config.zones.map(t.zoneCommand), t.allCommand()] : []);
-  return { config, volume: config.volume ?? current.volume, groupTopics };
+  return { config, volume: config.volume ?? current.volume, groupTopics, trusted };
 }
 
 /**
@@ -73,7 +100,7 @@ export async function syncGroupSubscriptions(
     for (const topic of drop) now.delete(topic);
   }
   if (add.length > 0) {
-    const granted = await client.subscribeAsync(add, { qos: 1 });
+    const granted = await subscribeGranted(client, add, 1);
     for (const g of granted) {
       if (g.qos === 128) log.warn({ topic: g.topic }, 'sim: zone subscription refused by the broker');
       else now.add(g.topic);
@@ -83,19 +110,23 @@ export async function syncGroupSubscriptions(
 }
 
 /**
- * The command and bulletin ids an unverifiable command claims, so that the controller can be told
- * which command was refused. Only ids that fit the event schema are returned; nothing else of the
- * claimed body is used.
+ * The command and bulletin ids an unverified payload claims — inside an envelope's body, or at the
+ * top of a plain (unsigned) JSON command — so that the controller can be told which command was
+ * refused. Used for that report only: nothing else of an unverified payload is ever acted on.
+ * Only ids that fit the event schema are returned; null when there is none.
  */
 export function claimedIds(payload: Buffer): { id: string; bulletinId?: string } | null {
-  const envelope = decodePayload(envelopeSchema, payload);
-  if (!envelope.ok) return null;
-  let body: unknown;
-  try {
-    body = JSON.parse(envelope.value.body);
-  } catch {
-    return null;
-  }
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) return null;
+  const parse = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return null;
+    }
+  };
+  let body = parse(payload.toString('utf8'));
+  const envelope = envelopeSchema.safeParse(body);
+  if (envelope.success) body = parse(envelope.data.body);
   if (!body || typeof body !== 'object') return null;
   const { id, bulletinId } = body as { id?: unknown; bulletinId?: unknown };
   const idOk = idSchema.safeParse(id);
@@ -106,55 +137,76 @@ export function claimedIds(payload: Buffer): { id: string; bulletinId?: string }
     : { id: idOk.data };
 }
 
+/** Why a command payload was refused, as the `reason` of its `rejected` event. */
+export type RefusalReason = Extract<
+  FailureReason,
+  'unsigned' | 'unknown_key' | 'bad_signature' | 'wrong_topic' | 'other'
+>;
+
 /** A command payload, verified and decoded, or why not. */
 export type CommandVerdict =
   | { ok: true; cmd: Command }
   /**
-   * `claimed`: ids to report `rejected` with: a forged or mis-keyed command (`bad_signature`), or
-   * a genuinely signed one this receiver does not understand (`other`: a newer version or type).
+   * `claimed`: ids to report `rejected` with (null: nothing to report, e.g. not JSON at all).
+   * `reason`: unsigned, unknown_key, bad_signature, wrong_topic, or `other` for a genuinely signed
+   * command this receiver does not understand (a newer version or type).
    */
-  | {
-      ok: false;
-      error: string;
-      claimed: { id: string; bulletinId?: string } | null;
-      reason: 'bad_signature' | 'other';
-    };
+  | { ok: false; error: string; claimed: { id: string; bulletinId?: string } | null; reason: RefusalReason };
 
-/** Verifies and decodes a command payload. Never throws. */
-export function verifyCommand(trusted: ReadonlyMap<string, KeyObject>, payload: Buffer): CommandVerdict {
-  const opened = open(trusted, commandSchema, payload);
+/** Verifies and decodes a command payload that arrived on `topic`. Never throws. */
+export function verifyCommand(
+  trusted: ReadonlyMap<string, KeyObject>,
+  topic: string,
+  payload: Buffer,
+): CommandVerdict {
+  const opened = open(trusted, topic, commandSchema, payload);
   if (opened.ok) return { ok: true, cmd: opened.value };
-  if (opened.badSignature)
-    return { ok: false, error: opened.error, claimed: claimedIds(payload), reason: 'bad_signature' };
-  // Signed by the controller but out of this receiver's contract: say so, so the officer sees why.
-  const signed = decodePayload(envelopeSchema, payload).ok;
-  // A payload that is not even an envelope may not be ours: nothing to report.
-  return { ok: false, error: opened.error, claimed: signed ? claimedIds(payload) : null, reason: 'other' };
+  // Too large or not a JSON object: it may not even be meant as a command; nothing to report.
+  if (opened.reason === 'malformed')
+    return { ok: false, error: opened.error, claimed: null, reason: 'other' };
+  const reason = opened.reason === 'invalid' ? 'other' : opened.reason;
+  return { ok: false, error: opened.error, claimed: claimedIds(payload), reason };
 }
 
 /**
  * Verifies command payloads, remembering recent verdicts. Receivers of one simulator process share
- * one: a fleet-wide command reaches a thousand simulated receivers as the same bytes, and on real
- * hardware each box checks it on its own CPU, in parallel. Sharing the (pure) check keeps the
- * simulated fleet from charging the host's two cores a thousand Ed25519 verifications for one
- * broadcast. The verdict is the same as checking again: same bytes, same keys.
+ * one: a fleet-wide command reaches a thousand simulated receivers as the same bytes on the same
+ * topic, and on real hardware each box checks it on its own CPU, in parallel. Sharing the (pure)
+ * check keeps the simulated fleet from charging the host's two cores a thousand Ed25519
+ * verifications for one broadcast. The verdict is the same as checking again: same bytes, same
+ * topic, same keys. Only the signature and schema are shared; replay and time checks are each
+ * receiver's own.
  */
 export class CommandVerifier {
   readonly #byKeys = new WeakMap<ReadonlyMap<string, KeyObject>, Map<string, CommandVerdict>>();
+  /** key sets by content, so receivers handed the same keys by their configs share verdicts */
+  readonly #keySets = new Map<string, ReadonlyMap<string, KeyObject>>();
   constructor(readonly maxEntries = 256) {}
 
-  verify(trusted: ReadonlyMap<string, KeyObject>, payload: Buffer): CommandVerdict {
+  verify(trusted: ReadonlyMap<string, KeyObject>, topic: string, payload: Buffer): CommandVerdict {
     let memo = this.#byKeys.get(trusted);
     if (!memo) {
       memo = new Map();
       this.#byKeys.set(trusted, memo);
     }
-    const key = payload.toString('latin1');
+    const key = `${topic}\n${payload.toString('latin1')}`;
     const hit = memo.get(key);
     if (hit) return hit;
-    const verdict = verifyCommand(trusted, payload);
+    const verdict = verifyCommand(trusted, topic, payload);
     memo.set(key, verdict);
     if (memo.size > this.maxEntries) memo.delete(memo.keys().next().value as string);
     return verdict;
+  }
+
+  /** The trusted-key map for `keys`: the same object for the same keys. Throws on a bad key. */
+  keySet(keys: readonly TrustedKey[]): ReadonlyMap<string, KeyObject> {
+    const id = keys.map((k) => `${k.kid}\n${k.publicKeyPem}`).join('\n');
+    let set = this.#keySets.get(id);
+    if (!set) {
+      set = trustedKeyMap(keys);
+      this.#keySets.set(id, set);
+      if (this.#keySets.size > 16) this.#keySets.delete(this.#keySets.keys().next().value as string);
+    }
+    return set;
   }
 }

@@ -15,5 +15,13 @@ export {
 } from './keys.js';
 export type { NowPlaying, PlayedEntry } from './player/player.js';
 export { PlayQueue } from './player/queue.js';
+export {
+  optionsFromBundle,
+  type ProvisioningBundle,
+  parseProvisioning,
+  readProvisioning,
+  registerReceivers,
+  trustedKeysFromBundle,
+} from './provisioning.js';
 export { SimReceiver } from './receiver.js';
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';

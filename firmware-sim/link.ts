@@ -21,8 +21,20 @@ export interface LinkOptions {
   password?: string | undefined;
   reconnectMinMs?: number | undefined;
   reconnectMaxMs?: number | undefined;
+  /** wait before trying again after the broker refused the credentials (default 60 s) */
+  refusedRetryMs?: number | undefined;
   log: Logger;
 }
+
+/** CONNACK return codes by which a broker refuses who we are, rather than being unavailable. */
+const REFUSALS: Record<number, string> = {
+  2: 'identifier rejected',
+  4: 'bad username or password',
+  5: 'not authorized',
+  133: 'client identifier not valid',
+  134: 'bad username or password',
+  135: 'not authorized',
+};
 
 /** What the link tells its receiver. */
 export interface LinkHooks {
@@ -33,6 +45,32 @@ export interface LinkHooks {
   message(topic: string, payload: Buffer): void;
   /** The current connection was lost (not called for close()). */
   down(): void;
+  /** The broker refused the connection for who it is (CONNACK code 2, 4 or 5). */
+  refused(code: number, reason: string): void;
+}
+
+/**
+ * Subscribes and answers what the broker granted per topic (128: refused). Unlike mqtt.js's
+ * subscribeAsync, a refusal of some topics is an answer, not an error: a pending receiver is
+ * refused its command topic, a moved one its old zone.
+ */
+export function subscribeGranted(
+  client: MqttClient,
+  topics: string[],
+  qos: 0 | 1 | 2,
+): Promise<{ topic: string; qos: number }[]> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(topics, { qos }, (err, granted, packet) => {
+      const codes = (packet as { granted?: number[] } | undefined)?.granted;
+      if (codes && codes.length === topics.length) {
+        resolve(topics.map((topic, i) => ({ topic, qos: codes[i] ?? 128 })));
+      } else if (err) {
+        reject(err);
+      } else {
+        resolve((granted ?? []).map((g) => ({ topic: g.topic, qos: g.qos })));
+      }
+    });
+  });
 }
 
 /** One receiver's connection to the broker, across reconnections. */
@@ -42,11 +80,31 @@ export class MqttLink {
   #wanted = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
+  /** the broker refused the credentials of the last connection attempt */
+  #refused = false;
+  #username: string | undefined;
+  #password: string | undefined;
 
   constructor(
     private readonly opts: LinkOptions,
     private readonly hooks: LinkHooks,
-  ) {}
+  ) {
+    this.#username = opts.username;
+    this.#password = opts.password;
+  }
+
+  /**
+   * New credentials (re-provisioning). Used from the next connection on; a link waiting after a
+   * refusal tries again at once.
+   */
+  setCredentials(username: string | undefined, password: string | undefined): void {
+    this.#username = username;
+    this.#password = password;
+    if (this.#wanted && this.#refused && !this.#client) {
+      this.#clearRetry();
+      this.#connect();
+    }
+  }
 
   /** The client of the current connection (connected or connecting), or null. */
   get client(): MqttClient | null {
@@ -119,15 +177,25 @@ export class MqttLink {
       reconnectPeriod: 0,
       resubscribe: false,
       connectTimeout: 10_000,
-      username: this.opts.username,
-      password: this.opts.password,
+      username: this.#username,
+      password: this.#password,
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
       // mqtt.js's own debug tracing costs a call per packet even when off; the simulator logs
       // what matters itself (DEBUG=mqttjs* then shows nothing for simulated receivers).
       log: noTrace,
     });
     this.#client = client;
-    client.on('error', (err) => this.opts.log.debug({ err: err.message }, 'sim: mqtt error'));
+    this.#refused = false;
+    client.on('error', (err) => {
+      const code = (err as Error & { code?: unknown }).code;
+      const reason = typeof code === 'number' ? REFUSALS[code] : undefined;
+      if (reason !== undefined && typeof code === 'number' && gen === this.#generation) {
+        this.#refused = true;
+        this.hooks.refused(code, reason);
+        return;
+      }
+      this.opts.log.debug({ err: err.message }, 'sim: mqtt error');
+    });
     client.on('message', (topic, payload) => {
       if (gen === this.#generation) this.hooks.message(topic, payload);
     });
@@ -144,11 +212,10 @@ export class MqttLink {
     client.end(true);
     this.hooks.down();
     if (!this.#wanted) return;
-    const delay = backoffDelay(
-      this.#attempt++,
-      this.opts.reconnectMinMs ?? 1000,
-      this.opts.reconnectMaxMs ?? 60_000,
-    );
+    // Refused credentials will not get better by hammering the broker: wait long, or for new ones.
+    const delay = this.#refused
+      ? (this.opts.refusedRetryMs ?? 60_000)
+      : backoffDelay(this.#attempt++, this.opts.reconnectMinMs ?? 1000, this.opts.reconnectMaxMs ?? 60_000);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#wanted && !this.#client) this.#connect();

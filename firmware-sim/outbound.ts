@@ -98,6 +98,8 @@ export function buildStatus(
     nowPlaying: Status['nowPlaying'];
     rssi: number;
     cached: string[];
+    /** ids of the controller keys trusted */
+    keys: string[];
   },
 ): Status {
   const base: Status = { v: PROTOCOL_VERSION, state, session: info.session, ts: info.ts };
@@ -110,5 +112,6 @@ export function buildStatus(
     signal: { link: '4g', rssi: info.rssi },
     // The contract caps the list; the most recently used files are the ones worth announcing.
     cached: info.cached.slice(-200),
+    keys: info.keys.slice(0, 8),
   };
 }

@@ -7,11 +7,16 @@
  * - every (re)connection uses a new, larger `session` and a last will "offline" carrying it;
  * - subscribe first (own cmd and config, then the zones its retained config names), then
  *   announce "online": a controller that sees the receiver online may send at once;
- * - events are at-least-once: unacknowledged ones are sent again after a reconnection.
+ * - events are at-least-once: unacknowledged ones are sent again after a reconnection;
+ * - every command is checked in the order of docs/protocol.md §7.1 (signature over the arrival
+ *   topic, replay by id, expiry, not-yet-valid) and each refusal reported; the trusted keys
+ *   follow the verified configs (§7.6).
  */
+import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import {
+  CLOCK_SKEW_TOLERANCE_MS,
   DEFAULT_TOPIC_ROOT,
   deviceIdSchema,
   type EventState,
@@ -23,12 +28,12 @@ import {
 import { AudioCache } from './cache.js';
 import { downloadAudio } from './download.js';
 import { applyConfig, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
-import { type LinkHooks, MqttLink } from './link.js';
+import { type LinkHooks, MqttLink, subscribeGranted } from './link.js';
 import { ObservableReceiver } from './observable.js';
 import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
 import { type EventExtra, type NowPlaying, Player } from './player/player.js';
 import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
-import { firstOf, iso, RecentIds, Serial } from './util.js';
+import { firstOf, iso, ReplayMemory, Serial } from './util.js';
 
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
 
@@ -46,12 +51,17 @@ export class SimReceiver extends ObservableReceiver {
   readonly #log: Logger;
   readonly #cache: AudioCache;
   readonly #player: Player;
-  readonly #seen = new RecentIds(2000);
+  /** command ids handled, until they expire (a firmware keeps this in non-volatile storage) */
+  readonly #seen = new ReplayMemory();
+  /** controller keys trusted: the provisioned ones, then those its verified configs list */
+  #trusted: ReadonlyMap<string, KeyObject>;
   readonly #serial = new Serial();
   #session: number;
   #sessionUsed = false;
   #state: 'online' | 'offline' = 'offline';
   readonly #link: MqttLink;
+  /** from the provisioning bundle: MQTT login, and HTTP Basic for audio downloads */
+  #credentials: { username: string; password: string } | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #volume: number;
   #config: ReceiverConfig | null = null;
@@ -59,6 +69,10 @@ export class SimReceiver extends ObservableReceiver {
   #groupTopics = new Set<string>();
   /** of those, the ones the current connection holds */
   #subscribedGroup = new Set<string>();
+  /** generation of the connection on which a config payload was last dealt with */
+  #configSeenOn = -1;
+  /** ends the wait for the retained config in #onConnected */
+  #configSeen: (() => void) | null = null;
   /** generation of the connection whose own subscriptions are in place */
   #subscribedOn = -1;
   readonly #outbox = new EventOutbox(1000);
@@ -71,6 +85,7 @@ export class SimReceiver extends ObservableReceiver {
     }
     this.#opts = opts;
     this.#verifier = opts.commandVerifier ?? new CommandVerifier();
+    this.#trusted = opts.trustedKeys;
     this.#topics = topics(opts.topicRoot ?? DEFAULT_TOPIC_ROOT);
     this.#log = (opts.log ?? pino({ level: 'silent' })).child({ rx: opts.id });
     this.#cache = new AudioCache(opts.cacheItems ?? 50);
@@ -78,6 +93,10 @@ export class SimReceiver extends ObservableReceiver {
     this.#volume = opts.volume ?? 70;
     this.timeFactor = opts.timeFactor ?? 1;
     this.faults = resolveFaults(opts);
+    this.#credentials =
+      opts.username !== undefined && opts.password !== undefined
+        ? { username: opts.username, password: opts.password }
+        : undefined;
     this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
     this.#player = new Player({
       now: () => this.now(),
@@ -89,6 +108,8 @@ export class SimReceiver extends ObservableReceiver {
           signal,
           faults: this.faults,
           retryBaseMs: opts.downloadRetryBaseMs,
+          // The signed URL alone is refused: the receiver proves who it is with its credentials.
+          auth: this.#credentials,
           log: this.#log,
         }),
       report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
@@ -120,6 +141,10 @@ export class SimReceiver extends ObservableReceiver {
   get volume(): number {
     return this.#volume;
   }
+  /** Ids of the controller keys it trusts now, sorted. */
+  get trustedKids(): string[] {
+    return [...this.#trusted.keys()].sort();
+  }
   /** sha256 of every cached audio file. */
   get cached(): string[] {
     return this.#cache.keys();
@@ -139,6 +164,16 @@ export class SimReceiver extends ObservableReceiver {
   /** Empties the audio cache, as after a flash wipe. */
   clearCache(): void {
     this.#cache.clear();
+  }
+
+  /**
+   * Installs new credentials, as an installer does with a new provisioning bundle (after adoption,
+   * or a re-issue). A link waiting after a refusal reconnects with them at once; a connected one
+   * uses them from its next connection.
+   */
+  setCredentials(username: string, password: string): void {
+    this.#credentials = { username, password };
+    this.#link.setCredentials(username, password);
   }
 
   /** Connects; resolves once subscribed and "online" is published. */
@@ -193,6 +228,11 @@ export class SimReceiver extends ObservableReceiver {
         );
       },
       message: (topic, payload) => this.#onMessage(topic, payload),
+      refused: (code, reason) => {
+        // Keep the credentials and retry slowly: an officer may re-issue them (re-provisioning).
+        this.#log.warn({ code, reason }, 'sim: the broker refused the connection; check the credentials');
+        this.emit('refused', code, reason);
+      },
       down: () => {
         const wasOnline = this.#state === 'online';
         this.#state = 'offline';
@@ -213,10 +253,22 @@ export class SimReceiver extends ObservableReceiver {
   async #onConnected(client: MqttClient, gen: number): Promise<void> {
     await this.#serial.run(() => this.#subscribe(client, gen));
     // The retained config follows the SUBACK within milliseconds, but "none" cannot be told from
-    // "not yet": without a config from an earlier connection, wait for one a little.
+    // "not yet": wait for it a little. Even with a config from an earlier connection: the retained
+    // one may bring a new key set (a key rotation while this receiver was away), and what the
+    // controller resends in reaction to "online" is signed with the new key.
     const graceMs = this.#opts.configGraceMs ?? 200;
-    if (!this.#config && graceMs > 0) {
-      await firstOf(this, ['config', 'stopped'], graceMs, () => 'no retained config').catch(() => undefined);
+    if (this.#configSeenOn !== gen && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.off('stopped', done);
+          if (this.#configSeen === done) this.#configSeen = null;
+          resolve();
+        };
+        const timer = setTimeout(done, graceMs);
+        this.#configSeen = done;
+        this.on('stopped', done);
+      });
     }
     // Queued behind any config still being applied.
     await this.#serial.run(() => this.#announce(client, gen));
@@ -227,11 +279,13 @@ export class SimReceiver extends ObservableReceiver {
     const own = [t.receiverCommand(this.id), t.receiverConfig(this.id)];
     // Zones from the last config are subscribed at once; the retained config then corrects them.
     const group = [...this.#groupTopics];
-    const granted = await client.subscribeAsync([...own, ...group], { qos: 1 });
+    const granted = await subscribeGranted(client, [...own, ...group], 1);
     if (gen !== this.#link.generation) return;
     this.#subscribedGroup = new Set();
     for (const g of granted) {
-      if (g.qos === 128) this.#log.error({ topic: g.topic }, 'sim: subscription refused by the broker');
+      // Refused own command topic while pending (discovery), or an old zone after a move (the
+      // retained config corrects the zones next): expected, so a warning, not an error.
+      if (g.qos === 128) this.#log.warn({ topic: g.topic }, 'sim: subscription refused by the broker');
       else if (this.#groupTopics.has(g.topic)) this.#subscribedGroup.add(g.topic);
     }
     this.#subscribedOn = gen;
@@ -259,10 +313,16 @@ export class SimReceiver extends ObservableReceiver {
     // Whatever arrives, a receiver must not crash: every handler is contained.
     try {
       if (topic === this.#topics.receiverConfig(this.id)) {
+        const gen = this.#link.generation;
         this.#serial
-          .run(() => this.#applyConfig(payload))
+          .run(() => this.#applyConfig(topic, payload))
           .catch((err: unknown) => {
             this.#log.warn({ err }, 'sim: config not applied');
+          })
+          .finally(() => {
+            // Applied or refused, the retained config of this connection has been dealt with.
+            this.#configSeenOn = gen;
+            this.#configSeen?.();
           });
       } else if (topic === this.#topics.receiverCommand(this.id) || this.#groupTopics.has(topic)) {
         this.#onCommand(topic, payload);
@@ -274,11 +334,17 @@ export class SimReceiver extends ObservableReceiver {
     }
   }
 
+  /**
+   * A command, checked in the order of docs/protocol.md §7.1. Every refusal is reported (when the
+   * payload names a command id) and nothing in a refused command is acted on.
+   */
   #onCommand(topic: string, payload: Buffer): void {
-    const verdict = this.#verifier.verify(this.#opts.trustedKeys, payload);
+    // 1–6: size, JSON object, envelope, known key, signature over this topic and the body, schema.
+    const verdict = this.#verifier.verify(this.#trusted, topic, payload);
     if (!verdict.ok) {
-      this.#log.warn({ topic, error: verdict.error }, 'sim: command refused');
-      // Tell the controller about a forged or mis-keyed command, but act on nothing it says.
+      this.#log.warn({ topic, reason: verdict.reason, error: verdict.error }, 'sim: command refused');
+      // Tell the controller which command id was refused (taken from the unverified payload for
+      // that report only); a payload without a readable id is only logged.
       const { claimed } = verdict;
       if (claimed)
         this.#report(claimed.id, claimed.bulletinId, 'rejected', {
@@ -288,10 +354,35 @@ export class SimReceiver extends ObservableReceiver {
       return;
     }
     const { cmd } = verdict;
-    if (!this.#seen.add(cmd.id)) return; // already handled, e.g. via its zone topic
-    if (this.now() > Date.parse(cmd.expiresAt)) {
+    const now = this.now();
+    // 7. Replay: an id already handled never acts again, whatever topic it came on.
+    if (this.#seen.has(cmd.id, now)) {
+      this.#log.info({ topic, cmd: cmd.id }, 'sim: command id already handled; not acted on again');
+      this.#report(cmd.id, cmd.bulletinId, 'rejected', {
+        reason: 'replayed',
+        detail: 'command id already handled',
+      });
+      return;
+    }
+    // 8. Expiry, by the receiver's clock, without tolerance.
+    const expiresAt = Date.parse(cmd.expiresAt);
+    if (now > expiresAt) {
       this.#report(cmd.id, cmd.bulletinId, 'expired', { reason: 'expired' });
-    } else if (cmd.type === 'stop') {
+      return;
+    }
+    // 9. Not yet valid: issued in the future beyond the skew tolerance (a clock far behind, or a
+    // command signed ahead of time).
+    if (Date.parse(cmd.issuedAt) > now + CLOCK_SKEW_TOLERANCE_MS) {
+      this.#report(cmd.id, cmd.bulletinId, 'rejected', {
+        reason: 'not_yet_valid',
+        detail: `issuedAt ${cmd.issuedAt} is ahead of the receiver clock ${iso(now)}`,
+      });
+      return;
+    }
+    // Remembered before acting, until it can no longer be valid.
+    this.#seen.add(cmd.id, expiresAt + CLOCK_SKEW_TOLERANCE_MS, now);
+    // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
+    if (cmd.type === 'stop') {
       this.#player.stop(cmd);
     } else if (this.faults.rejectCommands) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
@@ -300,14 +391,26 @@ export class SimReceiver extends ObservableReceiver {
     }
   }
 
-  async #applyConfig(payload: Buffer): Promise<void> {
-    const current = { config: this.#config, volume: this.#volume, groupTopics: this.#groupTopics };
-    const next = applyConfig(this.#opts.trustedKeys, this.#topics, current, payload, this.#log);
+  async #applyConfig(topic: string, payload: Buffer): Promise<void> {
+    const current = {
+      config: this.#config,
+      volume: this.#volume,
+      groupTopics: this.#groupTopics,
+      trusted: this.#trusted,
+    };
+    const next = applyConfig(topic, this.#topics, current, payload, this.#log, (keys) =>
+      this.#verifier.keySet(keys),
+    );
     if (!next) return;
     const volumeChanged = next.volume !== this.#volume;
+    const before = this.trustedKids.join(' ');
     this.#config = next.config;
     this.#volume = next.volume;
     this.#groupTopics = next.groupTopics;
+    // Taken at once, before any subscription change: the next command may be signed by a new key.
+    this.#trusted = next.trusted;
+    const keysChanged = this.trustedKids.join(' ') !== before;
+    if (keysChanged) this.#log.info({ keys: this.trustedKids }, 'sim: trusted controller keys replaced');
     const client = this.#link.client;
     if (client && this.#subscribedOn === this.#link.generation) {
       const gen = this.#link.generation;
@@ -315,7 +418,8 @@ export class SimReceiver extends ObservableReceiver {
       if (gen === this.#link.generation) this.#subscribedGroup = held;
     }
     this.emit('config', next.config);
-    if (volumeChanged) this.#publishStatus();
+    // The controller follows a key rotation by the keys each receiver reports.
+    if (volumeChanged || keysChanged) this.#publishStatus();
   }
 
   #report(
@@ -352,6 +456,7 @@ export class SimReceiver extends ObservableReceiver {
       nowPlaying: this.#player.nowPlaying,
       rssi: this.#opts.rssi ?? -85,
       cached: this.#cache.keys(),
+      keys: this.trustedKids,
     });
   }
 

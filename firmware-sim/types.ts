@@ -20,10 +20,17 @@ export interface SimReceiverOptions {
   id: string;
   /** e.g. mqtt://127.0.0.1:1883 */
   brokerUrl: string;
+  /**
+   * MQTT credentials from the receiver's provisioning bundle (username = the id); also sent with
+   * HTTP Basic when downloading audio. Absent: connect without (discovery only).
+   */
   username?: string | undefined;
   password?: string | undefined;
   topicRoot?: string | undefined;
-  /** controller public keys by kid */
+  /**
+   * controller public keys by kid, as provisioned; a verified config listing `keys` replaces them
+   * (a key rotation, docs/protocol.md §7.6)
+   */
   trustedKeys: ReadonlyMap<string, KeyObject>;
   firmware?: string | undefined;
   /** own output volume 0–100 (default 70) */
@@ -60,6 +67,8 @@ export interface SimReceiverOptions {
   /** reconnection backoff bounds, with jitter (default 1 s doubling to 60 s, as docs/protocol.md §2) */
   reconnectMinMs?: number | undefined;
   reconnectMaxMs?: number | undefined;
+  /** wait before trying again after the broker refused the credentials (default 60 s) */
+  refusedRetryMs?: number | undefined;
   /** first download retry delay, doubled each time (default 200 ms) */
   downloadRetryBaseMs?: number | undefined;
 }
@@ -73,6 +82,8 @@ export type SimReceiverEventMap = {
   online: [session: number];
   offline: [];
   stopped: [];
+  /** the broker refused the connection for who it is (CONNACK 2, 4 or 5): credentials missing, wrong or revoked */
+  refused: [code: number, reason: string];
   /** the receiver was about to publish a payload its own contract rejects: a simulator bug */
   protocolError: [message: string, payload: unknown];
 };

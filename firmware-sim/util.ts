@@ -5,29 +5,55 @@ import type { EventEmitter } from 'node:events';
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * A bounded set of recently seen ids. A command can reach a receiver twice (its own topic and a
- * zone topic, or a QoS 1 redelivery), so ids are remembered; old ones are forgotten first because a
- * duplicate arrives within seconds, not hours.
+ * The command ids a receiver has handled, each kept until it can no longer be valid: its
+ * `expiresAt` plus the clock-skew tolerance (after that, a replayed copy is refused as expired).
+ * A command can reach a receiver twice legitimately (its own topic and a zone topic, a QoS 1
+ * redelivery, a resend after a reconnection) and illegitimately (a replay); either way it is
+ * handled once. A firmware keeps this memory in non-volatile storage, so that a reboot does not
+ * reopen the window (docs/protocol.md §7.1); the simulator keeps it for the object's lifetime.
  */
-export class RecentIds {
-  readonly #ids = new Set<string>();
+export class ReplayMemory {
+  /** id → receiver-clock instant after which it may be forgotten */
+  readonly #ids = new Map<string, number>();
+  #adds = 0;
 
-  constructor(private readonly capacity = 2000) {}
+  /** @param capacity beyond this many live ids, those expiring soonest are forgotten first */
+  constructor(private readonly capacity = 10_000) {}
 
-  /** Records `id`; returns false when it was already known. */
-  add(id: string): boolean {
-    if (this.#ids.has(id)) return false;
-    this.#ids.add(id);
-    if (this.#ids.size > this.capacity) {
-      // A Set iterates in insertion order, so the first key is the oldest.
-      const oldest = this.#ids.values().next().value;
-      if (oldest !== undefined) this.#ids.delete(oldest);
+  has(id: string, now: number): boolean {
+    const until = this.#ids.get(id);
+    if (until === undefined) return false;
+    if (until < now) {
+      this.#ids.delete(id);
+      return false;
     }
     return true;
   }
 
-  has(id: string): boolean {
-    return this.#ids.has(id);
+  /** Remembers `id` until `until` (receiver clock, epoch ms). */
+  add(id: string, until: number, now: number): void {
+    this.#ids.set(id, until);
+    if (++this.#adds % 256 === 0 || this.#ids.size > this.capacity) this.#prune(now);
+  }
+
+  get size(): number {
+    return this.#ids.size;
+  }
+
+  #prune(now: number): void {
+    for (const [id, until] of this.#ids) if (until < now) this.#ids.delete(id);
+    while (this.#ids.size > this.capacity) {
+      let soonest: string | undefined;
+      let min = Number.POSITIVE_INFINITY;
+      for (const [id, until] of this.#ids) {
+        if (until < min) {
+          min = until;
+          soonest = id;
+        }
+      }
+      if (soonest === undefined) break;
+      this.#ids.delete(soonest);
+    }
   }
 }
 

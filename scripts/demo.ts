@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
+import { optionsFromBundle, type ProvisioningBundle, startFleet } from '../firmware-sim/index.js';
 import { loadConfig } from '../src/config.js';
 import { startController } from '../src/controller.js';
 import { createLogger } from '../src/log.js';
@@ -68,23 +68,31 @@ async function main(): Promise<void> {
       return (await res.json()) as T;
     };
 
+    // Registering a receiver answers its provisioning bundle (MQTT credentials, shown once, and
+    // the controller key): what an installer puts on the device. Here the simulators get them.
+    const bundles = new Map<string, ProvisioningBundle>();
     for (const [i, name] of VILLAGES.entries()) {
       const zone = await api<{ id: string }>('POST', '/api/zones', { name });
-      await api('POST', '/api/receivers', {
+      const rx = await api<{ id: string; provisioning: ProvisioningBundle }>('POST', '/api/receivers', {
         id: `hd-${String(i + 1).padStart(2, '0')}`,
         name: `Cụm loa ${name}`,
         zoneId: zone.id,
       });
+      bundles.set(rx.id, rx.provisioning);
     }
-    say('Đã đăng ký 14 thôn, mỗi thôn một cụm loa.', 'Registered 14 villages, one receiver each.');
+    say(
+      'Đã đăng ký 14 thôn, mỗi thôn một cụm loa (mỗi cụm loa có mật khẩu MQTT riêng).',
+      'Registered 14 villages, one receiver each (each with its own MQTT credentials).',
+    );
 
-    const trustedKeys = await fetchTrustedKeys(`${base}/api/system/signing-key`);
+    const first = optionsFromBundle(bundles.get('hd-01')!);
     fleet = await startFleet({
       count: 14,
       idPrefix: 'hd',
       brokerUrl: controller.mqttUrl,
-      trustedKeys,
+      trustedKeys: first.trustedKeys,
       timeFactor: 1,
+      configure: (id) => optionsFromBundle(bundles.get(id)!),
     });
     const t0 = Date.now();
     for (;;) {

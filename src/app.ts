@@ -3,6 +3,8 @@
  * generated from the same schemas (served at /docs), the auth hook, and the routes under /api.
  * `src/server.ts` starts it; tests build it with `buildApp` and use `inject` or a real port.
  */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -16,17 +18,34 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { installAuditLog } from './http/audit.js';
-import { installAuthHook } from './http/auth-hook.js';
+import { installAuditHook } from './http/audit.js';
+import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
+import approvalRoutes from './http/routes/approvals.js';
 import audioRoutes from './http/routes/audio.js';
 import auditRoutes from './http/routes/audit.js';
 import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
+import mqttAuthRoutes from './http/routes/mqtt-auth.js';
 import receiverRoutes from './http/routes/receivers.js';
 import systemRoutes from './http/routes/system.js';
+import { tokenRoutes, userRoutes } from './http/routes/users.js';
 import zoneRoutes from './http/routes/zones.js';
 import type { Services } from './http/types.js';
+
+/** A route as registered, for the authorization matrix test and the docs. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  public: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** every route of the app, as registered */
+    routeList: RouteEntry[];
+  }
+}
 
 export async function buildApp(services: Services, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({
@@ -38,13 +57,37 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     bodyLimit: 256 * 1024,
     trustProxy: true,
   }).withTypeProvider<ZodTypeProvider>();
+  // Security headers. The CSP lets Swagger UI (/docs) run its own scripts and styles, nothing else.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    // Receivers and players fetch audio from other origins' pages only through signed URLs.
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+  // CORS closed by default: only origins listed in CORS_ORIGINS may call the API from a browser.
+  const origins = services.config.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  await app.register(cors, { origin: origins.length > 0 ? origins : false, credentials: true });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
 
   // Swagger UI and its JSON are documentation, readable without a token.
+  const routes: RouteEntry[] = [];
+  app.decorate('routeList', routes);
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+    const isPublic = Boolean((route.config as { public?: boolean } | undefined)?.public);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, public: isPublic });
   });
   await app.register(swagger, {
     openapi: {
@@ -55,7 +98,13 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
           'Log in with POST /api/auth/login and send the token as "Authorization: Bearer <token>".',
         version: '0.1.0',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // receivers fetching a signed audio URL: their MQTT username and password
+          receiverBasic: { type: 'http', scheme: 'basic' },
+        },
+      },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
@@ -67,8 +116,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(multipart, {
     limits: { fileSize: services.config.UPLOAD_MAX_BYTES, files: 1, fields: 10, fieldSize: 1024 },
   });
-  installAuthHook(app, services);
-  installAuditLog(app, services.db);
+  await installAuth(app, services, services.csrfKey);
+  installAuditHook(app, services.audit);
 
   const opts = { services };
   await app.register(systemRoutes, { prefix: '/api', ...opts });
@@ -78,6 +127,10 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
   await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
+  await app.register(mqttAuthRoutes, { prefix: '/api/mqtt', ...opts });
+  await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });
+  await app.register(userRoutes, { prefix: '/api/users', ...opts });
+  await app.register(tokenRoutes, { prefix: '/api/tokens', ...opts });
   app.get('/', { config: { public: true }, schema: { hide: true } }, (_req, reply) =>
     reply.redirect('/docs'),
   );

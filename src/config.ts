@@ -2,7 +2,7 @@
  * Configuration from the environment, optionally over a JSON file (`LOALANG_CONFIG`), validated
  * with zod at start. A bad value stops the start with a message naming the variable.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TOPIC_ROOT } from './contract/mqtt.js';
@@ -42,11 +42,48 @@ export const configSchema = z.object({
     .describe('client id of the controller at the broker (one per controller)'),
   MQTT_PORT: port.default(1883).describe('TCP port of the embedded broker'),
   MQTT_HOST: z.string().min(1).default('0.0.0.0').describe('bind address of the embedded broker'),
+  PUBLIC_MQTT_URL: z
+    .url({ protocol: /^mqtts?|wss?$/ })
+    .optional()
+    .describe(
+      'broker URL handed to receivers in their provisioning bundle; default MQTT_URL, else the embedded broker',
+    ),
+  MQTT_DISCOVERY: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(false)
+    .describe('embedded broker: let a device without credentials connect with pending rights, to be adopted'),
   MQTT_TOPIC_ROOT: z
     .string()
     .regex(/^[A-Za-z0-9_.\-/]+[A-Za-z0-9_.-]$/, 'topic levels without "+", "#" or a trailing "/"')
     .default(DEFAULT_TOPIC_ROOT)
     .describe('root of every loalang topic'),
+  MOSQUITTO_PASSWORD_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('external Mosquitto: password file loalang writes (controller and receivers); unset: none'),
+  MOSQUITTO_ACL_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('external Mosquitto: ACL file loalang writes from its access rules; unset: not written'),
+  MOSQUITTO_PID_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Mosquitto's pid file: sent SIGHUP (reload) after the files change; unset: reload it yourself"),
+  MOSQUITTO_FILE_MODE: z
+    .string()
+    .regex(/^0?[0-7]{3}$/, 'an octal file mode such as 0640')
+    .default('0640')
+    .transform((v) => Number.parseInt(v, 8))
+    .describe('mode of the generated Mosquitto files (Mosquitto must be able to read them)'),
+  MQTT_HTTP_AUTH_SECRET: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .optional()
+    .describe('shared secret EMQX sends to /api/mqtt/emqx/* (header X-Loalang-Secret); unset: routes off'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TZ: z
     .string()
@@ -82,11 +119,69 @@ export const configSchema = z.object({
     .max(7 * 86400)
     .default(3600)
     .describe('default expiry of a bulletin'),
+  LOGIN_MAX_FAILURES: z.coerce
+    .number()
+    .int()
+    .min(3)
+    .max(100)
+    .default(5)
+    .describe('failed logins in a row before the account is locked'),
+  LOGIN_RATE_PER_MIN: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10000)
+    .default(10)
+    .describe('login attempts a minute from one address'),
+  LOGIN_LOCK_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(86400)
+    .default(900)
+    .describe('how long a locked account stays locked'),
+  COOKIE_SECURE: z
+    .enum(['auto', 'true', 'false'])
+    .default('auto')
+    .describe('Secure flag of the session cookie; auto: when the request came over HTTPS'),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .describe('comma-separated origins allowed to call the API from a browser; empty: none'),
+  APPROVAL_PRIORITIES: z
+    .string()
+    .default('normal,priority,emergency')
+    .refine(
+      (v) => v.split(',').every((p) => ['', 'normal', 'priority', 'emergency'].includes(p.trim())),
+      'comma-separated priorities: normal, priority, emergency',
+    )
+    .describe("priorities for which an editor's bulletin waits for an approver"),
+  EMERGENCY_ALL_CONFIRM: z
+    .enum(['pin', 'second-officer'])
+    .default('pin')
+    .describe("an emergency to every village needs the sender's PIN, or a second officer"),
 });
 export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** Settings that may also be given as `<NAME>_FILE`, a path to a file holding the value. */
+const SECRET_KEYS = new Set(['ADMIN_PASSWORD', 'MQTT_PASSWORD', 'MQTT_HTTP_AUTH_SECRET']);
+
+function readSecretFile(name: string, path: string): string {
+  try {
+    const st = statSync(path);
+    // A secret readable by every user of the machine is a secret no longer.
+    if ((st.mode & 0o004) !== 0) {
+      throw new ConfigError(`${name}: ${path} is readable by everyone; chmod o-r it (e.g. chmod 600)`);
+    }
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${name}: cannot read ${path} (${(err as Error).message})`);
+  }
 }
 
 /**
@@ -108,6 +203,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const key of Object.keys(configSchema.shape)) {
     const v = env[key];
     if (v !== undefined && v !== '') raw[key] = v;
+    // Secrets may come from a file (Docker/systemd credentials): ADMIN_PASSWORD_FILE=/run/secrets/x.
+    const file = env[`${key}_FILE`];
+    if (SECRET_KEYS.has(key) && file && raw[key] === undefined)
+      raw[key] = readSecretFile(`${key}_FILE`, file);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

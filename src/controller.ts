@@ -2,6 +2,7 @@
  * The Controller builds every part of loalang from the configuration and owns their start and
  * stop, in order: database, secrets, MQTT (embedded broker or external), fleet, bulletins, HTTP.
  */
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -9,16 +10,22 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
-import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
+import { topics as makeTopics, type Priority, parseReceiverTopic } from './contract/mqtt.js';
+import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
 import { createDispatcher } from './domain/dispatch/dispatcher.js';
+import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
+import { createFleetRepo } from './domain/fleet/repo.js';
+import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
 import { createMqttEdge, type MqttEdge } from './mqtt/client.js';
 import { createInProcessEdge } from './mqtt/in-process.js';
+import { startMosquittoFilesFromConfig } from './mqtt/mosquitto-files.js';
 import { loadOrCreateSecrets } from './secrets.js';
+import { createKeyRotation, createSigningKeys } from './signing-keys.js';
 import { type Db, openDatabase } from './storage/db.js';
 import { createSequence } from './storage/sequence.js';
 
@@ -45,6 +52,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
   mkdirSync(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'loalang.db'));
   const secrets = loadOrCreateSecrets(dataDir);
+  const signingKeys = createSigningKeys(secrets.signingKeys, secrets.saveSigningKeys);
   const t = makeTopics(config.MQTT_TOPIC_ROOT);
   const sequence = createSequence(db);
   const cleanups: (() => Promise<void> | void)[] = [
@@ -69,12 +77,24 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
       ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
     };
+    // Per-device MQTT credentials (hashes only); the embedded broker checks them before the fleet exists.
+    const deviceCredentials = createDeviceCredentials(db);
     if (!mqttUrl) {
+      const fleetRepo = createFleetRepo(db);
       broker = await startEmbeddedBroker({
         host: config.MQTT_HOST,
         port: config.MQTT_PORT,
         topics: t,
         controllerSecret: secrets.brokerSecret,
+        devices: {
+          verify: (username, password) => deviceCredentials.verify(username, password),
+          rights(id) {
+            const row = fleetRepo.rights(id);
+            return row ? { adopted: row.adoption === 'adopted', zoneId: row.zone_id } : null;
+          },
+          hasCredentials: (id) => deviceCredentials.has(id),
+        },
+        discovery: config.MQTT_DISCOVERY,
         log: log.child({ part: 'broker' }),
       });
       const b = broker;
@@ -105,7 +125,13 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       ? createInProcessEdge({ aedes: broker.aedes, ...edgeOptions })
       : createMqttEdge({ url: mqttUrl, clientId: config.MQTT_CLIENT_ID, ...credentials, ...edgeOptions });
 
-    const auth = createAuthService({ db, log: log.child({ part: 'auth' }), tokenTtlS: config.TOKEN_TTL_S });
+    const auth = createAuthService({
+      db,
+      log: log.child({ part: 'auth' }),
+      tokenTtlS: config.TOKEN_TTL_S,
+      maxFailures: config.LOGIN_MAX_FAILURES,
+      lockS: config.LOGIN_LOCK_S,
+    });
     const audio = createAudioLibrary({
       db,
       dataDir,
@@ -118,13 +144,19 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       log: log.child({ part: 'fleet' }),
       topics: t,
       publisher: edge,
-      signingKey: secrets.signingKey,
+      keys: signingKeys,
       sequence,
+      credentials: deviceCredentials,
     });
+    if (broker) {
+      // A receiver whose rights changed reconnects with its new ones (or, revoked, cannot).
+      const b = broker;
+      fleet.on('access', (receiverId) => b.disconnect(receiverId));
+    }
     const dispatcher = createDispatcher({
       publisher: edge,
       topics: t,
-      signingKey: secrets.signingKey,
+      commandKey: () => signingKeys.commandKey(),
       sequence,
     });
     const bulletins = createBulletinService({
@@ -139,6 +171,15 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     handlers.event = (id, p) => bulletins.handleEvent(id, p);
 
+    // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.
+    const mosquittoFiles = startMosquittoFilesFromConfig({
+      config,
+      db,
+      topics: t,
+      events: fleet,
+      log: log.child({ part: 'mosquitto-files' }),
+    });
+    if (mosquittoFiles) cleanups.push(() => mosquittoFiles.close());
     await edge.start();
     cleanups.push(() => edge.stop());
     cleanups.push(() => fleet.stop());
@@ -146,17 +187,46 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     bulletins.start();
     cleanups.push(() => bulletins.close());
 
+    const approvals = createApprovalService({
+      db,
+      log: log.child({ part: 'approvals' }),
+      fleet,
+      audio,
+      bulletins,
+      users: auth.users,
+      approvalPriorities: new Set(
+        config.APPROVAL_PRIORITIES.split(',')
+          .map((p) => p.trim())
+          .filter((p): p is Priority => p !== '') as Priority[],
+      ),
+      emergencyAllConfirm: config.EMERGENCY_ALL_CONFIRM,
+    });
+
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);
 
     const services: Services = {
       config,
       db,
       auth,
+      audit: createAudit(db),
+      csrfKey: createHmac('sha256', secrets.urlSecret).update('loalang csrf').digest(),
       audio,
       fleet,
       bulletins,
-      signingKey: secrets.signingKey,
+      approvals,
+      signingKeys,
+      keyRotation: createKeyRotation({ keys: signingKeys, fleet, log: log.child({ part: 'keys' }) }),
       mqttConnected: () => edge.connected(),
+      provisioning: {
+        mqttUrl: config.PUBLIC_MQTT_URL ?? mqttUrl,
+        topicRoot: t.root,
+        httpUrl: publicUrl,
+        signingKeys: () => {
+          const trusted = signingKeys.trusted();
+          const kid = signingKeys.commandKey().kid;
+          return { current: trusted.find((k) => k.kid === kid) ?? trusted[0]!, trusted };
+        },
+      },
     };
     const app = await buildApp(services, log);
     cleanups.push(() => app.close());

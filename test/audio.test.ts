@@ -239,25 +239,40 @@ describe('GET /api/audio/:id/content', () => {
     expect(bad.status).toBe(401);
   });
 
-  it('serves a valid signed URL without a token, refuses expired, tampered or foreign ones', async () => {
+  it('serves a valid signed URL to a receiver (HTTP Basic), refuses expired, tampered or foreign ones', async () => {
     const signedPath = (id: string, at: Date) => {
       const u = new URL(t.lib.signedUrl(id, at));
       return `${t.baseUrl}${u.pathname}${u.search}`;
     };
-    const ok = await fetch(signedPath(audio.id, new Date(Date.now() + 60_000)));
+    const asReceiver = { headers: { authorization: t.deviceAuth } };
+    const ok = await fetch(signedPath(audio.id, new Date(Date.now() + 60_000)), asReceiver);
     expect(ok.status).toBe(200);
     expect(Buffer.from(await ok.arrayBuffer()).equals(bytes)).toBe(true);
+    // The URL alone, leaked, is worth nothing; nor with a wrong password.
+    const leaked = await fetch(signedPath(audio.id, new Date(Date.now() + 60_000)));
+    expect(leaked.status).toBe(401);
+    expect(leaked.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const wrong = `Basic ${Buffer.from(`${t.device.username}:nope`).toString('base64')}`;
+    expect(
+      (
+        await fetch(signedPath(audio.id, new Date(Date.now() + 60_000)), {
+          headers: { authorization: wrong },
+        })
+      ).status,
+    ).toBe(401);
 
-    const expired = await fetch(signedPath(audio.id, new Date(Date.now() - 1000)));
+    const expired = await fetch(signedPath(audio.id, new Date(Date.now() - 1000)), asReceiver);
     expect(expired.status).toBe(403);
     expect(await expired.json()).toMatchObject({ error: 'bad_signature' });
     const valid = new URL(signedPath(audio.id, new Date(Date.now() + 60_000)));
     valid.searchParams.set('exp', String(Number(valid.searchParams.get('exp')) + 3600));
-    expect((await fetch(valid)).status).toBe(403);
+    expect((await fetch(valid, asReceiver)).status).toBe(403);
     const other = await uploaded('tone.mp3');
     const foreign = new URL(signedPath(other.id, new Date(Date.now() + 60_000)));
-    expect((await fetch(`${t.baseUrl}/api/audio/${audio.id}/content${foreign.search}`)).status).toBe(403);
-    expect((await fetch(`${t.baseUrl}/api/audio/${audio.id}/content?sig=abc`)).status).toBe(403);
+    expect(
+      (await fetch(`${t.baseUrl}/api/audio/${audio.id}/content${foreign.search}`, asReceiver)).status,
+    ).toBe(403);
+    expect((await fetch(`${t.baseUrl}/api/audio/${audio.id}/content?sig=abc`, asReceiver)).status).toBe(403);
   });
 
   it('answers byte ranges with 206 and the exact slice', async () => {

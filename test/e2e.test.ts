@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, fetchTrustedKeys, SimReceiver, startFleet } from '../firmware-sim/index.js';
+import type { ProvisioningBundle } from '../src/contract/provisioning.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
@@ -61,11 +62,8 @@ function suite(
         const z = await tc.api<{ id: string }>('POST', '/api/zones', { name });
         expect(z.status).toBe(201);
         zoneIds.push(z.body.id);
-        const r = await tc.api('POST', '/api/receivers', {
-          id: `hd-${String(i + 1).padStart(2, '0')}`,
-          zoneId: z.body.id,
-        });
-        expect(r.status).toBe(201);
+        // Registration answers the receiver's provisioning bundle (its credentials, shown once).
+        await tc.register(`hd-${String(i + 1).padStart(2, '0')}`, z.body.id);
       }
       const trustedKeys = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
       fleet = await startFleet({
@@ -74,6 +72,7 @@ function suite(
         brokerUrl: tc.mqttUrl,
         trustedKeys,
         timeFactor: 0.05,
+        configure: (id) => tc.sim(id),
       });
       await Promise.all(fleet.receivers.map((rx) => rx.waitForConfig((c) => c.adopted)));
       await waitFor('14 receivers online', async () => {
@@ -310,11 +309,14 @@ function suite(
     });
 
     it('shows an unknown receiver as pending; it gets nothing until adopted, then plays', async () => {
+      // No credentials: it gets in only through discovery (MQTT_DISCOVERY on the embedded broker).
       const stranger = new SimReceiver({
         id: 'rx-stranger',
         brokerUrl: tc.mqttUrl,
         trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
         timeFactor: 0.05,
+        reconnectMinMs: 50,
+        refusedRetryMs: 100,
       });
       try {
         await stranger.start();
@@ -334,11 +336,18 @@ function suite(
         await waitFinished(toAll.body.id);
         expect(stranger.events).toEqual([]);
 
-        const adopted = await tc.api('PATCH', '/api/receivers/rx-stranger', {
-          zoneId: zoneIds[13]!,
-          name: 'Cụm loa mới',
-        });
+        const adopted = await tc.api<{ provisioning: ProvisioningBundle }>(
+          'PATCH',
+          '/api/receivers/rx-stranger',
+          {
+            zoneId: zoneIds[13]!,
+            name: 'Cụm loa mới',
+          },
+        );
         expect(adopted.status).toBe(200);
+        // The installer puts the bundle adoption answered on the device.
+        const { username, password } = adopted.body.provisioning.mqtt;
+        stranger.setCredentials(username, password);
         await stranger.waitForConfig((c) => c.adopted && c.zones.includes(zoneIds[13]!));
         const toZone = await tc.api<Bulletin>('POST', '/api/bulletins', {
           audioId,
@@ -393,7 +402,10 @@ function suite(
   });
 }
 
-suite('end to end on the embedded broker', async () => ({ env: {}, stop: async () => {} }));
+suite('end to end on the embedded broker', async () => ({
+  env: { MQTT_DISCOVERY: 'true' },
+  stop: async () => {},
+}));
 
 describe.skipIf(!mosquittoAvailable())('with Mosquitto', () => {
   suite('end to end on a real Mosquitto', async () => {

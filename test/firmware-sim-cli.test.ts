@@ -40,6 +40,22 @@ describe('firmware-sim building blocks', () => {
     expect(() => parseCliArgs(['--key-file', 'k', '--count', '0'])).toThrow(/--count/);
     expect(() => parseCliArgs(['--key-file', 'k', '--time-factor', 'fast'])).toThrow(/--time-factor/);
     expect(() => parseCliArgs(['--key-file', 'k', '--nope'])).toThrow();
+    // Credentials: a bundle file, registration through the API, or one receiver's by hand.
+    expect(parseCliArgs(['--provisioning', 'b.json'])).toMatchObject({
+      provisioning: 'b.json',
+      brokerGiven: false,
+    });
+    expect(() => parseCliArgs(['--provisioning', 'b.json', '--count', '3'])).toThrow(/--count/);
+    expect(
+      parseCliArgs(['--register', 'http://c', '--zone', 'z', '--count', '3'], { LOALANG_TOKEN: 'tok' }),
+    ).toMatchObject({ register: 'http://c', zone: 'z', token: 'tok', count: 3 });
+    expect(() => parseCliArgs(['--register', 'http://c', '--zone', 'z'], {})).toThrow(/token/);
+    expect(() => parseCliArgs(['--provisioning', 'b.json', '--register', 'http://c'])).toThrow(/at most one/);
+    expect(parseCliArgs(['--username', 'rx-1', '--password', 'p', '--key-file', 'k'])).toMatchObject({
+      username: 'rx-1',
+      password: 'p',
+    });
+    expect(() => parseCliArgs(['--username', 'rx-1', '--key-file', 'k'])).toThrow(/together/);
   });
 
   it('names fleet receivers with at least two digits', () => {
@@ -101,17 +117,15 @@ describe('firmware-sim CLI process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs a fleet, logs events and goes offline gracefully on SIGTERM', async () => {
-    const keyFile = join(dir, 'signing-key.json');
-    writeFileSync(
-      keyFile,
-      JSON.stringify({ kid: h.key.kid, algorithm: 'Ed25519', publicKeyPem: publicKeyPem(h.key) }),
-    );
+  it('runs a fleet from provisioning bundles, logs events and goes offline gracefully on SIGTERM', async () => {
+    // The bundles carry broker, credentials and the controller key.
+    const bundleFile = join(dir, 'bundles.json');
+    writeFileSync(bundleFile, JSON.stringify({ bundles: [h.bundle('cli-01'), h.bundle('cli-02')] }));
     const statuses = await Promise.all(
       ['cli-01', 'cli-02'].map(async (id) => watch<Status>(await h.client(), h.t.receiverStatus(id))),
     );
     const events = await watch<ReceiverEvent>(h.controller, h.t.receiverEvent('cli-01'));
-    const args = ['--count', '2', '--prefix', 'cli', '--broker', h.brokerUrl, '--key-file', keyFile];
+    const args = ['--provisioning', bundleFile];
     const proc = spawn(
       process.execPath,
       ['--import', 'tsx', 'firmware-sim/cli.ts', ...args, '--time-factor', '0.01'],

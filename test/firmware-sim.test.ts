@@ -84,18 +84,19 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(h.audio.hits(file.path)).toBe(1);
   });
 
-  it('ignores a command id it has already handled', async () => {
+  it('handles a command id once, reporting a second copy `rejected`/`replayed`', async () => {
     const rx = await h.receiver();
     const file = h.audio.add(wav(460, 250));
     const cmd = h.play(file);
-    const payload = seal(h.key, cmd);
+    const payload = seal(h.key, h.t.receiverCommand(rx.id), cmd);
     await h.publish(rx, payload);
     await h.publish(rx, payload);
     // Same publisher, same topic: the probe arrives after both copies.
     const probe = h.play(file);
     await h.send(rx, probe);
     await rx.waitForEvent(is(probe.id, 'finished'));
-    expect(states(rx, cmd.id)).toEqual(FULL_FLOW);
+    expect(states(rx, cmd.id).filter((s) => s !== 'rejected')).toEqual(FULL_FLOW);
+    expect(rx.events.filter(is(cmd.id, 'rejected')).map((e) => e.reason)).toEqual(['replayed']);
     expect(rx.played.map((p) => p.commandId)).toEqual([cmd.id, probe.id]);
   });
 
@@ -265,7 +266,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(rx.played).toEqual([]);
   });
 
-  it('rejects a forged or unknown-key command with bad_signature and plays nothing', async () => {
+  it('rejects a forged (bad_signature) or unknown-key (unknown_key) command and plays nothing', async () => {
     const rx = await h.receiver();
     const file = h.audio.add(wav(640, 250));
     const forged = h.play(file);
@@ -274,7 +275,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     await h.send(rx, unknown, generateSigningKey('someone-else'));
     const rejected = await rx.waitForEvent(is(forged.id, 'rejected'));
     expect(rejected).toMatchObject({ reason: 'bad_signature', bulletinId: forged.bulletinId });
-    expect((await rx.waitForEvent(is(unknown.id, 'rejected'))).reason).toBe('bad_signature');
+    expect((await rx.waitForEvent(is(unknown.id, 'rejected'))).reason).toBe('unknown_key');
     expect(states(rx, forged.id)).toEqual(['rejected']);
     expect(states(rx, unknown.id)).toEqual(['rejected']);
     expect(h.audio.hits(file.path)).toBe(0);
@@ -289,9 +290,9 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
       '',
       '{}',
       JSON.stringify({ body: 'x', sig: 'y', kid: h.key.kid }),
-      seal(h.key, { hello: 'world' }),
-      seal(h.key, { ...h.play(file), type: 'reboot' }),
-      seal(h.key, { ...h.play(file), audio: { ...file.audio, sha256: 'XYZ' } }),
+      seal(h.key, h.t.receiverCommand(rx.id), { hello: 'world' }),
+      seal(h.key, h.t.receiverCommand(rx.id), { ...h.play(file), type: 'reboot' }),
+      seal(h.key, h.t.receiverCommand(rx.id), { ...h.play(file), audio: { ...file.audio, sha256: 'XYZ' } }),
       randomBytes(512),
       JSON.stringify({ body: 'a'.repeat(20_000), sig: 'x', kid: h.key.kid }),
     ];
@@ -358,7 +359,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     // A stale config is ignored; an un-adoption drops the zone and all topics.
     await h.controller.publishAsync(
       h.t.receiverConfig(rx.id),
-      seal(h.key, { ...adopted, seq: adopted.seq - 1, zones: ['elsewhere'] }),
+      seal(h.key, h.t.receiverConfig(rx.id), { ...adopted, seq: adopted.seq - 1, zones: ['elsewhere'] }),
       { qos: 1 },
     );
     const dropped = await h.configure(rx, { adopted: false, zones: [] });
@@ -456,6 +457,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
       topicRoot: h.t.root,
       timeFactor: 0.01,
       configGraceMs: 20,
+      configure: (id) => h.credentials(id),
     });
     try {
       expect(fleet.receivers.map((r) => r.id).slice(0, 2)).toEqual(['fx-01', 'fx-02']);

@@ -48,7 +48,12 @@ describe.skipIf(!mosquittoAvailable() || !hasPasswd())(
         MQTT_PASSWORD: users['loalang-controller']!,
       });
       await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
-      await tc.api('POST', '/api/receivers', { id: 'rx-01', zoneId: 'thon-1' });
+      // rx-01 logs in with the password its registration issued (it is also its HTTP Basic
+      // password for audio downloads): into the password file, and Mosquitto reloads it.
+      const rx01 = await tc.register('rx-01', 'thon-1');
+      users['rx-01'] = rx01.mqtt.password;
+      execFileSync('mosquitto_passwd', ['-b', passwd, 'rx-01', rx01.mqtt.password]);
+      process.kill(m.pid, 'SIGHUP');
       await tc.api('POST', '/api/receivers', { id: 'rx-02', zoneId: 'thon-1' });
     });
     afterAll(async () => {
@@ -66,6 +71,8 @@ describe.skipIf(!mosquittoAvailable() || !hasPasswd())(
         trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
         timeFactor: 0.05,
         startTimeoutMs: 5000,
+        // until Mosquitto has reloaded its password file
+        refusedRetryMs: 100,
       });
 
     it('plays a bulletin through the locked-down broker', async () => {

@@ -21,15 +21,11 @@ describe.skipIf(!mosquittoAvailable())('restarts', () => {
     const m = await startMosquitto();
     let tc = await startTestController({ MQTT_URL: m.url }, { keepData: true });
     const dataDir = tc.dataDir;
-    const rx = new SimReceiver({
-      id: 'rx-late',
-      brokerUrl: m.url,
-      trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
-      timeFactor: 0.05,
-    });
+    await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
+    await tc.register('rx-late', 'thon-1');
+    // Its credentials (and the controller key) survive the restart with the data directory.
+    const rx = new SimReceiver({ ...tc.sim('rx-late'), timeFactor: 0.05 });
     try {
-      await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
-      await tc.api('POST', '/api/receivers', { id: 'rx-late', zoneId: 'thon-1' });
       const audioId = await upload(tc);
       const b = await tc.api<{ id: string }>('POST', '/api/bulletins', {
         audioId,
@@ -66,17 +62,11 @@ describe.skipIf(!mosquittoAvailable())('restarts', () => {
     let m = await startMosquitto();
     const tc = await startTestController({ MQTT_URL: m.url });
     const trustedKeys = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
-    const rxBack = new SimReceiver({
-      id: 'rx-back',
-      brokerUrl: m.url,
-      trustedKeys,
-      timeFactor: 0.05,
-      reconnectMaxMs: 1000,
-    });
+    await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
+    await tc.register('rx-back', 'thon-1');
+    const rxBack = new SimReceiver({ ...tc.sim('rx-back'), timeFactor: 0.05, reconnectMaxMs: 1000 });
     let rx: SimReceiver | null = null;
     try {
-      await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
-      await tc.api('POST', '/api/receivers', { id: 'rx-back', zoneId: 'thon-1' });
       const audioId = await upload(tc);
       await rxBack.start();
       await waitFor('rx-back online', online(tc, 'rx-back'));

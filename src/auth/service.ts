@@ -1,88 +1,65 @@
 /**
- * Users and bearer tokens. A first-run admin is created from ADMIN_PASSWORD, or with a generated
- * password printed once. Roles exist in the schema (admin, operator, viewer); enforcing them per
- * route comes with the roles issue, through `requireRole`.
+ * Officers' authentication: accounts (`users.ts`), sessions and API tokens (`sessions.ts`).
+ * The first admin's password comes from ADMIN_PASSWORD or is generated and printed once: there
+ * is no default password.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AppError } from '../errors.js';
-import { type Db, nowIso } from '../storage/db.js';
-import { hashPassword, randomSecret, tokenHash, verifyPassword } from './passwords.js';
+import type { Db } from '../storage/db.js';
+import type { Principal, Role } from './roles.js';
+import { createSessions, type Sessions } from './sessions.js';
+import { createUserStore, type UserRecord, type UserStore } from './users.js';
 
-/** Verified against when the user does not exist, so both paths cost one scrypt. */
-const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+export type { Principal, Role } from './roles.js';
+export type User = Principal;
 
-export type Role = 'admin' | 'operator' | 'viewer';
-export interface User {
-  id: string;
-  username: string;
-  role: Role;
+export interface LoginResult {
+  token: string;
+  expiresAt: string;
+  user: UserRecord;
 }
 
 export interface AuthService {
+  users: UserStore;
+  sessions: Sessions;
   /** Creates the first admin if there is no user yet; returns the generated password, if any. */
   ensureAdmin(password?: string): Promise<{ created: boolean; generatedPassword?: string }>;
-  login(username: string, password: string): Promise<{ token: string; expiresAt: string; user: User }>;
-  /** The user a bearer token belongs to, or null when unknown or expired. */
-  verifyToken(token: string): User | null;
+  login(
+    username: string,
+    password: string,
+    opts?: { kind?: 'bearer' | 'cookie'; ip?: string },
+  ): Promise<LoginResult>;
+  /** The principal of a bearer token (session or API token), or null. */
+  verifyToken(token: string): Principal | null;
   logout(token: string): void;
-  createUser(username: string, password: string, role: Role): Promise<User>;
+  createUser(username: string, password: string, roles: Role | Role[]): Promise<UserRecord>;
 }
 
-export function createAuthService(deps: { db: Db; log: Logger; tokenTtlS: number }): AuthService {
-  const { db, log } = deps;
-  const byName = db.prepare<[string], { id: string; username: string; role: Role; password_hash: string }>(
-    'SELECT id, username, role, password_hash FROM users WHERE username = ?',
-  );
-  const insertUser = db.prepare(
-    'INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)',
-  );
-  const insertToken = db.prepare(
-    'INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
-  );
-  const tokenUser = db.prepare<[string, string], User>(
-    `SELECT u.id, u.username, u.role FROM tokens t JOIN users u ON u.id = t.user_id
-     WHERE t.token_hash = ? AND t.expires_at > ?`,
-  );
-
-  async function createUser(username: string, password: string, role: Role): Promise<User> {
-    const id = randomUUID();
-    insertUser.run(id, username, await hashPassword(password), role, nowIso());
-    return { id, username, role };
-  }
-
+export function createAuthService(deps: {
+  db: Db;
+  log: Logger;
+  tokenTtlS: number;
+  maxFailures?: number;
+  lockS?: number;
+}): AuthService {
+  const users = createUserStore({
+    db: deps.db,
+    log: deps.log,
+    maxFailures: deps.maxFailures ?? 5,
+    lockS: deps.lockS ?? 900,
+  });
+  const sessions = createSessions({ db: deps.db, ttlS: deps.tokenTtlS });
   return {
-    async ensureAdmin(password) {
-      const count = (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
-      if (count > 0) return { created: false };
-      const generated = password ? undefined : randomSecret(12);
-      await createUser('admin', password ?? generated!, 'admin');
-      log.info('created the first admin user "admin"');
-      return generated ? { created: true, generatedPassword: generated } : { created: true };
+    users,
+    sessions,
+    ensureAdmin: (password) => users.ensureAdmin(password),
+    async login(username, password, opts = {}) {
+      const user = await users.checkPassword(username, password);
+      const { token, expiresAt } = sessions.open(user.id, opts.kind ?? 'bearer', opts.ip ?? '');
+      return { token, expiresAt, user };
     },
-
-    async login(username, password) {
-      const row = byName.get(username);
-      // Same work whether or not the user exists, so timing does not reveal user names.
-      let ok = false;
-      if (row) ok = await verifyPassword(password, row.password_hash);
-      else await verifyPassword(password, DUMMY_HASH);
-      if (!row || !ok) throw new AppError(401, 'bad_credentials', 'Wrong user name or password.');
-      const token = randomSecret(32);
-      const expiresAt = new Date(Date.now() + deps.tokenTtlS * 1000).toISOString();
-      insertToken.run(tokenHash(token), row.id, nowIso(), expiresAt);
-      db.prepare('DELETE FROM tokens WHERE expires_at <= ?').run(nowIso());
-      return { token, expiresAt, user: { id: row.id, username: row.username, role: row.role } };
-    },
-
-    verifyToken(token) {
-      return tokenUser.get(tokenHash(token), nowIso()) ?? null;
-    },
-
-    logout(token) {
-      db.prepare('DELETE FROM tokens WHERE token_hash = ?').run(tokenHash(token));
-    },
-
-    createUser,
+    verifyToken: (token) => sessions.verify(token, 'bearer'),
+    logout: (token) => sessions.close(token),
+    createUser: (username, password, roles) =>
+      users.create({ username, password, roles: Array.isArray(roles) ? roles : [roles] }),
   };
 }

@@ -138,6 +138,24 @@ export type PlayCommand = z.infer<typeof playCommandSchema>;
 export type StopCommand = z.infer<typeof stopCommandSchema>;
 export type Command = z.infer<typeof commandSchema>;
 
+/** Key ids name the controller's signing keys (`kid` of an envelope). */
+export const kidSchema = z.string().min(1).max(64);
+
+/** A controller public key a receiver trusts: Ed25519, SPKI PEM. */
+export const trustedKeySchema = z.object({
+  kid: kidSchema,
+  publicKeyPem: z.string().min(1).max(1000),
+});
+export type TrustedKey = z.infer<typeof trustedKeySchema>;
+
+/**
+ * Clock-skew tolerance of receivers, for `issuedAt` only: a command issued more than this far in
+ * the future by the receiver's clock is refused (`not_yet_valid`). `expiresAt` is checked without
+ * tolerance (the controller expires the delivery at that instant by its own clock). Replay memory
+ * keeps a command id until `expiresAt` plus this tolerance.
+ */
+export const CLOCK_SKEW_TOLERANCE_MS = 5 * 60 * 1000;
+
 /** Retained desired configuration for one receiver. Absent or `adopted: false`: do nothing. */
 export const receiverConfigSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
@@ -148,13 +166,21 @@ export const receiverConfigSchema = z.object({
   zones: z.array(zoneIdSchema).max(16),
   /** default output volume 0–100 */
   volume: z.number().int().min(0).max(100).optional(),
+  /**
+   * The controller keys the receiver must trust from now on (replacing its set), listed by a
+   * config verified with a key it already trusts: how a key rotation reaches every receiver.
+   * Absent: keep the current set.
+   */
+  keys: z.array(trustedKeySchema).min(1).max(8).optional(),
 });
 export type ReceiverConfig = z.infer<typeof receiverConfigSchema>;
 
 /**
  * A signed envelope: `body` is the JSON text of a command or config, `sig` the base64 Ed25519
- * signature of exactly those UTF-8 bytes by the controller's key. Signing the text, not the
- * object, spares receivers any JSON canonicalisation.
+ * signature by the controller's key `kid` of the UTF-8 bytes `loalang-sig-v1\n<topic>\n<body>`,
+ * where `<topic>` is the MQTT topic the message is published on (see `signedMessage` in
+ * signing.ts). The bytes signed are the bytes sent, so receivers need no JSON canonicalisation,
+ * and a message replayed onto another topic no longer verifies.
  */
 export const envelopeSchema = z.object({
   // room for the signature and key id within MAX_PAYLOAD_BYTES
@@ -164,7 +190,12 @@ export const envelopeSchema = z.object({
     .max(MAX_PAYLOAD_BYTES - 512),
   sig: z.string().min(1).max(200),
   /** key id, so a controller can rotate keys */
-  kid: z.string().min(1).max(64),
+  kid: kidSchema,
+  /**
+   * The topic the envelope was sealed for. A hint for diagnostics only (`wrong_topic`): receivers
+   * always verify against the topic the message arrived on, never against this field.
+   */
+  topic: z.string().min(1).max(512).optional(),
 });
 export type Envelope = z.infer<typeof envelopeSchema>;
 
@@ -198,6 +229,8 @@ export const statusSchema = z.object({
     .optional(),
   /** sha256 of the audio files held in the receiver's cache, at most 200 */
   cached: z.array(sha256Hex).max(200).optional(),
+  /** ids of the controller keys the receiver trusts now (shows the progress of a key rotation) */
+  keys: z.array(kidSchema).max(8).optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 
@@ -225,11 +258,24 @@ export const FAILURE_REASONS = [
   'unsupported_format',
   'storage_full',
   'playback_error',
+  // `rejected` before anything is done, see docs/protocol.md §7.1:
+  /** not a signed envelope (a plain JSON command) */
+  'unsigned',
+  /** the envelope names a key the receiver does not trust */
+  'unknown_key',
+  /** the signature does not verify (forged, tampered with) */
   'bad_signature',
+  /** genuinely signed, but for another topic (replayed from a zone or another receiver) */
+  'wrong_topic',
+  /** a command id already handled (a replay, or a resend of a command the receiver holds) */
+  'replayed',
+  /** `issuedAt` later than the receiver's clock plus the skew tolerance */
+  'not_yet_valid',
   'busy',
   'expired',
   'other',
 ] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 export const eventSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),

@@ -1,29 +1,63 @@
 /**
- * The audit log: every successful state-changing API call, who made it and on what. Circular 39
- * asks for broadcast logs and information security; after the siren hijackings (see
- * shared/domain.md) an operator must be able to answer "who started that broadcast?".
+ * The audit log: every successful state-changing API call and every login attempt, who made it,
+ * from which address, on what. Circular 39 asks for broadcast logs and information security; after
+ * the siren hijackings (see shared/domain.md) an officer must be able to answer "who started that
+ * broadcast?". The table is append-only (database triggers refuse UPDATE and DELETE).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../storage/db.js';
 
 const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Not worth an audit line: logging in and out (the token table already records sessions). */
-const SKIP = new Set(['/api/auth/login', '/api/auth/logout']);
+/** Recorded explicitly (with the user name tried), or not worth a line. */
+const SKIP = new Set([
+  '/api/auth/login',
+  '/api/auth/logout',
+  // the broker's callbacks (EMQX), one per MQTT connection and per uncached publish: they change nothing
+  '/api/mqtt/emqx/authn',
+  '/api/mqtt/emqx/authz',
+]);
 
-export function installAuditLog(app: FastifyInstance, db: Db): void {
+export interface Audit {
+  /** Records one action by the request's user (or `userId`), from the request's address. */
+  record(
+    request: FastifyRequest,
+    action: string,
+    subject?: string | null,
+    userId?: string | null,
+    detail?: Record<string, unknown>,
+  ): void;
+}
+
+export function createAudit(db: Db): Audit {
   const insert = db.prepare(
-    'INSERT INTO audit (at, user_id, action, subject, detail) VALUES (?, ?, ?, ?, ?)',
+    'INSERT INTO audit (at, user_id, action, subject, detail, ip) VALUES (?, ?, ?, ?, ?, ?)',
   );
+  return {
+    record(request, action, subject = null, userId = null, detail = {}) {
+      insert.run(
+        new Date().toISOString(),
+        userId ?? request.user?.id ?? null,
+        action,
+        subject,
+        JSON.stringify({
+          ...detail,
+          via: request.user?.via,
+          userAgent: request.headers['user-agent']?.slice(0, 200),
+        }),
+        request.ip,
+      );
+    },
+  };
+}
+
+/** Records every successful state-changing call once its response is sent. */
+export function installAuditHook(app: FastifyInstance, audit: Audit): void {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     if (!route || !CHANGING.has(request.method) || SKIP.has(route) || reply.statusCode >= 400) return;
     const params = request.params as Record<string, string> | undefined;
-    insert.run(
-      new Date().toISOString(),
-      request.user?.id ?? null,
-      `${request.method} ${route}`,
-      params?.id ?? null,
-      JSON.stringify({ status: reply.statusCode, ip: request.ip }),
-    );
+    audit.record(request, `${request.method} ${route}`, params?.id ?? null, null, {
+      status: reply.statusCode,
+    });
   });
 }

@@ -32,6 +32,13 @@ export function installErrorHandler(app: FastifyInstance): void {
         details: err.validation.map((v) => ({ path: v.instancePath, message: v.message })),
       });
     }
+    if (err.code?.startsWith('FST_CSRF_')) {
+      return reply.code(403).send({
+        error: 'csrf',
+        message:
+          'Missing or wrong CSRF token: send the X-CSRF-Token header you got at login or from GET /api/auth/csrf.',
+      });
+    }
     const status = err.statusCode ?? 500;
     if (status < 500) {
       return reply.code(status).send({ error: err.code ?? 'bad_request', message: err.message });

@@ -1,6 +1,7 @@
 /** zod schemas of the HTTP API's resources, shared by routes and the OpenAPI document. */
 import { z } from 'zod';
 import { deviceIdSchema, prioritySchema, zoneIdSchema } from '../contract/mqtt.js';
+import { provisioningBundleSchema } from '../contract/provisioning.js';
 import { DELIVERY_STATES } from '../domain/bulletins/states.js';
 
 export const zoneSchema = z
@@ -41,8 +42,29 @@ export const receiverSchema = z
       .int()
       .nullable()
       .describe('receiver clock minus controller clock at its last status'),
+    hasCredentials: z.boolean().describe('whether it holds live MQTT credentials (never shown again)'),
+    credentialsIssuedAt: z.string().nullable(),
   })
   .meta({ id: 'Receiver' });
+
+/** A receiver with the provisioning bundle an operation just issued: shown this once. */
+export const provisionedReceiverSchema = receiverSchema
+  .extend({
+    provisioning: provisioningBundleSchema.describe(
+      'credentials and settings for the device; the password is shown this once',
+    ),
+  })
+  .meta({ id: 'ProvisionedReceiver' });
+
+/** PATCH's answer: the provisioning bundle is there only when the patch adopted the receiver. */
+export const patchedReceiverSchema = receiverSchema.extend({
+  provisioning: provisioningBundleSchema.optional().describe('present when this PATCH adopted the receiver'),
+});
+
+export const receiverAdoptSchema = z.object({
+  zoneId: zoneIdSchema,
+  name: z.string().trim().min(1).max(100).optional(),
+});
 
 export const idParams = z.object({ id: z.string().min(1).max(64) });
 
@@ -91,6 +113,10 @@ export const bulletinCreateSchema = z
       .max(7 * 86400)
       .optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
+    confirm: z
+      .object({ pin: z.string().min(1).max(200) })
+      .optional()
+      .describe('an emergency to every village: your PIN (or password if you set no PIN)'),
   })
   .refine((v) => !(v.expiresAt && v.expiresInSeconds), 'give expiresAt or expiresInSeconds, not both');
 
@@ -134,3 +160,64 @@ export const bulletinSchema = z
     deliveries: z.array(deliverySchema).optional(),
   })
   .meta({ id: 'Bulletin' });
+
+/** A password an officer chooses: long enough to resist guessing, short enough to type on a phone. */
+export const passwordSchema = z.string().min(10, 'at least 10 characters').max(200);
+
+export const userSchema = z
+  .object({
+    id: z.string(),
+    username: z.string(),
+    displayName: z.string().nullable(),
+    roles: z.array(z.enum(['admin', 'editor', 'approver', 'operator', 'viewer'])),
+    zones: z.array(z.string()).nullable().describe('zones this officer may address; null: every zone'),
+    disabled: z.boolean(),
+    lockedUntil: z.string().nullable(),
+    hasPin: z.boolean(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'User' });
+
+export const apiTokenSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    userId: z.string(),
+    username: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+    lastUsedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+  })
+  .meta({ id: 'ApiToken' });
+
+export const approvalSchema = z
+  .object({
+    id: z.string(),
+    kind: z.literal('bulletin'),
+    reason: z
+      .enum(['editor', 'emergency_all'])
+      .describe("editor: an editor's content; emergency_all: an emergency to every village"),
+    request: z.object({
+      title: z.string().optional(),
+      audioId: z.string(),
+      target: targetSchema,
+      priority: prioritySchema,
+      repeat: z.number().int(),
+      gapSeconds: z.number(),
+      volume: z.number().int().optional(),
+      expiresInSeconds: z.number().int().optional(),
+      expiresAt: z.string().optional(),
+    }),
+    title: z.string(),
+    priority: prioritySchema,
+    status: z.enum(['pending', 'approved', 'rejected', 'withdrawn', 'expired']),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string().describe('a pending request expires unapproved at this instant'),
+    decidedBy: z.string().nullable(),
+    decidedAt: z.string().nullable(),
+    note: z.string().nullable(),
+    bulletinId: z.string().nullable(),
+  })
+  .meta({ id: 'Approval' });

@@ -2,30 +2,42 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AuthService, User } from '../auth/service.js';
 import type { Config } from '../config.js';
-import type { SigningKey } from '../contract/signing.js';
+import type { ApprovalService } from '../domain/approvals/service.js';
 import type { AudioLibrary } from '../domain/audio/library.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
+import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
+import type { KeyRotation, SigningKeys } from '../signing-keys.js';
 import type { Db } from '../storage/db.js';
+import type { Audit } from './audit.js';
 
 /** Everything a route may use, built by the Controller and handed to the app. */
 export interface Services {
   config: Config;
   db: Db;
   auth: AuthService;
+  audit: Audit;
+  /** key binding CSRF tokens to sessions (derived from the data directory's secrets) */
+  csrfKey: Buffer;
   audio: AudioLibrary;
   fleet: Fleet;
   bulletins: BulletinService;
-  signingKey: SigningKey;
+  approvals: ApprovalService;
+  /** the controller's command-signing keys */
+  signingKeys: SigningKeys;
+  /** key rotation (GET/POST /api/system/signing-keys…) */
+  keyRotation: KeyRotation;
   /** whether the controller's MQTT client is connected to the broker */
   mqttConnected(): boolean;
+  /** what goes into a receiver's provisioning bundle besides its credentials */
+  provisioning: ProvisioningContext;
 }
 
 export type RoutePlugin = FastifyPluginAsyncZod<{ services: Services }>;
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** the authenticated user; set by the auth hook on every non-public route */
+    /** the authenticated officer; set by the auth hook on every non-public route */
     user?: User;
   }
   interface FastifyContextConfig {

@@ -2,20 +2,39 @@
  * The embedded MQTT broker (aedes), used when `MQTT_URL` is unset so that `npm start` works on a
  * fresh machine. Production points `MQTT_URL` at Mosquitto or EMQX instead.
  *
- * Access rules, the same ones `docs/protocol.md` gives for Mosquitto's ACL file:
- * - the controller logs in with its own username and a secret from the data directory, and may do anything;
- * - a receiver connects with client id = receiver id, may publish only its own status and events,
- *   and subscribe only to its own command and config topics, zone command topics and the all topic.
+ * Who may connect:
+ * - the controller, with its own username and a secret from the data directory;
+ * - a receiver, with its per-device credentials: username = client id = receiver id, and the
+ *   password issued when it was registered or adopted (checked against the stored hash off the
+ *   event loop);
+ * - with `discovery` on, a device that presents no credentials and whose id is not adopted: it gets
+ *   pending rights only (its own config; its own status and events), so it shows up as pending for
+ *   an officer to adopt. Otherwise a connection without valid credentials is refused.
+ *
+ * What it may do once connected is src/mqtt/acl.ts, from the receiver's current adoption and zone.
+ * When those change, `disconnect(receiverId)` drops the connection: the receiver reconnects with
+ * exactly its new rights (an old zone subscription does not survive a move), or cannot (revoked).
  */
 
 import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { deviceIdSchema, type Topics } from '../contract/mqtt.js';
+import { type MqttPrincipal, mayPublish, maySubscribe } from './acl.js';
 
 export const CONTROLLER_USERNAME = 'loalang-controller';
+
+/** How the broker learns who a receiver is and what it may do (the fleet, or a test's table). */
+export interface DeviceDirectory {
+  /** The receiver id whose live credentials these are, or null. Must not block the event loop. */
+  verify(username: string, password: string): Promise<string | null>;
+  /** Adoption and zone of a known receiver; null for an unknown id. */
+  rights(receiverId: string): { adopted: boolean; zoneId: string | null } | null;
+  /** Whether the receiver holds live credentials. */
+  hasCredentials(receiverId: string): boolean;
+}
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -23,6 +42,9 @@ export interface EmbeddedBrokerOptions {
   topics: Topics;
   /** password the controller (and only it) logs in with */
   controllerSecret: string;
+  devices: DeviceDirectory;
+  /** let devices without credentials connect with pending rights (MQTT_DISCOVERY) */
+  discovery?: boolean;
   log: Logger;
 }
 
@@ -31,6 +53,11 @@ export interface EmbeddedBroker {
   port: number;
   url: string;
   aedes: Aedes;
+  /**
+   * The receiver's rights changed: drops its connection (if any) and refuses a login of it that
+   * is under way, so that it reconnects with its new rights. Returns whether a client was dropped.
+   */
+  disconnect(receiverId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -44,64 +71,150 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** CONNACK return codes of MQTT 3.1.1 that a refusal uses. */
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+/** How a connected client logged in. */
+type Kind = 'controller' | 'device' | 'discovered';
+
 /** Starts aedes on host:port. Rejects with BrokerPortInUseError when the port is taken. */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-  const { topics: t, log } = opts;
+  const { topics: t, log, devices } = opts;
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 128,
     drainTimeout: 30_000,
     concurrency: 1000,
     heartbeatInterval: 60_000,
   });
-  const controllers = new Set<string>();
+  /** per connection, not per client id: a takeover must not inherit or erase another's login */
+  const kinds = new WeakMap<Client, Kind>();
+  /** the access generation of the receiver when the connection's login began */
+  const loginGeneration = new WeakMap<Client, number>();
+  /** bumped at every change of a receiver's rights */
+  const generations = new Map<string, number>();
+  const generation = (id: string) => generations.get(id) ?? 0;
+  /** connected clients by id (aedes keeps its own table, but not in its typings) */
+  const connected = new Map<string, Client>();
+
+  const refuse = (
+    client: Client,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void,
+    returnCode: number,
+    reason: string,
+    username?: string,
+  ) => {
+    log.warn(
+      {
+        clientId: client.id,
+        ...(username !== undefined ? { username: username.slice(0, 128) } : {}),
+        reason,
+      },
+      'mqtt: connection refused',
+    );
+    done(Object.assign(new Error(reason), { returnCode }) as AuthenticateError, false);
+  };
 
   aedes.authenticate = (client, username, password, done) => {
     if (username === CONTROLLER_USERNAME) {
       const ok = password !== undefined && sameSecret(password.toString('utf8'), opts.controllerSecret);
-      if (ok) controllers.add(client.id);
-      else log.warn({ clientId: client.id }, 'mqtt: controller login with a wrong secret refused');
-      done(ok ? null : Object.assign(new Error('bad controller credentials'), { returnCode: 4 }), ok);
+      if (!ok) return refuse(client, done, BAD_USERNAME_OR_PASSWORD, 'controller login with a wrong secret');
+      kinds.set(client, 'controller');
+      done(null, true);
       return;
     }
-    // Receivers: the client id is the receiver id. Per-device credentials come with device provisioning.
     if (!deviceIdSchema.safeParse(client.id).success) {
-      done(Object.assign(new Error('client id is not a valid receiver id'), { returnCode: 2 }), false);
+      return refuse(client, done, IDENTIFIER_REJECTED, 'client id is not a valid receiver id', username);
+    }
+    loginGeneration.set(client, generation(client.id));
+    if (username === undefined || username === '') {
+      if (!opts.discovery) return refuse(client, done, NOT_AUTHORIZED, 'no credentials');
+      // Discovery: an unknown or pending id may announce itself; an adopted one must log in.
+      if (devices.rights(client.id)?.adopted || devices.hasCredentials(client.id)) {
+        return refuse(client, done, NOT_AUTHORIZED, 'no credentials for a receiver that has them');
+      }
+      kinds.set(client, 'discovered');
+      done(null, true);
       return;
     }
-    done(null, true);
+    if (username !== client.id) {
+      return refuse(client, done, IDENTIFIER_REJECTED, 'client id differs from the username', username);
+    }
+    if (!password || password.length === 0) {
+      return refuse(client, done, BAD_USERNAME_OR_PASSWORD, 'no password', username);
+    }
+    const started = generation(client.id);
+    devices.verify(username, password.toString('utf8')).then(
+      (receiverId) => {
+        if (receiverId !== client.id) {
+          return refuse(client, done, BAD_USERNAME_OR_PASSWORD, 'bad username or password', username);
+        }
+        // Re-issued or revoked while the hash was being checked: let it log in again.
+        if (generation(client.id) !== started) {
+          return refuse(client, done, SERVER_UNAVAILABLE, 'rights changed during login; retry', username);
+        }
+        kinds.set(client, 'device');
+        done(null, true);
+      },
+      (err: unknown) => {
+        log.error({ err, clientId: client.id }, 'mqtt: credential check failed');
+        refuse(client, done, SERVER_UNAVAILABLE, 'credential check failed', username);
+      },
+    );
+  };
+
+  /** The ACL principal of a connected client, from its login and the receiver's rights now. */
+  const principal = (client: Client): MqttPrincipal | null => {
+    const kind = kinds.get(client);
+    if (kind === 'controller') return { kind: 'controller' };
+    if (kind === 'device') {
+      const rights = devices.rights(client.id);
+      return {
+        kind: 'receiver',
+        receiverId: client.id,
+        adopted: rights?.adopted ?? false,
+        zoneId: rights?.zoneId ?? null,
+      };
+    }
+    if (kind === 'discovered')
+      return { kind: 'receiver', receiverId: client.id, adopted: false, zoneId: null };
+    return null;
   };
 
   aedes.authorizePublish = (client, packet, done) => {
+    // The controller's in-process edge publishes without a client.
     if (!client) return done(null);
-    if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS is read-only'));
-    if (controllers.has(client.id)) return done(null);
-    const own = [t.receiverStatus(client.id), t.receiverEvent(client.id)];
-    if (own.includes(packet.topic)) return done(null);
-    log.warn(
-      { clientId: client.id, topic: packet.topic },
-      'mqtt: receiver publish outside its topics refused',
-    );
+    const kind = kinds.get(client);
+    if (kind === 'controller' && !packet.topic.startsWith('$SYS/')) return done(null);
+    // Publishing rights do not depend on adoption: no lookup per message.
+    const p: MqttPrincipal | null = kind
+      ? { kind: 'receiver', receiverId: client.id, adopted: false, zoneId: null }
+      : null;
+    if (p && mayPublish(t, p, packet.topic)) return done(null);
+    log.warn({ clientId: client.id, topic: packet.topic }, 'mqtt: publish outside its topics refused');
     done(new Error('not allowed'));
   };
 
-  const zonePrefix = `${t.root}/zone/`;
   aedes.authorizeSubscribe = (client, sub, done) => {
     if (!client) return done(null, sub);
-    if (controllers.has(client.id)) return done(null, sub);
-    const topic = sub.topic;
-    const allowed =
-      topic === t.receiverCommand(client.id) ||
-      topic === t.receiverConfig(client.id) ||
-      topic === t.allCommand() ||
-      (topic.startsWith(zonePrefix) &&
-        topic.endsWith('/cmd') &&
-        deviceIdSchema.safeParse(topic.slice(zonePrefix.length, -'/cmd'.length)).success);
-    if (!allowed) log.warn({ clientId: client.id, topic }, 'mqtt: receiver subscription refused');
+    const p = principal(client);
+    const allowed = p !== null && maySubscribe(t, p, sub.topic);
+    if (!allowed) log.warn({ clientId: client.id, topic: sub.topic }, 'mqtt: subscription refused');
     // A null subscription is refused with a SUBACK failure code, the connection stays up.
     done(null, allowed ? sub : null);
   };
 
-  aedes.on('clientDisconnect', (client) => controllers.delete(client.id));
+  aedes.on('client', (client) => {
+    connected.set(client.id, client);
+    // Its rights changed between the password check and now: it must log in again.
+    const began = loginGeneration.get(client);
+    if (began !== undefined && began !== generation(client.id)) client.close();
+  });
+  aedes.on('clientDisconnect', (client) => {
+    if (connected.get(client.id) === client) connected.delete(client.id);
+  });
 
   const server: Server = createServer(aedes.handle);
   server.listen(opts.port, opts.host);
@@ -133,6 +246,14 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     url: `mqtt://${host}:${port}`,
     aedes,
+    disconnect(receiverId) {
+      generations.set(receiverId, generation(receiverId) + 1);
+      const client = connected.get(receiverId);
+      if (!client || kinds.get(client) === 'controller') return false;
+      log.info({ clientId: receiverId }, 'mqtt: rights changed, receiver disconnected');
+      client.close();
+      return true;
+    },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

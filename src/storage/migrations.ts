@@ -131,4 +131,77 @@ CREATE TABLE audit (
 ) STRICT;
 `,
   },
+  {
+    version: 2,
+    name: 'security',
+    sql: `
+-- Several roles per user (a commune head may edit and approve), an optional zone scope, a PIN for
+-- confirming emergency broadcasts, and per-account lockout after failed logins.
+ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+UPDATE users SET roles = json_array(role);
+ALTER TABLE users DROP COLUMN role;
+ALTER TABLE users ADD COLUMN display_name TEXT;
+-- JSON array of zone ids; NULL: every zone
+ALTER TABLE users ADD COLUMN zones TEXT;
+ALTER TABLE users ADD COLUMN pin_hash TEXT;
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until TEXT;
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
+
+-- login sessions: bearer (API clients) or cookie (the web UI, which also needs the CSRF token)
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'bearer';
+ALTER TABLE tokens ADD COLUMN ip TEXT;
+
+-- long-lived tokens for integrations; only their sha256 is kept
+CREATE TABLE api_tokens (
+  id           TEXT PRIMARY KEY,
+  name         TEXT NOT NULL,
+  token_hash   TEXT NOT NULL UNIQUE,
+  user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at   TEXT NOT NULL,
+  expires_at   TEXT,
+  last_used_at TEXT,
+  revoked_at   TEXT
+) STRICT;
+
+-- per-device MQTT credentials, issued at adoption; the hash is Mosquitto's own PBKDF2-SHA512
+-- format, so the same row serves the embedded broker, Mosquitto's password file and EMQX's HTTP auth
+CREATE TABLE receiver_credentials (
+  receiver_id   TEXT PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at    TEXT NOT NULL,
+  revoked_at    TEXT
+) STRICT;
+
+-- content waiting for a second officer: an editor's bulletin, or an emergency to every village
+CREATE TABLE approvals (
+  id          TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('bulletin')),
+  reason      TEXT NOT NULL CHECK (reason IN ('editor', 'emergency_all')),
+  request     TEXT NOT NULL,
+  title       TEXT NOT NULL,
+  priority    TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'pending'
+              CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn', 'expired')),
+  created_by  TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  expires_at  TEXT NOT NULL,
+  decided_by  TEXT,
+  decided_at  TEXT,
+  note        TEXT,
+  bulletin_id TEXT
+) STRICT;
+CREATE INDEX approvals_status ON approvals(status, created_at);
+
+ALTER TABLE bulletins ADD COLUMN approved_by TEXT;
+
+-- the audit log is append-only: no UPDATE or DELETE, through the API or any other code path
+ALTER TABLE audit ADD COLUMN ip TEXT;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+`,
+  },
 ];

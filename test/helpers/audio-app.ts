@@ -13,7 +13,11 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { pino } from 'pino';
 import { createAuthService } from '../../src/auth/service.js';
 import { type AudioLibrary, createAudioLibrary } from '../../src/domain/audio/library.js';
-import { installAuthHook } from '../../src/http/auth-hook.js';
+import { createDeviceCredentials } from '../../src/domain/fleet/credentials.js';
+import type { Fleet } from '../../src/domain/fleet/fleet.js';
+import { createFleetRepo } from '../../src/domain/fleet/repo.js';
+import { createAudit } from '../../src/http/audit.js';
+import { installAuth } from '../../src/http/auth-hook.js';
 import { installErrorHandler } from '../../src/http/errors.js';
 import audioRoutes from '../../src/http/routes/audio.js';
 import type { Services } from '../../src/http/types.js';
@@ -35,6 +39,10 @@ export interface AudioTestApp {
   /** a valid bearer token of user `userId` */
   token: string;
   userId: string;
+  /** an adopted receiver's credentials, for signed URLs (HTTP Basic) */
+  device: { username: string; password: string };
+  /** `Authorization` header value with `device`'s credentials */
+  deviceAuth: string;
   close(): Promise<void>;
 }
 
@@ -44,7 +52,7 @@ export async function startAudioApp(opts: { uploadMaxBytes?: number } = {}): Pro
   const log = pino({ level: 'silent' });
   const db = openDatabase(join(dataDir, 'loalang.db'));
   const auth = createAuthService({ db, log, tokenTtlS: 3600 });
-  const user = await auth.createUser('tester', 'correct horse battery', 'operator');
+  const user = await auth.createUser('tester', 'correct horse battery', ['editor', 'operator']);
   const { token } = await auth.login('tester', 'correct horse battery');
   const app = Fastify({ logger: false }).withTypeProvider<ZodTypeProvider>();
   const lib = createAudioLibrary({ db, dataDir, urlSecret: randomBytes(32), publicUrl: PUBLIC_URL, log });
@@ -54,8 +62,36 @@ export async function startAudioApp(opts: { uploadMaxBytes?: number } = {}): Pro
   await app.register(multipart, {
     limits: { fileSize: opts.uploadMaxBytes ?? 32 * 1024, files: 1, fields: 10, fieldSize: 1024 },
   });
-  const services = { db, auth, audio: lib } as unknown as Services;
-  installAuthHook(app, services);
+  // One adopted receiver with credentials: signed URLs are served to it (HTTP Basic) only.
+  const repo = createFleetRepo(db);
+  const credentials = createDeviceCredentials(db);
+  repo.insertZone('thon-1', 'Thôn 1', new Date().toISOString());
+  const at = new Date().toISOString();
+  repo.insertReceiver({
+    id: 'rx-audio',
+    name: 'rx-audio',
+    zoneId: 'thon-1',
+    adoption: 'adopted',
+    createdAt: at,
+    adoptedAt: at,
+  });
+  const device = credentials.issue('rx-audio');
+  const fleet: Pick<Fleet, 'verifyDevice' | 'brokerRights'> = {
+    verifyDevice: (username, password) => credentials.verify(username, password),
+    brokerRights(id) {
+      const row = repo.rights(id);
+      return row ? { adopted: row.adoption === 'adopted', zoneId: row.zone_id } : null;
+    },
+  };
+  const services = {
+    db,
+    auth,
+    audit: createAudit(db),
+    audio: lib,
+    fleet,
+    config: { CORS_ORIGINS: '' },
+  } as unknown as Services;
+  await installAuth(app, services, randomBytes(32));
   await app.register(audioRoutes, { prefix: '/api/audio', services });
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
@@ -66,6 +102,8 @@ export async function startAudioApp(opts: { uploadMaxBytes?: number } = {}): Pro
     lib,
     token,
     userId: user.id,
+    device: { username: device.username, password: device.password },
+    deviceAuth: `Basic ${Buffer.from(`${device.username}:${device.password}`).toString('base64')}`,
     async close() {
       await app.close();
       db.close();

@@ -5,7 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SimReceiverOptions } from '../../firmware-sim/index.js';
+import { optionsFromBundle } from '../../firmware-sim/provisioning.js';
 import { loadConfig } from '../../src/config.js';
+import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
 import { type Controller, startController } from '../../src/controller.js';
 import { createLogger } from '../../src/log.js';
 
@@ -28,6 +31,22 @@ export interface TestController {
   upload(bytes: Buffer, fileName: string): Promise<{ status: number; audio: { id: string; sha256: string } }>;
   /** Whether the controller currently shows receiver `id` online. */
   isOnline(id: string): Promise<boolean>;
+  /**
+   * Registers receiver `id` into `zoneId` through the API (POST /api/receivers) and keeps the
+   * provisioning bundle it answers (the only time its password is shown); throws unless 201.
+   */
+  register(id: string, zoneId: string, name?: string): Promise<ProvisioningBundle>;
+  /** The bundles of the receivers registered (or provisioned with `keep`) through this helper. */
+  bundles: Map<string, ProvisioningBundle>;
+  /** Keeps a bundle from an API answer (adoption, re-issue) for `sim()`. */
+  keep(bundle: ProvisioningBundle): ProvisioningBundle;
+  /**
+   * Simulator options from receiver `id`'s bundle: id, broker, credentials, topic root and the
+   * controller keys. Throws when no bundle was kept for it.
+   */
+  sim(
+    id: string,
+  ): Pick<SimReceiverOptions, 'id' | 'brokerUrl' | 'username' | 'password' | 'topicRoot' | 'trustedKeys'>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +103,25 @@ export async function startTestController(
     api,
     upload,
     isOnline: async (id) => (await api<{ online: boolean }>('GET', `/api/receivers/${id}`)).body.online,
+    bundles: new Map(),
+    async register(id, zoneId, name) {
+      const res = await api<{ provisioning: ProvisioningBundle }>('POST', '/api/receivers', {
+        id,
+        zoneId,
+        ...(name !== undefined ? { name } : {}),
+      });
+      if (res.status !== 201) throw new Error(`registering ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+      return tc.keep(res.body.provisioning);
+    },
+    keep(bundle) {
+      tc.bundles.set(bundle.receiverId, bundle);
+      return bundle;
+    },
+    sim(id) {
+      const bundle = tc.bundles.get(id);
+      if (!bundle) throw new Error(`no provisioning bundle kept for receiver ${id}`);
+      return optionsFromBundle(bundle);
+    },
     async stop() {
       await controller.stop();
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });

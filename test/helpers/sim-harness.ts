@@ -2,8 +2,14 @@
  * Test harness for the receiver simulator: a broker (embedded with ACLs, or any URL), an HTTP
  * audio server on a free port, and a controller that publishes sealed commands and configs.
  * Everything it starts is tracked and closed by close().
+ *
+ * On the embedded broker every receiver logs in with credentials the harness makes
+ * (`credentials(id)`; `receiver()` uses them by itself). Its rights are an adopted receiver's
+ * (own topics, the all topic) plus the zone of the last adopted config the harness published: these
+ * tests are about the simulator; the broker's ACL against the real fleet is
+ * test/device-identity.test.ts's.
  */
-import { createHash, type KeyObject, randomUUID } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
@@ -16,7 +22,8 @@ import {
   type Topics,
   topics,
 } from '../../src/contract/mqtt.js';
-import { generateSigningKey, type SigningKey, seal } from '../../src/contract/signing.js';
+import { AUDIO_AUTH_NOTE, type ProvisioningBundle } from '../../src/contract/provisioning.js';
+import { generateSigningKey, publicKeyPem, type SigningKey, seal } from '../../src/contract/signing.js';
 import { CONTROLLER_USERNAME, type EmbeddedBroker, startEmbeddedBroker } from '../../src/mqtt/broker.js';
 
 /** A small mono 16-bit PCM WAV: a sine of `hz` for `ms`. Real bytes, so sha256 checks are real. */
@@ -132,6 +139,8 @@ export class SimHarness {
   #clients: MqttClient[] = [];
   #receivers: SimReceiver[] = [];
   #rx = 0;
+  /** the receivers' credentials and the zone of their last adopted config */
+  readonly #devices = new Map<string, { password: string; zoneId: string | null }>();
 
   constructor(private readonly opts: HarnessOptions = {}) {
     this.t = topics(opts.topicRoot ?? DEFAULT_TOPIC_ROOT);
@@ -146,6 +155,15 @@ export class SimHarness {
         port: 0,
         topics: this.t,
         controllerSecret: this.#secret,
+        devices: {
+          verify: async (username, password) =>
+            this.#devices.get(username)?.password === password ? username : null,
+          rights: (id) => {
+            const d = this.#devices.get(id);
+            return d ? { adopted: true, zoneId: d.zoneId } : null;
+          },
+          hasCredentials: (id) => this.#devices.has(id),
+        },
         log: pino({ level: 'silent' }),
       });
       this.brokerUrl = this.#broker.url;
@@ -173,10 +191,38 @@ export class SimHarness {
     return client;
   }
 
-  /** A started receiver with a fresh id, stopped by stopReceivers() or close(). */
+  /** The MQTT credentials of receiver `id` on this harness's broker (made at the first call). */
+  credentials(id: string): { username: string; password: string } {
+    let d = this.#devices.get(id);
+    if (!d) {
+      d = { password: randomBytes(18).toString('base64url'), zoneId: null };
+      this.#devices.set(id, d);
+    }
+    return { username: id, password: d.password };
+  }
+
+  /** A provisioning bundle for receiver `id` on this harness, as the controller would hand it out. */
+  bundle(id: string): ProvisioningBundle {
+    const { username, password } = this.credentials(id);
+    const pem = publicKeyPem(this.key);
+    return {
+      v: 1,
+      receiverId: id,
+      issuedAt: new Date().toISOString(),
+      mqtt: { url: this.brokerUrl, clientId: id, username, password, topicRoot: this.t.root },
+      signingKey: { kid: this.key.kid, algorithm: 'Ed25519', publicKeyPem: pem },
+      trustedKeys: [{ kid: this.key.kid, publicKeyPem: pem }],
+      signingKeyUrl: 'http://127.0.0.1:9/api/system/signing-key',
+      audio: { auth: 'basic', note: AUDIO_AUTH_NOTE },
+    };
+  }
+
+  /** A started receiver with a fresh id (and its credentials), stopped by stopReceivers() or close(). */
   async receiver(opts: Partial<SimReceiverOptions> = {}): Promise<SimReceiver> {
+    const id = opts.id ?? this.nextId();
     const rx = new SimReceiver({
-      id: this.nextId(),
+      id,
+      ...this.credentials(id),
       brokerUrl: this.brokerUrl,
       trustedKeys: this.trustedKeys,
       timeFactor: 0.01,
@@ -233,15 +279,19 @@ export class SimHarness {
     };
   }
 
-  /** Publishes a sealed command to a receiver's own topic (or `topic`), QoS 1. */
+  /** The command topic of a receiver (or `to` itself, a topic). */
+  commandTopic(to: SimReceiver | string): string {
+    return typeof to === 'string' ? to : this.t.receiverCommand(to.id);
+  }
+
+  /** Publishes a command sealed for a receiver's own topic (or `topic`), QoS 1. */
   async send(to: SimReceiver | string, body: unknown, key: SigningKey = this.key): Promise<void> {
-    await this.publish(to, seal(key, body));
+    await this.publish(to, seal(key, this.commandTopic(to), body));
   }
 
   /** Publishes raw bytes to a receiver's own command topic (or `topic`), QoS 1. */
   async publish(to: SimReceiver | string, payload: string | Buffer): Promise<void> {
-    const topic = typeof to === 'string' ? to : this.t.receiverCommand(to.id);
-    await this.controller.publishAsync(topic, payload, { qos: 1 });
+    await this.controller.publishAsync(this.commandTopic(to), payload, { qos: 1 });
   }
 
   /** Publishes a sealed retained config for `rx`. */
@@ -251,7 +301,10 @@ export class SimHarness {
   ): Promise<ReceiverConfig> {
     const full: ReceiverConfig = { v: 1, seq: this.nextSeq(), issuedAt: new Date().toISOString(), ...config };
     const id = typeof rx === 'string' ? rx : rx.id;
-    await this.controller.publishAsync(this.t.receiverConfig(id), seal(this.key, full), {
+    this.credentials(id);
+    this.#devices.get(id)!.zoneId = config.adopted ? (config.zones[0] ?? null) : null;
+    const topic = this.t.receiverConfig(id);
+    await this.controller.publishAsync(topic, seal(this.key, topic, full), {
       qos: 1,
       retain: true,
     });

@@ -8,7 +8,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { decodePayload, eventSchema, type Priority, type ReceiverEvent } from '../../contract/mqtt.js';
+import {
+  decodePayload,
+  eventSchema,
+  type PlayCommand,
+  type Priority,
+  type ReceiverEvent,
+  type StopCommand,
+} from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
@@ -22,7 +29,14 @@ import {
   type DeliveryRow,
   type DeliveryUpdate,
 } from './repo.js';
-import { canMove, type DeliveryState, isFinal, NOT_STARTED_STATES, stateForEvent } from './states.js';
+import {
+  canMove,
+  type DeliveryState,
+  eventIgnoredBecause,
+  isFinal,
+  NOT_STARTED_STATES,
+  stateForEvent,
+} from './states.js';
 import { type BulletinSummary, summarize } from './summary.js';
 import { resolveTargets } from './targets.js';
 
@@ -63,7 +77,8 @@ export interface BulletinServiceEvents {
 
 interface Tracked {
   row: BulletinRow;
-  readonly payload: string;
+  /** the play command, sealed per topic at each send */
+  readonly command: PlayCommand;
   explicit: string[];
   deliveries: Map<string, { state: DeliveryState; sentAt: number | null; attempts: number }>;
   expiresAtMs: number;
@@ -114,18 +129,18 @@ export function createBulletinService(deps: {
 
   function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
     const audio = deps.audio.get(row.audioId);
-    let payload: string | null = null;
+    let command: PlayCommand | null = null;
     const expiresAtMs = Date.parse(row.expiresAt);
     const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
     const t: Tracked = {
       row,
       // Built at first send, not at load: at start the HTTP server (and so the URL base) is not up yet.
-      get payload() {
-        if (payload === null) {
+      get command() {
+        if (command === null) {
           if (!audio) throw new Error(`audio ${row.audioId} of bulletin ${row.id} is gone`);
-          payload = dispatcher.playPayload(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp));
+          command = dispatcher.playCommand(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp));
         }
-        return payload;
+        return command;
       },
       explicit: explicitReceivers(row.target),
       deliveries: new Map(
@@ -225,7 +240,7 @@ export function createBulletinService(deps: {
   async function resend(t: Tracked, receiverId: string): Promise<void> {
     markSent(t, receiverId);
     try {
-      await dispatcher.sendToReceiver(t.payload, receiverId);
+      await dispatcher.sendToReceiver(t.command, receiverId);
     } catch (err) {
       log.warn({ err: (err as Error).message, receiverId }, 'bulletins: resend failed; will retry');
     }
@@ -247,9 +262,17 @@ export function createBulletinService(deps: {
   }
 
   /** Stops issued recently, sent again to receivers that come back before they expire. */
-  const recentStops: { payload: string; expiresAtMs: number; covers: (receiverId: string) => boolean }[] = [];
-  function rememberStop(payload: string, expiresAtMs: number, covers: (receiverId: string) => boolean): void {
-    recentStops.push({ payload, expiresAtMs, covers });
+  const recentStops: {
+    command: StopCommand;
+    expiresAtMs: number;
+    covers: (receiverId: string) => boolean;
+  }[] = [];
+  function rememberStop(
+    command: StopCommand,
+    expiresAtMs: number,
+    covers: (receiverId: string) => boolean,
+  ): void {
+    recentStops.push({ command, expiresAtMs, covers });
     if (recentStops.length > 200) recentStops.shift();
   }
 
@@ -365,7 +388,7 @@ export function createBulletinService(deps: {
         // Not awaited: with the broker away, mqtt.js keeps the command until it is back, and the
         // officer's request must not hang meanwhile. Deliveries stay `sent`; the sweeper resends
         // to each receiver that does not acknowledge.
-        dispatcher.sendToTarget(t.payload, target, t.explicit).catch((err: unknown) => {
+        dispatcher.sendToTarget(t.command, target, t.explicit).catch((err: unknown) => {
           log.error({ err: (err as Error).message, bulletinId: row.id }, 'bulletins: publish failed');
         });
       }
@@ -410,9 +433,9 @@ export function createBulletinService(deps: {
         }
       }
       const expiresAt = new Date(Date.parse(row.expiresAt));
-      const { payload, sent } = dispatcher.stop(row.target, { bulletinId: id, expiresAt });
+      const { command, sent } = dispatcher.stop(row.target, { bulletinId: id, expiresAt });
       const targeted = new Set(t ? t.deliveries.keys() : repo.deliveries(id).map((d) => d.receiverId));
-      rememberStop(payload, expiresAt.getTime(), (receiverId) => targeted.has(receiverId));
+      rememberStop(command, expiresAt.getTime(), (receiverId) => targeted.has(receiverId));
       await handedOff(sent, 'cancel');
       flush();
       return detail(repo.get(id)!, true);
@@ -436,10 +459,10 @@ export function createBulletinService(deps: {
         }
       }
       const expiresAt = new Date(Date.now() + STOP_TTL_MS);
-      const { command, payload, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
+      const { command, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
         expiresAt,
       });
-      rememberStop(payload, expiresAt.getTime(), (receiverId) => !inScope || inScope.has(receiverId));
+      rememberStop(command, expiresAt.getTime(), (receiverId) => !inScope || inScope.has(receiverId));
       await handedOff(sent, 'stop');
       flush();
       log.warn({ scope, cancelled }, 'stop issued');
@@ -481,6 +504,14 @@ export function createBulletinService(deps: {
         log.warn({ receiverId, bulletinId }, 'bulletins: event from a receiver the bulletin was not sent to');
         return;
       }
+      const ignored = eventIgnoredBecause(e, t.deliveries.get(receiverId)!.state);
+      if (ignored) {
+        log[e.reason === 'replayed' ? 'debug' : 'warn'](
+          { receiverId, commandId: e.commandId, state: e.state, reason: e.reason },
+          `bulletins: ${ignored}`,
+        );
+        return;
+      }
       const to = stateForEvent(e.state);
       if (e.state === 'started') {
         fleet.notePlayback(receiverId, e.commandId, {
@@ -512,7 +543,7 @@ export function createBulletinService(deps: {
         }
         for (const s of recentStops) {
           if (s.covers(receiverId)) {
-            dispatcher.sendToReceiver(s.payload, receiverId).catch((err: unknown) => {
+            dispatcher.sendToReceiver(s.command, receiverId).catch((err: unknown) => {
               log.warn({ err: (err as Error).message, receiverId }, 'bulletins: stop resend failed');
             });
           }

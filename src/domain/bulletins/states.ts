@@ -7,7 +7,7 @@
  * Receivers may skip states (a cached emergency goes straight to `started`), so an event moves a
  * delivery forward only; a final state never changes.
  */
-import type { EventState } from '../../contract/mqtt.js';
+import type { EventState, FailureReason } from '../../contract/mqtt.js';
 
 export const DELIVERY_STATES = [
   'queued',
@@ -86,3 +86,38 @@ export function canMove(from: DeliveryState, to: DeliveryState): boolean {
 }
 
 export const isFinal = (s: DeliveryState): boolean => FINAL_STATES.has(s);
+
+/**
+ * Refusals that never concern the command this controller sent: it signs every command, for the
+ * topic it publishes it on, so these are about some other payload claiming the command's id (a
+ * forgery, or a copy replayed onto another topic), or a duplicate of a command the receiver
+ * already holds (`replayed`: a resend, or a copy that also came through a zone topic).
+ */
+const NOT_ABOUT_OUR_COPY: ReadonlySet<FailureReason> = new Set([
+  'replayed',
+  'unsigned',
+  'bad_signature',
+  'wrong_topic',
+]);
+
+/**
+ * Why a receiver event must leave the delivery as it is (null: apply it). A receiver refuses a
+ * command (`rejected`) as its first and only answer to it, so a refusal after the delivery moved
+ * past `sent` is about another copy; and an item that started plays to its end, so `expired`
+ * cannot end a `playing` delivery. Without these rules a forged or replayed copy, or the
+ * controller's own resend, could make a good delivery look failed.
+ */
+export function eventIgnoredBecause(
+  e: { state: EventState; reason?: FailureReason | undefined },
+  from: DeliveryState,
+): string | null {
+  if (e.state === 'rejected') {
+    if (e.reason && NOT_ABOUT_OUR_COPY.has(e.reason))
+      return `receiver refused a copy (${e.reason}); delivery unchanged`;
+    if (from !== 'queued' && from !== 'sent')
+      return 'refusal after the receiver accepted the command; delivery unchanged';
+  }
+  if (e.state === 'expired' && from === 'playing')
+    return 'expired reported for an item already playing; ignored';
+  return null;
+}

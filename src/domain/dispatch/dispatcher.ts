@@ -4,6 +4,10 @@
  * A bulletin to all receivers is one publish on the all-receiver topic; to villages, one publish per
  * zone topic; to single receivers, one per receiver topic. A resend to one receiver (after it
  * reconnects, or when it has not acknowledged) goes on its own topic with the same command id.
+ *
+ * A command object is built once; it is sealed at each send, for the topic it goes on (the
+ * signature covers the topic, see contract/signing.ts) and with the key that signs commands then
+ * (a resend after a key rotation is signed with the new key).
  */
 import type { Command, PlayCommand, StopCommand, Topics } from '../../contract/mqtt.js';
 import { type SigningKey, seal } from '../../contract/signing.js';
@@ -16,11 +20,15 @@ import type { BulletinRow, BulletinTarget } from '../bulletins/repo.js';
 const URL_GRACE_MS = 15 * 60 * 1000;
 
 export interface Dispatcher {
-  /** The signed payload of a bulletin's play command (the same bytes for every send). */
-  playPayload(b: BulletinRow, audio: AudioRecord, signedUrl: (expiresAt: Date) => string): string;
-  /** Publishes a payload to the topics that cover `target`; explicit receivers already covered are skipped. */
-  sendToTarget(payload: string, target: BulletinTarget, explicit: string[]): Promise<void>;
-  sendToReceiver(payload: string, receiverId: string): Promise<void>;
+  /** A bulletin's play command (the same command, id and seq for every send; sealed per send). */
+  playCommand(b: BulletinRow, audio: AudioRecord, signedUrl: (expiresAt: Date) => string): PlayCommand;
+  /**
+   * Seals and publishes a command on the topics that cover `target`, each copy signed for its
+   * topic; explicit receivers already covered are skipped.
+   */
+  sendToTarget(command: Command, target: BulletinTarget, explicit: string[]): Promise<void>;
+  /** Seals and publishes a command on one receiver's own topic. */
+  sendToReceiver(command: Command, receiverId: string): Promise<void>;
   /**
    * Builds and publishes a stop: for one bulletin, or everything in scope when `bulletinId` is
    * absent. `sent` settles when the broker acknowledged it (it may wait for a reconnection).
@@ -28,31 +36,37 @@ export interface Dispatcher {
   stop(
     target: BulletinTarget,
     opts: { bulletinId?: string; expiresAt: Date },
-  ): { command: StopCommand; payload: string; sent: Promise<void> };
+  ): { command: StopCommand; sent: Promise<void> };
 }
 
 export function createDispatcher(deps: {
   publisher: Publisher;
   topics: Topics;
-  signingKey: SigningKey;
+  /** the key that signs commands at the time of each send (it changes with a key rotation) */
+  commandKey: () => SigningKey;
   sequence: Sequence;
 }): Dispatcher {
   const { publisher, topics: t } = deps;
   const cmd = { qos: 1 as const, retain: false };
 
-  async function sendToTarget(payload: string, target: BulletinTarget, explicit: string[]): Promise<void> {
+  /** Seals `command` for `topic` and publishes it there. */
+  function send(command: Command, topic: string): Promise<void> {
+    return publisher.publish(topic, seal(deps.commandKey(), topic, command), cmd);
+  }
+
+  async function sendToTarget(command: Command, target: BulletinTarget, explicit: string[]): Promise<void> {
     const sends: Promise<void>[] = [];
     if (target.all) {
-      sends.push(publisher.publish(t.allCommand(), payload, cmd));
+      sends.push(send(command, t.allCommand()));
     } else {
-      for (const z of target.zones ?? []) sends.push(publisher.publish(t.zoneCommand(z), payload, cmd));
-      for (const r of explicit) sends.push(publisher.publish(t.receiverCommand(r), payload, cmd));
+      for (const z of target.zones ?? []) sends.push(send(command, t.zoneCommand(z)));
+      for (const r of explicit) sends.push(send(command, t.receiverCommand(r)));
     }
     await Promise.all(sends);
   }
 
   return {
-    playPayload(b, audio, signedUrl) {
+    playCommand(b, audio, signedUrl) {
       const expires = new Date(b.expiresAt);
       const command: PlayCommand = {
         v: 1,
@@ -74,12 +88,12 @@ export function createDispatcher(deps: {
         gapMs: b.gapMs,
         ...(b.volume !== null ? { volume: b.volume } : {}),
       };
-      return seal(deps.signingKey, command satisfies Command);
+      return command;
     },
 
     sendToTarget,
 
-    sendToReceiver: (payload, receiverId) => publisher.publish(t.receiverCommand(receiverId), payload, cmd),
+    sendToReceiver: (command, receiverId) => send(command, t.receiverCommand(receiverId)),
 
     stop(target, opts) {
       const now = new Date();
@@ -92,8 +106,7 @@ export function createDispatcher(deps: {
         expiresAt: opts.expiresAt.toISOString(),
         ...(opts.bulletinId ? { bulletinId: opts.bulletinId } : {}),
       };
-      const payload = seal(deps.signingKey, command);
-      return { command, payload, sent: sendToTarget(payload, target, target.receivers ?? []) };
+      return { command, sent: sendToTarget(command, target, target.receivers ?? []) };
     },
   };
 }

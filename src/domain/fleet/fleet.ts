@@ -1,7 +1,9 @@
 /**
  * The receiver fleet: zones (villages) and receivers, their adoption, and their live status from
  * MQTT. Receivers that connect with an unknown id appear as `pending` and get nothing until an
- * officer adopts them into a zone; adoption publishes the receiver's signed, retained config.
+ * officer adopts them into a zone; adoption publishes the receiver's signed, retained config and
+ * issues the receiver its MQTT credentials (shown once). Whenever a receiver's broker rights change
+ * the fleet emits `access`, so brokers can drop its connection and regenerate their files.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -11,12 +13,14 @@ import {
   type Status,
   statusSchema,
   type Topics,
+  type TrustedKey,
 } from '../../contract/mqtt.js';
 import { type SigningKey, seal } from '../../contract/signing.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
 import type { Publisher } from '../../mqtt/client.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
+import { createDeviceCredentials, type DeviceCredentials, type IssuedCredentials } from './credentials.js';
 import { createFleetRepo, type NowPlaying, type Receiver, type StatusUpdate, type Zone } from './repo.js';
 
 /** Unknown receivers beyond this many pending ones are not recorded (a flood of random ids). */
@@ -25,6 +29,24 @@ const MAX_PENDING = 2000;
 export interface FleetEvents {
   /** a receiver started a new session (boot or reconnect): undelivered commands should go again */
   online: [receiverId: string];
+  /**
+   * The receiver's broker rights changed: credentials issued, re-issued or revoked, adopted, moved
+   * to another zone, or removed. The broker drops its connection, so that it reconnects (or not)
+   * with exactly its new rights; generated broker files are rewritten.
+   */
+  access: [receiverId: string];
+}
+
+/** What a broker needs to decide a receiver's rights (see src/mqtt/acl.ts). */
+export interface BrokerRights {
+  adopted: boolean;
+  zoneId: string | null;
+}
+
+/** A receiver, and the credentials an operation issued it (the password, shown once). */
+export interface Provisioned {
+  receiver: Receiver;
+  credentials: IssuedCredentials;
 }
 
 export interface Fleet extends EventEmitter<FleetEvents> {
@@ -39,13 +61,30 @@ export interface Fleet extends EventEmitter<FleetEvents> {
     adoption?: 'pending' | 'adopted' | undefined;
   }): Receiver[];
   getReceiver(id: string): Receiver;
-  /** Registers (or adopts a pending) receiver into a zone. */
-  createReceiver(input: { id: string; name?: string | undefined; zoneId: string }): Promise<Receiver>;
+  /** Registers (or adopts a pending) receiver into a zone, and issues its credentials. */
+  createReceiver(input: { id: string; name?: string | undefined; zoneId: string }): Promise<Provisioned>;
+  /** Adopts a pending receiver into a zone and issues its credentials; 409 when already adopted. */
+  adoptReceiver(id: string, input: { zoneId: string; name?: string | undefined }): Promise<Provisioned>;
+  /**
+   * Renames, moves, sets the volume. A `zoneId` on a pending receiver adopts it, and then
+   * `credentials` holds what adoption issued; otherwise it is null.
+   */
   updateReceiver(
     id: string,
     patch: { name?: string | undefined; zoneId?: string | undefined; volume?: number | undefined },
-  ): Promise<Receiver>;
+  ): Promise<{ receiver: Receiver; credentials: IssuedCredentials | null }>;
+  /** Removes the receiver and revokes its credentials. */
   deleteReceiver(id: string): Promise<void>;
+  /** Issues new credentials to an adopted receiver; the old password stops working at once. */
+  issueCredentials(id: string): Provisioned;
+  /** Revokes the receiver's credentials: it is cut off until new ones are issued. */
+  revokeCredentials(id: string): Receiver;
+  /** The receiver id whose live credentials these are, or null. Never blocks the event loop. */
+  verifyDevice(username: string, password: string): Promise<string | null>;
+  /** Adoption and zone of a known receiver, or null for an unknown id. */
+  brokerRights(id: string): BrokerRights | null;
+  /** The credential store (hashes only), e.g. for generating a broker's password file. */
+  readonly credentials: DeviceCredentials;
   /** Ids of adopted receivers, in some zones or all: the cheap form for dispatch. */
   adoptedIds(zoneIds?: string[]): string[];
   counts(): { total: number; online: number; pending: number };
@@ -58,8 +97,10 @@ export interface Fleet extends EventEmitter<FleetEvents> {
    * status for playback changes): `now` when it started `commandId`, null when that command ended.
    */
   notePlayback(receiverId: string, commandId: string, now: NowPlaying | null): void;
-  /** Publishes every adopted receiver's config again (after a broker restart loses retained messages). */
+  /** Publishes every receiver's config again (after a broker restart, or to hand out a new key set). */
   publishAllConfigs(): Promise<void>;
+  /** The controller key ids each receiver reported trusting, from its statuses since the start. */
+  trustedKids(): ReadonlyMap<string, readonly string[]>;
   flush(): void;
   stop(): void;
 }
@@ -82,11 +123,15 @@ export function createFleet(deps: {
   log: Logger;
   topics: Topics;
   publisher: Publisher;
-  signingKey: SigningKey;
+  /** the key that signs configs, and the keys every config lists (see signing-keys.ts) */
+  keys: { configKey(): SigningKey; trusted(): TrustedKey[] };
   sequence: Sequence;
+  /** default: the store over `db` */
+  credentials?: DeviceCredentials;
 }): Fleet {
   const { db, log, topics: t } = deps;
   const repo = createFleetRepo(db);
+  const credentials = deps.credentials ?? createDeviceCredentials(db);
   const emitter = new EventEmitter<FleetEvents>();
   /** live view of each known receiver, so a status message needs no SELECT */
   const live = new Map<string, { session: number | null; online: boolean }>();
@@ -97,6 +142,8 @@ export function createFleet(deps: {
    * in memory only (a restart learns it again from the next heartbeat) and costs no write per event.
    */
   const playing = new Map<string, NowPlaying>();
+  /** key ids each receiver last reported trusting (memory only: retained statuses restore it) */
+  const kids = new Map<string, readonly string[]>();
   let flushScheduled = false;
 
   const writeBatch = db.transaction((batch: StatusUpdate[]) => {
@@ -132,8 +179,10 @@ export function createFleet(deps: {
       adopted: r.adoption === 'adopted',
       zones: r.adoption === 'adopted' && r.zoneId ? [r.zoneId] : [],
       ...(r.volume !== null ? { volume: r.volume } : {}),
+      keys: deps.keys.trusted(),
     };
-    await deps.publisher.publish(t.receiverConfig(r.id), seal(deps.signingKey, config), {
+    const topic = t.receiverConfig(r.id);
+    await deps.publisher.publish(topic, seal(deps.keys.configKey(), topic, config), {
       qos: 1,
       retain: true,
     });
@@ -177,7 +226,56 @@ export function createFleet(deps: {
     return true;
   }
 
+  /** Tells listeners (brokers) that `id`'s rights changed; a listener's failure is only logged. */
+  function accessChanged(id: string): void {
+    try {
+      emitter.emit('access', id);
+    } catch (err) {
+      log.error({ err, receiverId: id }, 'fleet: an access listener failed');
+    }
+  }
+
+  /** Adopts an existing pending receiver (or inserts a new adopted one) and issues credentials. */
+  const adoptTx = db.transaction(
+    (input: { id: string; name?: string | undefined; zoneId: string }, existing: Receiver | null) => {
+      const at = nowIso();
+      if (existing) {
+        repo.updateReceiver({
+          id: input.id,
+          name: input.name ?? existing.name,
+          zoneId: input.zoneId,
+          adoption: 'adopted',
+          adoptedAt: at,
+        });
+      } else {
+        repo.insertReceiver({
+          id: input.id,
+          name: input.name ?? input.id,
+          zoneId: input.zoneId,
+          adoption: 'adopted',
+          createdAt: at,
+          adoptedAt: at,
+        });
+      }
+      return credentials.issue(input.id);
+    },
+  );
+
+  async function adopt(
+    input: { id: string; name?: string | undefined; zoneId: string },
+    existing: Receiver | null,
+  ): Promise<Provisioned> {
+    const issued = adoptTx(input, existing);
+    if (!existing) live.set(input.id, { session: null, online: false });
+    log.info({ receiverId: input.id, zoneId: input.zoneId }, 'fleet: receiver adopted, credentials issued');
+    accessChanged(input.id);
+    const r = requireReceiver(input.id);
+    await publishConfig(r);
+    return { receiver: r, credentials: issued };
+  }
+
   const fleet = Object.assign(emitter, {
+    credentials,
     listZones: () => repo.listZones(),
     getZone: requireZone,
     createZone(input: { id?: string | undefined; name: string }) {
@@ -223,35 +321,26 @@ export function createFleet(deps: {
       requireZone(input.zoneId);
       flush();
       const existing = repo.getReceiver(input.id);
-      const at = nowIso();
       if (existing && existing.adoption === 'adopted') {
         throw conflict(
           'receiver_exists',
           `Receiver "${input.id}" is already registered (zone ${existing.zoneId}).`,
         );
       }
-      if (existing) {
-        repo.updateReceiver({
-          id: input.id,
-          name: input.name ?? existing.name,
-          zoneId: input.zoneId,
-          adoption: 'adopted',
-          adoptedAt: at,
-        });
-      } else {
-        repo.insertReceiver({
-          id: input.id,
-          name: input.name ?? input.id,
-          zoneId: input.zoneId,
-          adoption: 'adopted',
-          createdAt: at,
-          adoptedAt: at,
-        });
-        live.set(input.id, { session: null, online: false });
+      return adopt(input, existing);
+    },
+
+    async adoptReceiver(id: string, input: { zoneId: string; name?: string | undefined }) {
+      const existing = requireReceiver(id);
+      requireZone(input.zoneId);
+      if (existing.adoption === 'adopted') {
+        throw conflict(
+          'receiver_adopted',
+          `Receiver "${id}" is already adopted (zone ${existing.zoneId}); move it with PATCH, or ` +
+            're-issue its credentials with POST /api/receivers/:id/credentials.',
+        );
       }
-      const r = requireReceiver(input.id);
-      await publishConfig(r);
-      return r;
+      return adopt({ id, ...input }, existing);
     },
 
     async updateReceiver(
@@ -260,26 +349,68 @@ export function createFleet(deps: {
     ) {
       const r = requireReceiver(id);
       if (patch.zoneId) requireZone(patch.zoneId);
-      const adoption = patch.zoneId ? 'adopted' : r.adoption;
+      if (patch.zoneId && r.adoption === 'pending') {
+        // Adoption: the same as POST /api/receivers/:id/adopt, plus the volume.
+        if (patch.volume !== undefined) repo.updateReceiver({ ...r, volume: patch.volume });
+        return adopt({ id, name: patch.name, zoneId: patch.zoneId }, r);
+      }
       repo.updateReceiver({
         id,
         name: patch.name ?? r.name,
         zoneId: patch.zoneId ?? r.zoneId,
-        adoption,
-        adoptedAt: adoption === 'adopted' ? (r.adoptedAt ?? nowIso()) : null,
+        adoption: r.adoption,
+        adoptedAt: r.adoptedAt,
         ...(patch.volume !== undefined ? { volume: patch.volume } : {}),
       });
+      const moved = patch.zoneId !== undefined && patch.zoneId !== r.zoneId;
+      // Its old zone subscription must not survive the move: the broker drops the connection.
+      if (moved) accessChanged(id);
       const updated = requireReceiver(id);
       if (updated.adoption === 'adopted') await publishConfig(updated);
-      return updated;
+      return { receiver: updated, credentials: null };
     },
 
     async deleteReceiver(id: string) {
       const r = requireReceiver(id);
-      repo.deleteReceiver(id);
+      db.transaction(() => {
+        repo.deleteReceiver(id);
+        credentials.revoke(id);
+      })();
       live.delete(id);
+      playing.delete(id);
+      kids.delete(id);
+      accessChanged(id);
       // Tell the device it is no longer adopted, so it leaves its zone and all-receiver topics.
       await publishConfig({ ...r, adoption: 'pending', zoneId: null });
+    },
+
+    issueCredentials(id: string) {
+      const r = requireReceiver(id);
+      if (r.adoption !== 'adopted') {
+        throw conflict(
+          'receiver_pending',
+          `Receiver "${id}" is pending: adopt it into a zone, which issues its credentials.`,
+        );
+      }
+      const issued = credentials.issue(id);
+      log.info({ receiverId: id }, 'fleet: credentials re-issued; the old password no longer works');
+      accessChanged(id);
+      return { receiver: requireReceiver(id), credentials: issued };
+    },
+
+    revokeCredentials(id: string) {
+      requireReceiver(id);
+      const had = credentials.revoke(id);
+      log.info({ receiverId: id, had }, 'fleet: credentials revoked');
+      accessChanged(id);
+      return requireReceiver(id);
+    },
+
+    verifyDevice: (username: string, password: string) => credentials.verify(username, password),
+
+    brokerRights(id: string): BrokerRights | null {
+      const row = repo.rights(id);
+      return row ? { adopted: row.adoption === 'adopted', zoneId: row.zone_id } : null;
     },
 
     adoptedIds: (zoneIds?: string[]) => {
@@ -330,6 +461,7 @@ export function createFleet(deps: {
         signalRssi: s.signal?.rssi ?? null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
       });
+      if (s.keys) kids.set(receiverId, s.keys);
       if (online && s.nowPlaying) playing.set(receiverId, s.nowPlaying);
       else playing.delete(receiverId);
       scheduleFlush();
@@ -349,6 +481,7 @@ export function createFleet(deps: {
     async publishAllConfigs() {
       for (const r of repo.listReceivers()) await publishConfig(r);
     },
+    trustedKids: () => kids,
     flush,
     stop() {
       flush();

@@ -32,6 +32,9 @@ export interface Receiver {
   signal: { link: string; rssi: number | null } | null;
   nowPlaying: NowPlaying | null;
   clockSkewMs: number | null;
+  /** whether it holds live MQTT credentials (the password itself is never shown again) */
+  hasCredentials: boolean;
+  credentialsIssuedAt: string | null;
 }
 
 interface ReceiverRow {
@@ -49,6 +52,7 @@ interface ReceiverRow {
   signal_link: string | null;
   signal_rssi: number | null;
   clock_skew_ms: number | null;
+  credentials_issued_at: string | null;
 }
 
 function toReceiver(r: ReceiverRow): Receiver {
@@ -68,6 +72,8 @@ function toReceiver(r: ReceiverRow): Receiver {
     // what plays now is volatile: the fleet keeps it in memory and lays it over the row
     nowPlaying: null,
     clockSkewMs: r.clock_skew_ms,
+    hasCredentials: r.credentials_issued_at !== null,
+    credentialsIssuedAt: r.credentials_issued_at,
   };
 }
 
@@ -88,14 +94,20 @@ export function createFleetRepo(db: Db) {
       (SELECT count(*) FROM receivers r WHERE r.zone_id = z.id) AS receiverCount,
       (SELECT count(*) FROM receivers r WHERE r.zone_id = z.id AND r.online = 1) AS onlineCount
     FROM zones z`;
+  // A receiver with its live credentials' issue time (receiver_credentials keeps revoked rows too).
+  const receiverSelect = `SELECT r.*, c.created_at AS credentials_issued_at FROM receivers r
+    LEFT JOIN receiver_credentials c ON c.receiver_id = r.id AND c.revoked_at IS NULL`;
   const stmts = {
     zones: db.prepare<[], Zone>(`${zoneSelect} ORDER BY z.name COLLATE NOCASE`),
     zone: db.prepare<[string], Zone>(`${zoneSelect} WHERE z.id = ?`),
     insertZone: db.prepare('INSERT INTO zones (id, name, created_at) VALUES (?, ?, ?)'),
     renameZone: db.prepare('UPDATE zones SET name = ? WHERE id = ?'),
     deleteZone: db.prepare('DELETE FROM zones WHERE id = ?'),
-    receivers: db.prepare<[], ReceiverRow>('SELECT * FROM receivers ORDER BY zone_id, id'),
-    receiver: db.prepare<[string], ReceiverRow>('SELECT * FROM receivers WHERE id = ?'),
+    receivers: db.prepare<[], ReceiverRow>(`${receiverSelect} ORDER BY r.zone_id, r.id`),
+    receiver: db.prepare<[string], ReceiverRow>(`${receiverSelect} WHERE r.id = ?`),
+    rights: db.prepare<[string], { adoption: 'pending' | 'adopted'; zone_id: string | null }>(
+      'SELECT adoption, zone_id FROM receivers WHERE id = ?',
+    ),
     adoptedIds: db.prepare<[], { id: string }>(`SELECT id FROM receivers WHERE adoption = 'adopted'`),
     adoptedIdsInZones: db.prepare<[string], { id: string }>(
       `SELECT id FROM receivers WHERE adoption = 'adopted' AND zone_id IN (SELECT value FROM json_each(?))`,
@@ -133,6 +145,8 @@ export function createFleetRepo(db: Db) {
       const r = stmts.receiver.get(id);
       return r ? toReceiver(r) : null;
     },
+    /** adoption and zone only: what the broker needs, without the rest of the row */
+    rights: (id: string) => stmts.rights.get(id) ?? null,
     adoptedIds: (): string[] => stmts.adoptedIds.all().map((r) => r.id),
     adoptedIdsInZones: (zoneIds: string[]): string[] =>
       stmts.adoptedIdsInZones.all(JSON.stringify(zoneIds)).map((r) => r.id),

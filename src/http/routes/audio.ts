@@ -1,6 +1,7 @@
 /**
  * The audio library over HTTP: upload (multipart), list, get, delete, and the content download
- * with Range and ETag that both operators (bearer token) and receivers (signed URL) use.
+ * with Range and ETag that both operators (bearer token) and receivers (signed URL plus their
+ * device credentials over HTTP Basic) use.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { z } from 'zod';
 import { decideRange, ifRangeAllows, noneMatch } from '../../domain/audio/http-range.js';
 import type { AudioLibrary, AudioRecord } from '../../domain/audio/library.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
-import { bearerToken } from '../auth-hook.js';
+import { sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
 import type { RoutePlugin } from '../types.js';
 
@@ -50,6 +51,18 @@ const contentQuery = z.object({
   exp: z.string().optional().describe('signed URL: expiry, Unix seconds'),
   sig: z.string().optional().describe('signed URL: base64url HMAC-SHA256'),
 });
+
+/** `Authorization: Basic …` as username and password, or null. */
+function basicCredentials(header: string | undefined): { username: string; password: string } | null {
+  const m = header ? /^Basic\s+([A-Za-z0-9+/=]{1,512})$/i.exec(header) : null;
+  if (!m) return null;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) } : null;
+}
+
+/** What a client without valid receiver credentials is told to send. */
+const BASIC_CHALLENGE = 'Basic realm="loalang receivers", charset="UTF-8"';
 
 /** How long clients may keep a copy; the bytes behind an id never change. */
 const CACHE_CONTROL = 'private, max-age=86400';
@@ -206,11 +219,14 @@ const routes: RoutePlugin = async (app, { services }) => {
     config: { public: true },
     schema: {
       tags: ['audio'],
-      summary: 'Download the audio bytes (bearer token or signed URL; Range and If-None-Match supported)',
+      summary:
+        'Download the audio bytes (bearer token, or signed URL with receiver credentials; Range and If-None-Match supported)',
       description:
-        'Needs either "Authorization: Bearer <token>" or the exp and sig of a signed URL, as handed to ' +
-        'receivers. Answers 206 for one byte range, 304 when If-None-Match matches the ETag.',
-      security: [{ bearer: [] }, {}],
+        'Needs either "Authorization: Bearer <token>" (an officer), or the exp and sig of a signed URL, as ' +
+        'handed to receivers in play commands, together with "Authorization: Basic" carrying the ' +
+        'credentials of an adopted receiver (its MQTT username and password). A signed URL alone is ' +
+        'refused with 401. Answers 206 for one byte range, 304 when If-None-Match matches the ETag.',
+      security: [{ bearer: [] }, { receiverBasic: [] }],
       params: idParams,
       querystring: contentQuery,
       response: {
@@ -226,11 +242,33 @@ const routes: RoutePlugin = async (app, { services }) => {
     handler: async (request, reply) => {
       const { id } = request.params;
       const { exp, sig } = request.query;
-      const token = bearerToken(request);
-      const user = token ? services.auth.verifyToken(token) : null;
+      // An officer previews with a bearer token or the web UI's session cookie (a GET: no CSRF).
+      const presented = sessionToken(request);
+      const user = presented ? services.auth.sessions.verify(presented.token, presented.kind) : null;
       if (user) {
         request.user = user;
       } else if (exp !== undefined || sig !== undefined) {
+        // A signed URL is bound to the receivers: only one holding live credentials, and adopted,
+        // may use it, so a leaked URL alone is worth nothing.
+        const device = basicCredentials(request.headers.authorization);
+        const receiverId = device
+          ? await services.fleet.verifyDevice(device.username, device.password)
+          : null;
+        if (!receiverId || !services.fleet.brokerRights(receiverId)?.adopted) {
+          if (device)
+            request.log.warn(
+              { username: device.username.slice(0, 64) },
+              'audio: receiver credentials refused',
+            );
+          reply.header('www-authenticate', BASIC_CHALLENGE);
+          throw new AppError(
+            401,
+            'unauthorized',
+            device
+              ? 'These receiver credentials are not valid (unknown, re-issued or revoked, or the receiver is not adopted).'
+              : 'A signed audio URL is for receivers: send their credentials with "Authorization: Basic".',
+          );
+        }
         if (!lib.verifySignedUrl(id, exp, sig)) {
           throw new AppError(
             403,
@@ -242,7 +280,7 @@ const routes: RoutePlugin = async (app, { services }) => {
         throw new AppError(
           401,
           'unauthorized',
-          token
+          presented
             ? 'Your session has expired; log in again.'
             : 'Send "Authorization: Bearer <token>" or use a signed audio URL.',
         );

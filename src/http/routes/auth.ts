@@ -1,57 +1,199 @@
-/** Login (bearer token), logout, and who am I. */
+/**
+ * The officer's own account: log in (bearer token, or the web UI's cookie session with its CSRF
+ * token), log out, who am I, change password, set the confirmation PIN, and personal API tokens.
+ */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import { bearerToken } from '../auth-hook.js';
+import { SESSION_COOKIE, sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
+import { apiTokenSchema, idParams, passwordSchema, userSchema } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
-const userSchema = z.object({
-  id: z.string(),
-  username: z.string(),
-  role: z.enum(['admin', 'operator', 'viewer']),
-});
+const tags = ['auth'];
 
 const routes: RoutePlugin = async (app, { services }) => {
+  const { auth, config } = services;
+  const secureCookie = (protocol: string) =>
+    config.COOKIE_SECURE === 'auto' ? protocol === 'https' : config.COOKIE_SECURE === 'true';
+
   app.post(
     '/login',
     {
-      config: { public: true, rateLimit: { max: 10, timeWindow: '1 minute' } },
+      // Per source address; the per-account lockout (LOGIN_MAX_FAILURES) covers distributed guessing.
+      config: { public: true, rateLimit: { max: config.LOGIN_RATE_PER_MIN, timeWindow: '1 minute' } },
       schema: {
-        tags: ['auth'],
-        summary: 'Log in; returns a bearer token',
+        tags,
+        summary:
+          'Log in: a bearer token, or (session: "cookie") an HTTP-only session cookie and a CSRF token',
         security: [],
-        body: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }),
+        body: z.object({
+          username: z.string().min(1).max(64),
+          password: z.string().min(1).max(200),
+          session: z.enum(['bearer', 'cookie']).default('bearer'),
+        }),
         response: {
-          200: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }),
+          200: z.object({
+            token: z.string().optional().describe('bearer token (session "bearer")'),
+            csrfToken: z.string().optional().describe('send as X-CSRF-Token (session "cookie")'),
+            expiresAt: z.string(),
+            user: userSchema,
+          }),
           401: errorBodySchema,
+          403: errorBodySchema,
+          423: errorBodySchema,
         },
       },
     },
-    async (request) => services.auth.login(request.body.username, request.body.password),
+    async (request, reply) => {
+      const { username, password, session } = request.body;
+      let result: Awaited<ReturnType<typeof auth.login>>;
+      try {
+        result = await auth.login(username, password, { kind: session, ip: request.ip });
+      } catch (err) {
+        if (err instanceof AppError) services.audit.record(request, `login refused: ${err.code}`, username);
+        throw err;
+      }
+      services.audit.record(request, `login (${session})`, username, result.user.id);
+      if (session === 'bearer')
+        return { token: result.token, expiresAt: result.expiresAt, user: result.user };
+      reply.setCookie(SESSION_COOKIE, result.token, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: secureCookie(request.protocol),
+        expires: new Date(result.expiresAt),
+      });
+      const principal = auth.sessions.verify(result.token, 'cookie');
+      request.user = principal ?? undefined;
+      return {
+        csrfToken: reply.generateCsrf({ userInfo: principal?.credentialId ?? '' }),
+        expiresAt: result.expiresAt,
+        user: result.user,
+      };
+    },
   );
 
   app.post(
     '/logout',
-    {
-      schema: {
-        tags: ['auth'],
-        summary: 'Revoke the token used for this request',
-        response: { 204: z.null() },
-      },
-    },
+    { schema: { tags, summary: 'End this session', response: { 204: z.null() } } },
     async (request, reply) => {
-      const token = bearerToken(request);
-      if (token) services.auth.logout(token);
+      const presented = sessionToken(request);
+      if (presented && request.user?.via !== 'api_token') auth.logout(presented.token);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
     },
   );
 
   app.get(
     '/me',
-    { schema: { tags: ['auth'], summary: 'The logged-in user', response: { 200: userSchema } } },
+    { schema: { tags, summary: 'The logged-in officer', response: { 200: userSchema } } },
+    async (request) => auth.users.get(request.user!.id),
+  );
+
+  app.get(
+    '/csrf',
+    {
+      schema: {
+        tags,
+        summary: 'A CSRF token for this cookie session (send it as X-CSRF-Token)',
+        response: { 200: z.object({ csrfToken: z.string() }) },
+      },
+    },
+    async (request, reply) => ({ csrfToken: reply.generateCsrf({ userInfo: request.user!.credentialId }) }),
+  );
+
+  app.post(
+    '/password',
+    {
+      config: { rateLimit: { max: 10, timeWindow: '1 minute' } },
+      schema: {
+        tags,
+        summary: 'Change my password; every session of mine ends, this one included',
+        body: z.object({ currentPassword: z.string().min(1).max(200), newPassword: passwordSchema }),
+        response: { 204: z.null(), 403: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const id = request.user!.id;
+      await auth.users.changePassword(id, request.body.currentPassword, request.body.newPassword);
+      auth.sessions.closeAll(id);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/pin',
+    {
+      config: { rateLimit: { max: 10, timeWindow: '1 minute' } },
+      schema: {
+        tags,
+        summary: 'Set my PIN, re-entered to confirm an emergency broadcast to every village',
+        body: z.object({
+          currentPassword: z.string().min(1).max(200),
+          pin: z.string().regex(/^\d{6,12}$/, '6 to 12 digits'),
+        }),
+        response: { 204: z.null(), 403: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      await auth.users.setPin(request.user!.id, request.body.currentPassword, request.body.pin);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/tokens',
+    {
+      schema: {
+        tags,
+        summary: 'My API tokens',
+        response: { 200: z.object({ items: z.array(apiTokenSchema) }) },
+      },
+    },
+    async (request) => ({ items: auth.sessions.listApiTokens(request.user!.id) }),
+  );
+
+  app.post(
+    '/tokens',
+    {
+      schema: {
+        tags,
+        summary: 'Make an API token for an integration; it acts with my roles and is shown only once',
+        body: z.object({
+          name: z.string().trim().min(1).max(100),
+          expiresInDays: z.number().int().min(1).max(3650).optional(),
+        }),
+        response: { 201: z.object({ token: z.string(), info: apiTokenSchema }) },
+      },
+    },
+    async (request, reply) => {
+      if (request.user!.via === 'api_token') {
+        throw new AppError(403, 'forbidden', 'An API token cannot make more API tokens; log in as a person.');
+      }
+      const made = auth.sessions.createApiToken(
+        request.user!.id,
+        request.body.name,
+        request.body.expiresInDays,
+      );
+      return reply.code(201).send(made);
+    },
+  );
+
+  app.delete(
+    '/tokens/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke one of my API tokens',
+        params: idParams,
+        response: { 200: apiTokenSchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
     async (request) => {
-      if (!request.user) throw new AppError(401, 'unauthorized', 'Log in first.');
-      return request.user;
+      const mine = auth.sessions.listApiTokens(request.user!.id).some((t) => t.id === request.params.id);
+      if (!mine) throw new AppError(404, 'not_found', `API token "${request.params.id}" is not one of yours`);
+      return auth.sessions.revokeApiToken(request.params.id);
     },
   );
 };

@@ -1,8 +1,9 @@
 /** Bulletins (play now), their per-receiver deliveries, cancel, and the zone / all-stop. */
 import { z } from 'zod';
+import { assertTargetInScope } from '../../auth/scope.js';
 import { zoneIdSchema } from '../../contract/mqtt.js';
 import { errorBodySchema } from '../errors.js';
-import { bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
+import { approvalSchema, bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
 const routes: RoutePlugin = async (app, { services }) => {
@@ -14,13 +15,25 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Play a bulletin now on some receivers, zones or all',
+        summary:
+          "Play a bulletin now (201), or file it for a second officer (202): an editor's bulletin waits for an approver, and an emergency to every village needs confirm.pin or a second officer",
         body: bulletinCreateSchema,
-        response: { 201: bulletinSchema, 400: errorBodySchema },
+        response: {
+          201: bulletinSchema,
+          202: z.object({ approval: approvalSchema }),
+          400: errorBodySchema,
+          403: errorBodySchema,
+          428: errorBodySchema,
+        },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(await bulletins.create({ ...request.body, userId: request.user?.id })),
+    async (request, reply) => {
+      const { confirm, ...bulletin } = request.body;
+      const result = await services.approvals.submit(bulletin, request.user!, confirm);
+      return result.kind === 'sent'
+        ? reply.code(201).send(result.bulletin)
+        : reply.code(202).send({ approval: result.approval });
+    },
   );
 
   app.get(
@@ -130,10 +143,13 @@ const routes: RoutePlugin = async (app, { services }) => {
         tags,
         summary: 'Cancel a bulletin: receivers stop it and drop it from their queue',
         params: idParams,
-        response: { 200: bulletinSchema, 404: errorBodySchema, 409: errorBodySchema },
+        response: { 200: bulletinSchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
       },
     },
-    async (request) => bulletins.cancel(request.params.id),
+    async (request) => {
+      assertTargetInScope(request.user!, bulletins.get(request.params.id).target, services.fleet);
+      return bulletins.cancel(request.params.id);
+    },
   );
 
   app.post(
@@ -149,7 +165,14 @@ const routes: RoutePlugin = async (app, { services }) => {
         },
       },
     },
-    async (request) => bulletins.stop(request.body),
+    async (request) => {
+      assertTargetInScope(
+        request.user!,
+        request.body.all ? { all: true } : { zones: request.body.zones ?? [] },
+        services.fleet,
+      );
+      return bulletins.stop(request.body);
+    },
   );
 };
 export default routes;

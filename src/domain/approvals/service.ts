@@ -1,0 +1,291 @@
+/**
+ * The approval workflow: nothing an editor makes airs before an approver has seen it (Circular 39's
+ * creator → approver practice, per priority: APPROVAL_PRIORITIES), and an emergency to every village
+ * needs a second step (EMERGENCY_ALL_CONFIRM): the sender's PIN, or a second officer — so one
+ * stolen phone cannot sound every horn. Nobody approves their own request.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { hasRole, type Principal } from '../../auth/roles.js';
+import { assertTargetInScope } from '../../auth/scope.js';
+import type { UserStore } from '../../auth/users.js';
+import type { Priority } from '../../contract/mqtt.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import { type Db, nowIso } from '../../storage/db.js';
+import type { AudioLibrary } from '../audio/library.js';
+import type { BulletinDetail, BulletinService, CreateBulletinInput } from '../bulletins/service.js';
+import { resolveTargets } from '../bulletins/targets.js';
+import type { Fleet } from '../fleet/fleet.js';
+
+/** A request for a bulletin, as the officer made it (without who made it). */
+export type BulletinRequest = Omit<CreateBulletinInput, 'userId'>;
+
+export type ApprovalReason = 'editor' | 'emergency_all';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'withdrawn' | 'expired';
+
+export interface Approval {
+  id: string;
+  kind: 'bulletin';
+  reason: ApprovalReason;
+  request: BulletinRequest;
+  title: string;
+  priority: Priority;
+  status: ApprovalStatus;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  note: string | null;
+  bulletinId: string | null;
+}
+
+export type SubmitResult =
+  | { kind: 'sent'; bulletin: BulletinDetail }
+  | { kind: 'pending'; approval: Approval };
+
+export interface ApprovalService {
+  /** Sends a bulletin now, or files it for approval; throws 428 when a PIN is needed and missing. */
+  submit(
+    request: BulletinRequest,
+    by: Principal,
+    confirm?: { pin?: string | undefined },
+  ): Promise<SubmitResult>;
+  list(filter: { status?: ApprovalStatus | undefined; limit: number; offset: number }): Approval[];
+  get(id: string): Approval;
+  approve(
+    id: string,
+    by: Principal,
+    note?: string,
+  ): Promise<{ approval: Approval; bulletin: BulletinDetail }>;
+  reject(id: string, by: Principal, note?: string): Approval;
+  withdraw(id: string, by: Principal): Approval;
+}
+
+/** How long a second officer has to confirm an emergency to every village. */
+const EMERGENCY_CONFIRM_MS = 15 * 60 * 1000;
+/** How long an editor's request waits for an approver when it names no expiry. */
+const EDITOR_WAIT_MS = 7 * 86400 * 1000;
+
+interface Row {
+  id: string;
+  kind: 'bulletin';
+  reason: ApprovalReason;
+  request: string;
+  title: string;
+  priority: Priority;
+  status: ApprovalStatus;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  note: string | null;
+  bulletin_id: string | null;
+}
+
+const decidedMeanwhile = () =>
+  new AppError(409, 'approval_decided', 'Another officer decided on this request a moment ago; reload it.');
+
+const toApproval = (r: Row): Approval => ({
+  id: r.id,
+  kind: r.kind,
+  reason: r.reason,
+  request: JSON.parse(r.request) as BulletinRequest,
+  title: r.title,
+  priority: r.priority,
+  status: r.status,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  decidedBy: r.decided_by,
+  decidedAt: r.decided_at,
+  note: r.note,
+  bulletinId: r.bulletin_id,
+});
+
+export function createApprovalService(deps: {
+  db: Db;
+  log: Logger;
+  fleet: Fleet;
+  audio: AudioLibrary;
+  bulletins: BulletinService;
+  users: UserStore;
+  /** priorities for which an editor's bulletin waits for an approver */
+  approvalPriorities: ReadonlySet<Priority>;
+  emergencyAllConfirm: 'pin' | 'second-officer';
+}): ApprovalService {
+  const { db, log, fleet } = deps;
+  const byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE id = ?');
+  const expire = db.prepare(
+    "UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
+  );
+
+  function get(id: string): Approval {
+    expire.run(nowIso());
+    const r = byId.get(id);
+    if (!r) throw notFound('Approval', id);
+    return toApproval(r);
+  }
+
+  /** Whether the request reaches every horn of the commune. */
+  function reachesEveryVillage(request: BulletinRequest, receiverIds: string[]): boolean {
+    if (request.target.all) return true;
+    const all = fleet.adoptedIds();
+    return all.length > 0 && receiverIds.length >= all.length;
+  }
+
+  function file(request: BulletinRequest, by: Principal, reason: ApprovalReason): Approval {
+    const now = Date.now();
+    const expiresAt =
+      reason === 'emergency_all'
+        ? new Date(now + EMERGENCY_CONFIRM_MS)
+        : request.expiresAt
+          ? new Date(request.expiresAt)
+          : new Date(now + EDITOR_WAIT_MS);
+    const id = randomUUID();
+    const title = request.title ?? deps.audio.get(request.audioId)?.name ?? request.audioId;
+    db.prepare(
+      `INSERT INTO approvals (id, kind, reason, request, title, priority, created_by, created_at, expires_at)
+       VALUES (?, 'bulletin', ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      id,
+      reason,
+      JSON.stringify(request),
+      title,
+      request.priority,
+      by.id,
+      nowIso(),
+      expiresAt.toISOString(),
+    );
+    log.info({ approvalId: id, reason, by: by.username }, 'approvals: bulletin waits for a second officer');
+    return get(id);
+  }
+
+  /** Marks a pending request decided; false when someone else decided it first. */
+  function decide(id: string, status: ApprovalStatus, by: Principal, note?: string): boolean {
+    return (
+      db
+        .prepare(
+          `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, note = ?
+           WHERE id = ? AND status = 'pending'`,
+        )
+        .run(status, by.id, nowIso(), note ?? null, id).changes === 1
+    );
+  }
+
+  function pending(id: string): Approval {
+    const a = get(id);
+    if (a.status !== 'pending') {
+      throw new AppError(
+        409,
+        `approval_${a.status}`,
+        `This request is already ${a.status}; nothing to decide.`,
+      );
+    }
+    return a;
+  }
+
+  /** The checks a decider must pass: not the requester, the right role, the request's zones. */
+  function assertMayDecide(a: Approval, by: Principal): void {
+    if (a.createdBy === by.id) {
+      throw new AppError(403, 'four_eyes', 'You made this request: another officer must decide on it.');
+    }
+    const ok =
+      a.reason === 'editor' ? hasRole(by, 'approver', 'admin') : hasRole(by, 'operator', 'approver', 'admin');
+    if (!ok) {
+      throw new AppError(
+        403,
+        'forbidden',
+        a.reason === 'editor'
+          ? 'Only an approver may approve content made by an editor.'
+          : 'Only an operator or approver may confirm an emergency to every village.',
+      );
+    }
+    assertTargetInScope(by, a.request.target, fleet);
+  }
+
+  return {
+    async submit(request, by, confirm) {
+      assertTargetInScope(by, request.target, fleet);
+      if (!deps.audio.get(request.audioId)) {
+        throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
+      }
+      const receiverIds = resolveTargets(fleet, request.target); // 400 for unknown zones or receivers
+      const mayPlayNow = hasRole(by, 'operator', 'admin');
+      if (!mayPlayNow && deps.approvalPriorities.has(request.priority)) {
+        return { kind: 'pending', approval: file(request, by, 'editor') };
+      }
+      if (request.priority === 'emergency' && reachesEveryVillage(request, receiverIds)) {
+        if (deps.emergencyAllConfirm === 'second-officer') {
+          return { kind: 'pending', approval: file(request, by, 'emergency_all') };
+        }
+        if (!confirm?.pin) {
+          throw new AppError(
+            428,
+            'confirmation_required',
+            'An emergency to every village needs your PIN (or your password if you have set no PIN) in confirm.pin.',
+          );
+        }
+        if (!(await deps.users.confirm(by.id, confirm.pin))) {
+          throw new AppError(403, 'bad_pin', 'Wrong PIN: the emergency was not sent.');
+        }
+      }
+      return { kind: 'sent', bulletin: await deps.bulletins.create({ ...request, userId: by.id }) };
+    },
+
+    list({ status, limit, offset }) {
+      expire.run(nowIso());
+      const rows = status
+        ? db
+            .prepare<[string, number, number], Row>(
+              'SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC LIMIT ? OFFSET ?',
+            )
+            .all(status, limit, offset)
+        : db
+            .prepare<[number, number], Row>(
+              'SELECT * FROM approvals ORDER BY created_at DESC LIMIT ? OFFSET ?',
+            )
+            .all(limit, offset);
+      return rows.map(toApproval);
+    },
+
+    get,
+
+    async approve(id, by, note) {
+      const a = pending(id);
+      assertMayDecide(a, by);
+      if (!decide(id, 'approved', by, note)) throw decidedMeanwhile();
+      let bulletin: BulletinDetail;
+      try {
+        bulletin = await deps.bulletins.create({ ...a.request, userId: a.createdBy });
+      } catch (err) {
+        // Nothing aired: the request waits again, with the reason in the error for the approver.
+        db.prepare(
+          "UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, note = NULL WHERE id = ?",
+        ).run(id);
+        throw err;
+      }
+      db.prepare('UPDATE approvals SET bulletin_id = ? WHERE id = ?').run(bulletin.id, id);
+      db.prepare('UPDATE bulletins SET approved_by = ? WHERE id = ?').run(by.id, bulletin.id);
+      log.info({ approvalId: id, bulletinId: bulletin.id, by: by.username }, 'approvals: approved and sent');
+      return { approval: get(id), bulletin };
+    },
+
+    reject(id, by, note) {
+      const a = pending(id);
+      assertMayDecide(a, by);
+      if (!decide(id, 'rejected', by, note)) throw decidedMeanwhile();
+      return get(id);
+    },
+
+    withdraw(id, by) {
+      const a = pending(id);
+      if (a.createdBy !== by.id && !hasRole(by, 'admin')) {
+        throw new AppError(403, 'forbidden', 'Only the officer who made this request may withdraw it.');
+      }
+      if (!decide(id, 'withdrawn', by)) throw decidedMeanwhile();
+      return get(id);
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/** Officer accounts and everyone's API tokens (admins). */
+import { z } from 'zod';
+import { roleSchema } from '../../auth/roles.js';
+import { zoneIdSchema } from '../../contract/mqtt.js';
+import { errorBodySchema } from '../errors.js';
+import { apiTokenSchema, idParams, passwordSchema, userSchema } from '../schemas.js';
+import type { RoutePlugin } from '../types.js';
+
+const tags = ['users'];
+const roles = z.array(roleSchema).min(1).max(5);
+const zones = z
+  .array(zoneIdSchema)
+  .min(1)
+  .max(500)
+  .nullable()
+  .describe('zones this officer may address; null or absent: every zone');
+
+export const userRoutes: RoutePlugin = async (app, { services }) => {
+  const { users, sessions } = services.auth;
+
+  app.get(
+    '',
+    {
+      schema: { tags, summary: 'List officers', response: { 200: z.object({ items: z.array(userSchema) }) } },
+    },
+    async () => ({ items: users.list() }),
+  );
+
+  app.post(
+    '',
+    {
+      schema: {
+        tags,
+        summary: 'Create an officer account',
+        body: z.object({
+          username: z
+            .string()
+            .trim()
+            .min(2)
+            .max(64)
+            .regex(/^[\p{L}\p{N}._@-]+$/u, 'letters, digits, ".", "_", "@" or "-"'),
+          password: passwordSchema,
+          roles,
+          zones: zones.optional(),
+          displayName: z.string().trim().min(1).max(100).optional(),
+        }),
+        response: { 201: userSchema, 400: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      for (const z of request.body.zones ?? []) services.fleet.getZone(z); // 404 for an unknown zone
+      return reply.code(201).send(await users.create(request.body));
+    },
+  );
+
+  app.get(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'An officer',
+        params: idParams,
+        response: { 200: userSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => users.get(request.params.id),
+  );
+
+  app.patch(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change roles or zones, disable, unlock, or reset the password (ends their sessions)',
+        params: idParams,
+        body: z
+          .object({
+            roles: roles.optional(),
+            zones: zones.optional(),
+            displayName: z.string().trim().min(1).max(100).nullable().optional(),
+            disabled: z.boolean().optional(),
+            unlock: z.literal(true).optional(),
+            password: passwordSchema.optional(),
+          })
+          .refine((v) => Object.keys(v).length > 0, 'give at least one field to change'),
+        response: { 200: userSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => {
+      for (const z of request.body.zones ?? []) services.fleet.getZone(z);
+      const updated = await users.update(request.params.id, request.body);
+      // New rights or a new password take effect now, not when old sessions expire.
+      if (
+        request.body.password ||
+        request.body.disabled ||
+        request.body.roles ||
+        request.body.zones !== undefined
+      ) {
+        sessions.closeAll(updated.id);
+      }
+      return updated;
+    },
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete an officer account (their sessions and API tokens end)',
+        params: idParams,
+        response: { 204: z.null(), 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      users.remove(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+export const tokenRoutes: RoutePlugin = async (app, { services }) => {
+  const { sessions } = services.auth;
+  app.get(
+    '',
+    {
+      schema: {
+        tags,
+        summary: 'Every API token (hashes are never shown)',
+        response: { 200: z.object({ items: z.array(apiTokenSchema) }) },
+      },
+    },
+    async () => ({ items: sessions.listApiTokens() }),
+  );
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke any API token',
+        params: idParams,
+        response: { 200: apiTokenSchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => sessions.revokeApiToken(request.params.id),
+  );
+};

@@ -1,0 +1,455 @@
+/**
+ * Officer accounts on a real controller over HTTP: brute-force logins slowed and locked, cookie
+ * sessions with CSRF protection, API tokens, zone scope, the approval workflow with four eyes,
+ * the emergency-to-every-village confirmation, the append-only audit log, and security headers.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { toneWav } from '../scripts/wav.js';
+import { ADMIN_PASSWORD, startTestController, type TestController } from './helpers/controller.js';
+
+const PASSWORD = 'officer-password-123';
+const running: TestController[] = [];
+afterEach(async () => {
+  for (const tc of running.splice(0)) await tc.stop();
+});
+
+async function start(env: Record<string, string> = {}): Promise<TestController> {
+  const tc = await startTestController(env);
+  running.push(tc);
+  return tc;
+}
+
+async function addUser(
+  tc: TestController,
+  username: string,
+  roles: string[],
+  zones?: string[],
+): Promise<string> {
+  const made = await tc.api('POST', '/api/users', {
+    username,
+    password: PASSWORD,
+    roles,
+    ...(zones ? { zones } : {}),
+  });
+  expect(made.status).toBe(201);
+  const login = await tc.api<{ token: string }>(
+    'POST',
+    '/api/auth/login',
+    { username, password: PASSWORD },
+    null,
+  );
+  expect(login.status).toBe(200);
+  return login.body.token;
+}
+
+/** Two villages with one registered receiver each, and one audio clip. */
+async function village(tc: TestController): Promise<string> {
+  for (const [zone, rx] of [
+    ['thon-1', 'rx-1'],
+    ['thon-2', 'rx-2'],
+  ] as const) {
+    expect((await tc.api('POST', '/api/zones', { id: zone, name: zone })).status).toBe(201);
+    expect((await tc.api('POST', '/api/receivers', { id: rx, zoneId: zone })).status).toBe(201);
+  }
+  const up = await tc.upload(toneWav(200), 'ban-tin.wav');
+  expect(up.status).toBe(201);
+  return up.audio.id;
+}
+
+const bulletinCount = async (tc: TestController) =>
+  (await tc.api<{ total: number }>('GET', '/api/bulletins')).body.total;
+
+/** A tiny cookie jar for fetch. */
+function cookieJar() {
+  const jar = new Map<string, string>();
+  return {
+    store(res: Response) {
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const i = pair!.indexOf('=');
+        jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+      }
+    },
+    header: () => [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+  };
+}
+
+describe('login', () => {
+  it('slows a password-guessing run from one address (429 after 10 tries a minute)', async () => {
+    const tc = await start();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await tc.api(
+        'POST',
+        '/api/auth/login',
+        { username: `nobody${i}`, password: 'wrong-guess' },
+        null,
+      );
+      statuses.push(res.status);
+    }
+    // The harness's own admin login was the first of the ten this minute.
+    expect(statuses).toEqual([...Array(9).fill(401), 429, 429, 429]);
+  });
+
+  it('locks an account after LOGIN_MAX_FAILURES wrong passwords, even against the right one, until unlocked', async () => {
+    const tc = await start({ LOGIN_MAX_FAILURES: '3' });
+    await addUser(tc, 'lan', ['operator']);
+    const wrong = [];
+    for (let i = 0; i < 3; i++) {
+      wrong.push(
+        (await tc.api('POST', '/api/auth/login', { username: 'lan', password: 'not-her-password' }, null))
+          .status,
+      );
+    }
+    expect(wrong).toEqual([401, 401, 423]);
+    const right = await tc.api<{ error: string; message: string }>(
+      'POST',
+      '/api/auth/login',
+      { username: 'lan', password: PASSWORD },
+      null,
+    );
+    expect(right.status).toBe(423);
+    expect(right.body.error).toBe('account_locked');
+    const users = await tc.api<{ items: { id: string; username: string; lockedUntil: string | null }[] }>(
+      'GET',
+      '/api/users',
+    );
+    const lan = users.body.items.find((u) => u.username === 'lan')!;
+    expect(lan.lockedUntil).not.toBeNull();
+    expect((await tc.api('PATCH', `/api/users/${lan.id}`, { unlock: true })).status).toBe(200);
+    expect(
+      (await tc.api('POST', '/api/auth/login', { username: 'lan', password: PASSWORD }, null)).status,
+    ).toBe(200);
+    // Every attempt is in the audit log, with the name tried and the source address.
+    const audit = await tc.api<{ items: { action: string; subject: string; ip: string }[] }>(
+      'GET',
+      '/api/audit?action=login',
+    );
+    expect(audit.body.items.filter((e) => e.subject === 'lan').map((e) => e.action)).toEqual([
+      'login (bearer)',
+      'login refused: account_locked',
+      'login refused: account_locked',
+      'login refused: bad_credentials',
+      'login refused: bad_credentials',
+      'login (bearer)',
+    ]);
+    expect(audit.body.items[0]!.ip).toBe('127.0.0.1');
+  });
+
+  it('a disabled account cannot log in and its sessions end at once', async () => {
+    const tc = await start();
+    const token = await addUser(tc, 'minh', ['viewer']);
+    const me = await tc.api<{ id: string }>('GET', '/api/auth/me', undefined, token);
+    expect(me.status).toBe(200);
+    expect((await tc.api('PATCH', `/api/users/${me.body.id}`, { disabled: true })).status).toBe(200);
+    expect((await tc.api('GET', '/api/auth/me', undefined, token)).status).toBe(401);
+    expect(
+      (await tc.api('POST', '/api/auth/login', { username: 'minh', password: PASSWORD }, null)).status,
+    ).toBe(403);
+  });
+
+  it('keeps the last admin: it cannot lose its role or be removed', async () => {
+    const tc = await start();
+    const me = await tc.api<{ id: string }>('GET', '/api/auth/me');
+    const demote = await tc.api<{ error: string }>('PATCH', `/api/users/${me.body.id}`, {
+      roles: ['viewer'],
+    });
+    expect(demote).toMatchObject({ status: 409, body: { error: 'last_admin' } });
+    expect((await tc.api('DELETE', `/api/users/${me.body.id}`)).status).toBe(409);
+  });
+});
+
+describe('cookie sessions', () => {
+  it('are HTTP-only and SameSite, and a state change without the CSRF token is refused and changes nothing', async () => {
+    const tc = await start();
+    const jar = cookieJar();
+    const login = await fetch(`${tc.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, session: 'cookie' }),
+    });
+    expect(login.status).toBe(200);
+    const session = login.headers.getSetCookie().find((c) => c.startsWith('loalang_session='))!;
+    expect(session).toMatch(/HttpOnly/i);
+    expect(session).toMatch(/SameSite=Strict/i);
+    jar.store(login);
+    const { csrfToken, token } = (await login.json()) as { csrfToken: string; token?: string };
+    expect(token).toBeUndefined(); // the session lives only in the cookie
+
+    const post = (headers: Record<string, string>) =>
+      fetch(`${tc.url}/api/zones`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: jar.header(), ...headers },
+        body: JSON.stringify({ id: 'thon-csrf', name: 'Thôn CSRF' }),
+      });
+    const me = await fetch(`${tc.url}/api/auth/me`, { headers: { cookie: jar.header() } });
+    expect(me.status).toBe(200);
+
+    const forged = await post({});
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: string }).error).toBe('csrf');
+    const wrongToken = await post({ 'x-csrf-token': `${csrfToken.slice(0, -2)}xx` });
+    expect(wrongToken.status).toBe(403);
+    const otherSite = await post({ 'x-csrf-token': csrfToken, origin: 'https://evil.example' });
+    expect(otherSite.status).toBe(403);
+    expect((await tc.api<{ items: unknown[] }>('GET', '/api/zones')).body.items).toEqual([]);
+
+    const good = await post({ 'x-csrf-token': csrfToken });
+    expect(good.status).toBe(201);
+    expect(
+      (await tc.api<{ items: { id: string }[] }>('GET', '/api/zones')).body.items.map((z) => z.id),
+    ).toEqual(['thon-csrf']);
+  });
+
+  it('a CSRF token made for another session does not work', async () => {
+    const tc = await start();
+    const loginCookie = async () => {
+      const jar = cookieJar();
+      const res = await fetch(`${tc.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, session: 'cookie' }),
+      });
+      jar.store(res);
+      return { jar, csrf: ((await res.json()) as { csrfToken: string }).csrfToken };
+    };
+    const a = await loginCookie();
+    const b = await loginCookie();
+    const res = await fetch(`${tc.url}/api/zones`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: a.jar.header(), 'x-csrf-token': b.csrf },
+      body: JSON.stringify({ name: 'Thôn X' }),
+    });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe('API tokens', () => {
+  it('act with their owner’s roles, are stored only as a hash, and stop working when revoked', async () => {
+    const tc = await start();
+    const viewer = await addUser(tc, 'tich-hop', ['viewer']);
+    const made = await tc.api<{ token: string; info: { id: string } }>(
+      'POST',
+      '/api/auth/tokens',
+      { name: 'bảng tin' },
+      viewer,
+    );
+    expect(made.status).toBe(201);
+    const apiToken = made.body.token;
+    expect(apiToken).toMatch(/^llt_/);
+    expect((await tc.api('GET', '/api/zones', undefined, apiToken)).status).toBe(200);
+    expect((await tc.api('POST', '/api/zones', { name: 'Thôn Y' }, apiToken)).status).toBe(403);
+    const rows = tc.controller.db.prepare('SELECT token_hash FROM api_tokens').all() as {
+      token_hash: string;
+    }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.token_hash).not.toContain(apiToken.slice(4));
+    // An admin revokes it; it is refused from then on.
+    expect((await tc.api('DELETE', `/api/tokens/${made.body.info.id}`)).status).toBe(200);
+    expect((await tc.api('GET', '/api/zones', undefined, apiToken)).status).toBe(401);
+  });
+});
+
+describe('approval workflow', () => {
+  it('an editor’s bulletin waits; its maker cannot approve it; another approver sends it', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const editor = await addUser(tc, 'bien-tap', ['editor', 'approver']);
+    const approver = await addUser(tc, 'duyet', ['approver']);
+    const filed = await tc.api<{ approval: { id: string; status: string; reason: string } }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, title: 'Lịch tiêm chủng', target: { zones: ['thon-1'] } },
+      editor,
+    );
+    expect(filed.status).toBe(202);
+    expect(filed.body.approval).toMatchObject({ status: 'pending', reason: 'editor' });
+    expect(await bulletinCount(tc)).toBe(0);
+    const id = filed.body.approval.id;
+
+    const own = await tc.api<{ error: string }>('POST', `/api/approvals/${id}/approve`, {}, editor);
+    expect(own).toMatchObject({ status: 403, body: { error: 'four_eyes' } });
+    expect(await bulletinCount(tc)).toBe(0);
+
+    const ok = await tc.api<{
+      approval: { status: string; decidedBy: string };
+      bulletin: { id: string; createdBy: string };
+    }>('POST', `/api/approvals/${id}/approve`, { note: 'đồng ý' }, approver);
+    expect(ok.status).toBe(200);
+    expect(ok.body.approval.status).toBe('approved');
+    expect(await bulletinCount(tc)).toBe(1);
+    const row = tc.controller.db
+      .prepare('SELECT created_by, approved_by FROM bulletins WHERE id = ?')
+      .get(ok.body.bulletin.id) as { created_by: string; approved_by: string };
+    expect(row.approved_by).toBe(ok.body.approval.decidedBy);
+    expect(row.created_by).not.toBe(row.approved_by);
+    // Decided once: a second approval is refused.
+    expect((await tc.api('POST', `/api/approvals/${id}/approve`, {}, approver)).status).toBe(409);
+  });
+
+  it('a rejected request never airs; an operator plays now without approval', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const editor = await addUser(tc, 'bien-tap', ['editor']);
+    const approver = await addUser(tc, 'duyet', ['approver']);
+    const operator = await addUser(tc, 'van-hanh', ['operator']);
+    const filed = await tc.api<{ approval: { id: string } }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, target: { zones: ['thon-1'] } },
+      editor,
+    );
+    const rejected = await tc.api<{ status: string }>(
+      'POST',
+      `/api/approvals/${filed.body.approval.id}/reject`,
+      { note: 'sai nội dung' },
+      approver,
+    );
+    expect(rejected).toMatchObject({ status: 200, body: { status: 'rejected' } });
+    expect(await bulletinCount(tc)).toBe(0);
+    const now = await tc.api('POST', '/api/bulletins', { audioId, target: { zones: ['thon-1'] } }, operator);
+    expect(now.status).toBe(201);
+    expect(await bulletinCount(tc)).toBe(1);
+  });
+
+  it('APPROVAL_PRIORITIES chooses which of an editor’s priorities wait', async () => {
+    const tc = await start({ APPROVAL_PRIORITIES: 'emergency' });
+    const audioId = await village(tc);
+    const editor = await addUser(tc, 'bien-tap', ['editor']);
+    expect(
+      (await tc.api('POST', '/api/bulletins', { audioId, target: { zones: ['thon-1'] } }, editor)).status,
+    ).toBe(201);
+    const urgent = await tc.api(
+      'POST',
+      '/api/bulletins',
+      { audioId, priority: 'emergency', target: { zones: ['thon-1'] } },
+      editor,
+    );
+    expect(urgent.status).toBe(202);
+  });
+});
+
+describe('an emergency to every village', () => {
+  it('needs the sender’s PIN (PIN mode): refused without it or with a wrong one', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const operator = await addUser(tc, 'van-hanh', ['operator']);
+    const me = await tc.api('POST', '/api/auth/pin', { currentPassword: PASSWORD, pin: '246810' }, operator);
+    expect(me.status).toBe(204);
+    const body = { audioId, priority: 'emergency', target: { all: true } };
+    expect((await tc.api<{ error: string }>('POST', '/api/bulletins', body, operator)).body.error).toBe(
+      'confirmation_required',
+    );
+    // Listing every zone is every village too.
+    const everyZone = { ...body, target: { zones: ['thon-1', 'thon-2'] } };
+    expect((await tc.api('POST', '/api/bulletins', everyZone, operator)).status).toBe(428);
+    const wrong = await tc.api('POST', '/api/bulletins', { ...body, confirm: { pin: '000000' } }, operator);
+    expect(wrong.status).toBe(403);
+    expect(await bulletinCount(tc)).toBe(0);
+    const sent = await tc.api('POST', '/api/bulletins', { ...body, confirm: { pin: '246810' } }, operator);
+    expect(sent.status).toBe(201);
+    // One village alone needs no PIN.
+    const one = await tc.api('POST', '/api/bulletins', { ...body, target: { zones: ['thon-1'] } }, operator);
+    expect(one.status).toBe(201);
+  });
+
+  it('needs a second officer (second-officer mode), never the sender', async () => {
+    const tc = await start({ EMERGENCY_ALL_CONFIRM: 'second-officer' });
+    const audioId = await village(tc);
+    const first = await addUser(tc, 'truc-1', ['operator']);
+    const second = await addUser(tc, 'truc-2', ['operator']);
+    const filed = await tc.api<{ approval: { id: string; reason: string } }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, priority: 'emergency', target: { all: true } },
+      first,
+    );
+    expect(filed.status).toBe(202);
+    expect(filed.body.approval.reason).toBe('emergency_all');
+    const id = filed.body.approval.id;
+    expect((await tc.api('POST', `/api/approvals/${id}/approve`, {}, first)).status).toBe(403);
+    expect(await bulletinCount(tc)).toBe(0);
+    expect((await tc.api('POST', `/api/approvals/${id}/approve`, {}, second)).status).toBe(200);
+    expect(await bulletinCount(tc)).toBe(1);
+  });
+});
+
+describe('zone scope', () => {
+  it('an officer limited to one village can address only it', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const scoped = await addUser(tc, 'truong-thon-1', ['operator'], ['thon-1']);
+    const other = await tc.api<{ error: string }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, target: { zones: ['thon-2'] } },
+      scoped,
+    );
+    expect(other).toMatchObject({ status: 403, body: { error: 'out_of_scope' } });
+    expect((await tc.api('POST', '/api/bulletins', { audioId, target: { all: true } }, scoped)).status).toBe(
+      403,
+    );
+    expect(
+      (await tc.api('POST', '/api/bulletins', { audioId, target: { receivers: ['rx-2'] } }, scoped)).status,
+    ).toBe(403);
+    expect((await tc.api('POST', '/api/stop', { all: true }, scoped)).status).toBe(403);
+    expect(await bulletinCount(tc)).toBe(0);
+    expect(
+      (await tc.api('POST', '/api/bulletins', { audioId, target: { zones: ['thon-1'] } }, scoped)).status,
+    ).toBe(201);
+    expect((await tc.api('POST', '/api/stop', { zones: ['thon-1'] }, scoped)).status).toBe(200);
+  });
+});
+
+describe('audit log', () => {
+  it('records who changed what from where, filters and exports, and cannot be edited', async () => {
+    const tc = await start();
+    await tc.api('POST', '/api/zones', { id: 'thon-a', name: 'Thôn A' });
+    const list = await tc.api<{
+      items: { action: string; username: string; ip: string; subject: string | null }[];
+    }>('GET', '/api/audit?action=zones');
+    expect(list.body.items).toHaveLength(1);
+    expect(list.body.items[0]).toMatchObject({
+      action: 'POST /api/zones',
+      username: 'admin',
+      ip: '127.0.0.1',
+    });
+
+    const csv = await fetch(`${tc.url}/api/audit/export?format=csv`, {
+      headers: { authorization: `Bearer ${tc.token}` },
+    });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
+    const text = await csv.text();
+    expect(text.split('\r\n')[0]).toBe('id,at,userId,username,action,subject,ip,detail');
+    expect(text).toContain('"POST /api/zones"');
+
+    expect(() => tc.controller.db.prepare("UPDATE audit SET action = 'nothing'").run()).toThrow(
+      /append-only/,
+    );
+    expect(() => tc.controller.db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+  });
+});
+
+describe('hardening', () => {
+  it('sends security headers and keeps CORS closed unless an origin is configured', async () => {
+    const tc = await start();
+    const res = await fetch(`${tc.url}/api/health`, { headers: { origin: 'https://evil.example' } });
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+
+    const open = await start({ CORS_ORIGINS: 'https://ubnd.example' });
+    const ok = await fetch(`${open.url}/api/health`, { headers: { origin: 'https://ubnd.example' } });
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://ubnd.example');
+    const no = await fetch(`${open.url}/api/health`, { headers: { origin: 'https://evil.example' } });
+    expect(no.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('refuses a body over the limit with 413 and changes nothing', async () => {
+    const tc = await start();
+    const res = await tc.api('POST', '/api/zones', { name: 'x'.repeat(300 * 1024) });
+    expect(res.status).toBe(413);
+    expect((await tc.api<{ items: unknown[] }>('GET', '/api/zones')).body.items).toEqual([]);
+  });
+});
