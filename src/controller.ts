@@ -194,6 +194,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       audio,
       bulletins,
       users: auth.users,
+      confirmations: auth.confirmations,
       approvalPriorities: new Set(
         config.APPROVAL_PRIORITIES.split(',')
           .map((p) => p.trim())

@@ -353,6 +353,44 @@ describe('an emergency to every village', () => {
     expect(one.status).toBe(201);
   });
 
+  it('accepts a one-time confirmation token from a PIN entered beforehand, once, for its owner only', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const first = await addUser(tc, 'truc-1', ['operator']);
+    const second = await addUser(tc, 'truc-2', ['operator']);
+    expect((await tc.api('POST', '/api/auth/confirm', { pin: 'not-my-password' }, first)).status).toBe(403);
+    const confirm = await tc.api<{ token: string; expiresAt: string }>(
+      'POST',
+      '/api/auth/confirm',
+      { pin: PASSWORD },
+      first,
+    );
+    expect(confirm.status).toBe(200);
+    const body = {
+      audioId,
+      priority: 'emergency',
+      target: { all: true },
+      confirm: { token: confirm.body.token },
+    };
+    const stolen = await tc.api<{ error: string }>('POST', '/api/bulletins', body, second);
+    expect(stolen).toMatchObject({ status: 403, body: { error: 'bad_confirmation' } });
+    // The stolen attempt spent the token: its owner needs a new one.
+    expect((await tc.api('POST', '/api/bulletins', body, first)).status).toBe(403);
+    const again = await tc.api<{ token: string }>('POST', '/api/auth/confirm', { pin: PASSWORD }, first);
+    const sent = await tc.api(
+      'POST',
+      '/api/bulletins',
+      { ...body, confirm: { token: again.body.token } },
+      first,
+    );
+    expect(sent.status).toBe(201);
+    expect(
+      (await tc.api('POST', '/api/bulletins', { ...body, confirm: { token: again.body.token } }, first))
+        .status,
+    ).toBe(403);
+    expect(await bulletinCount(tc)).toBe(1);
+  });
+
   it('needs a second officer (second-officer mode), never the sender', async () => {
     const tc = await start({ EMERGENCY_ALL_CONFIRM: 'second-officer' });
     const audioId = await village(tc);

@@ -27,6 +27,7 @@ const MATRIX: Record<string, string> = {
   'GET /api/auth/csrf': 'AEPOV',
   'POST /api/auth/password': 'AEPOV',
   'POST /api/auth/pin': 'AEPOV',
+  'POST /api/auth/confirm': 'AEPOV',
   'GET /api/auth/tokens': 'AEPOV',
   'POST /api/auth/tokens': 'AEPOV',
   'DELETE /api/auth/tokens/:id': 'AEPOV',

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Db } from '../storage/db.js';
+import { type Confirmations, createConfirmations } from './confirmations.js';
 import type { Principal, Role } from './roles.js';
 import { createSessions, type Sessions } from './sessions.js';
 import { createUserStore, type UserRecord, type UserStore } from './users.js';
@@ -21,6 +22,7 @@ export interface LoginResult {
 export interface AuthService {
   users: UserStore;
   sessions: Sessions;
+  confirmations: Confirmations;
   /** Creates the first admin if there is no user yet; returns the generated password, if any. */
   ensureAdmin(password?: string): Promise<{ created: boolean; generatedPassword?: string }>;
   login(
@@ -51,6 +53,7 @@ export function createAuthService(deps: {
   return {
     users,
     sessions,
+    confirmations: createConfirmations(),
     ensureAdmin: (password) => users.ensureAdmin(password),
     async login(username, password, opts = {}) {
       const user = await users.checkPassword(username, password);

@@ -26,6 +26,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /api/auth/csrf': 'any',
   'POST /api/auth/password': 'any',
   'POST /api/auth/pin': 'any',
+  'POST /api/auth/confirm': 'any',
   'GET /api/auth/tokens': 'any',
   'POST /api/auth/tokens': 'any',
   'DELETE /api/auth/tokens/:id': 'any',

@@ -114,9 +114,15 @@ export const bulletinCreateSchema = z
       .optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     confirm: z
-      .object({ pin: z.string().min(1).max(200) })
+      .object({
+        pin: z.string().min(1).max(200).optional(),
+        token: z.string().min(1).max(100).optional().describe('from POST /api/auth/confirm'),
+      })
+      .refine((c) => Boolean(c.pin) !== Boolean(c.token), 'give pin or token, one of them')
       .optional()
-      .describe('an emergency to every village: your PIN (or password if you set no PIN)'),
+      .describe(
+        'an emergency to every village: your PIN (or password if you set no PIN), or a confirmation token',
+      ),
   })
   .refine((v) => !(v.expiresAt && v.expiresInSeconds), 'give expiresAt or expiresInSeconds, not both');
 

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Confirmations } from '../../auth/confirmations.js';
 import { hasRole, type Principal } from '../../auth/roles.js';
 import { assertTargetInScope } from '../../auth/scope.js';
 import type { UserStore } from '../../auth/users.js';
@@ -49,7 +50,7 @@ export interface ApprovalService {
   submit(
     request: BulletinRequest,
     by: Principal,
-    confirm?: { pin?: string | undefined },
+    confirm?: { pin?: string | undefined; token?: string | undefined },
   ): Promise<SubmitResult>;
   list(filter: { status?: ApprovalStatus | undefined; limit: number; offset: number }): Approval[];
   get(id: string): Approval;
@@ -111,6 +112,7 @@ export function createApprovalService(deps: {
   audio: AudioLibrary;
   bulletins: BulletinService;
   users: UserStore;
+  confirmations: Confirmations;
   /** priorities for which an editor's bulletin waits for an approver */
   approvalPriorities: ReadonlySet<Priority>;
   emergencyAllConfirm: 'pin' | 'second-officer';
@@ -220,15 +222,25 @@ export function createApprovalService(deps: {
         if (deps.emergencyAllConfirm === 'second-officer') {
           return { kind: 'pending', approval: file(request, by, 'emergency_all') };
         }
-        if (!confirm?.pin) {
+        if (confirm?.token) {
+          if (!deps.confirmations.consume(by.id, confirm.token)) {
+            throw new AppError(
+              403,
+              'bad_confirmation',
+              'This confirmation is used up, expired or not yours: enter your PIN again.',
+            );
+          }
+        } else if (confirm?.pin) {
+          if (!(await deps.users.confirm(by.id, confirm.pin))) {
+            throw new AppError(403, 'bad_pin', 'Wrong PIN: the emergency was not sent.');
+          }
+        } else {
           throw new AppError(
             428,
             'confirmation_required',
-            'An emergency to every village needs your PIN (or your password if you have set no PIN) in confirm.pin.',
+            'An emergency to every village needs your PIN (or your password if you have set no PIN): ' +
+              'send confirm.pin, or confirm.token from POST /api/auth/confirm.',
           );
-        }
-        if (!(await deps.users.confirm(by.id, confirm.pin))) {
-          throw new AppError(403, 'bad_pin', 'Wrong PIN: the emergency was not sent.');
         }
       }
       return { kind: 'sent', bulletin: await deps.bulletins.create({ ...request, userId: by.id }) };

@@ -142,6 +142,32 @@ const routes: RoutePlugin = async (app, { services }) => {
     },
   );
 
+  app.post(
+    '/confirm',
+    {
+      config: { rateLimit: { max: 30, timeWindow: '1 minute' } },
+      schema: {
+        tags,
+        summary:
+          'Re-enter my PIN (or password, if I set no PIN) for a one-time token that confirms one emergency to every village within 2 minutes',
+        body: z.object({ pin: z.string().min(1).max(200) }),
+        response: {
+          200: z.object({ token: z.string(), expiresAt: z.string() }),
+          403: errorBodySchema,
+          423: errorBodySchema,
+        },
+      },
+    },
+    // Wrong PINs count toward the account lockout; the rate limit only bounds the scrypt work.
+    async (request) => {
+      const id = request.user!.id;
+      if (!(await auth.users.confirm(id, request.body.pin))) {
+        throw new AppError(403, 'bad_pin', 'Wrong PIN.');
+      }
+      return auth.confirmations.issue(id);
+    },
+  );
+
   app.get(
     '/tokens',
     {
