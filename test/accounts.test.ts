@@ -283,6 +283,11 @@ describe('approval workflow', () => {
       .get(ok.body.bulletin.id) as { created_by: string; approved_by: string };
     expect(row.approved_by).toBe(ok.body.approval.decidedBy);
     expect(row.created_by).not.toBe(row.approved_by);
+    const shown = await tc.api<{ createdBy: string; approvedBy: string }>(
+      'GET',
+      `/api/bulletins/${ok.body.bulletin.id}`,
+    );
+    expect(shown.body).toMatchObject({ createdBy: row.created_by, approvedBy: row.approved_by });
     // Decided once: a second approval is refused.
     expect((await tc.api('POST', `/api/approvals/${id}/approve`, {}, approver)).status).toBe(409);
   });

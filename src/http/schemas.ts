@@ -157,6 +157,7 @@ export const bulletinSchema = z
     createdAt: z.string(),
     expiresAt: z.string(),
     createdBy: z.string().nullable(),
+    approvedBy: z.string().nullable().describe('the second officer who approved it, if it needed one'),
     summary: z.object({
       total: z.number().int(),
       byState: z.record(deliveryStateSchema, z.number().int()),

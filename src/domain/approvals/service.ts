@@ -19,7 +19,7 @@ import { resolveTargets } from '../bulletins/targets.js';
 import type { Fleet } from '../fleet/fleet.js';
 
 /** A request for a bulletin, as the officer made it (without who made it). */
-export type BulletinRequest = Omit<CreateBulletinInput, 'userId'>;
+export type BulletinRequest = Omit<CreateBulletinInput, 'userId' | 'approvedBy'>;
 
 export type ApprovalReason = 'editor' | 'emergency_all';
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'withdrawn' | 'expired';
@@ -270,7 +270,7 @@ export function createApprovalService(deps: {
       if (!decide(id, 'approved', by, note)) throw decidedMeanwhile();
       let bulletin: BulletinDetail;
       try {
-        bulletin = await deps.bulletins.create({ ...a.request, userId: a.createdBy });
+        bulletin = await deps.bulletins.create({ ...a.request, userId: a.createdBy, approvedBy: by.id });
       } catch (err) {
         // Nothing aired: the request waits again, with the reason in the error for the approver.
         db.prepare(
@@ -279,7 +279,6 @@ export function createApprovalService(deps: {
         throw err;
       }
       db.prepare('UPDATE approvals SET bulletin_id = ? WHERE id = ?').run(bulletin.id, id);
-      db.prepare('UPDATE bulletins SET approved_by = ? WHERE id = ?').run(by.id, bulletin.id);
       log.info({ approvalId: id, bulletinId: bulletin.id, by: by.username }, 'approvals: approved and sent');
       return { approval: get(id), bulletin };
     },

@@ -26,6 +26,8 @@ export interface BulletinRow {
   createdAt: string;
   expiresAt: string;
   createdBy: string | null;
+  /** the second officer who approved it (editor's content, or an emergency to every village) */
+  approvedBy: string | null;
 }
 
 export interface DeliveryRow {
@@ -55,6 +57,7 @@ interface RawBulletin {
   created_at: string;
   expires_at: string;
   created_by: string | null;
+  approved_by: string | null;
 }
 
 const toBulletin = (r: RawBulletin): BulletinRow => ({
@@ -72,6 +75,7 @@ const toBulletin = (r: RawBulletin): BulletinRow => ({
   createdAt: r.created_at,
   expiresAt: r.expires_at,
   createdBy: r.created_by,
+  approvedBy: r.approved_by,
 });
 
 const deliveryCols = `bulletin_id AS bulletinId, receiver_id AS receiverId, state, reason, detail, play, attempts,
@@ -90,7 +94,7 @@ export function createBulletinRepo(db: Db) {
   const s = {
     insert: db.prepare(
       `INSERT INTO bulletins (id, command_id, seq, title, audio_id, priority, repeat, gap_ms, volume, target, status,
-         created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+         created_at, expires_at, created_by, approved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
     ),
     get: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE id = ?'),
     byCommand: db.prepare<[string], RawBulletin>('SELECT * FROM bulletins WHERE command_id = ?'),
@@ -196,6 +200,7 @@ export function createBulletinRepo(db: Db) {
           b.createdAt,
           b.expiresAt,
           b.createdBy,
+          b.approvedBy,
         );
         const rows = receiverIds.map((id) => {
           const sent = sentTo.has(id);

@@ -62,6 +62,8 @@ export interface CreateBulletinInput {
   expiresInSeconds?: number | undefined;
   expiresAt?: string | undefined;
   userId?: string | undefined;
+  /** the officer who approved it, when it went through the approval queue */
+  approvedBy?: string | undefined;
 }
 
 export interface BulletinDetail extends Omit<BulletinRow, 'commandId' | 'seq' | 'gapMs'> {
@@ -365,6 +367,7 @@ export function createBulletinService(deps: {
         createdAt: now.toISOString(),
         expiresAt: expiresAt.toISOString(),
         createdBy: input.userId ?? null,
+        approvedBy: input.approvedBy ?? null,
       };
       const online = receiverIds.filter((id) => fleet.isOnline(id));
       const sentTo = new Set(online);
