@@ -1,5 +1,5 @@
 /** Configuration: defaults, the optional JSON file, environment precedence, and clear refusals. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,25 @@ describe('loadConfig', () => {
     });
     expect(c.MQTT_URL).toBeUndefined();
     expect(c.ADMIN_PASSWORD).toBeUndefined();
+  });
+
+  it('reads secrets from <NAME>_FILE, and refuses a secret file every user can read', () => {
+    const good = join(dir, 'admin-password');
+    writeFileSync(good, 'from-a-file-0123\n', { mode: 0o600 });
+    expect(loadConfig({ ADMIN_PASSWORD_FILE: good }).ADMIN_PASSWORD).toBe('from-a-file-0123');
+    // The plain variable wins over the file.
+    expect(
+      loadConfig({ ADMIN_PASSWORD_FILE: good, ADMIN_PASSWORD: 'from-the-env-0123' }).ADMIN_PASSWORD,
+    ).toBe('from-the-env-0123');
+    const open = join(dir, 'mqtt-password');
+    writeFileSync(open, 'secret', { mode: 0o644 });
+    chmodSync(open, 0o644);
+    expect(() => loadConfig({ MQTT_PASSWORD_FILE: open })).toThrow(/readable by everyone/);
+    expect(() => loadConfig({ MQTT_PASSWORD_FILE: join(dir, 'missing') })).toThrow(
+      /MQTT_PASSWORD_FILE: cannot read/,
+    );
+    // Only secrets may come from files.
+    expect(loadConfig({ PORT_FILE: good }).PORT).toBe(8080);
   });
 
   it('reads an optional JSON file, and the environment wins over it', () => {
