@@ -442,6 +442,46 @@ describe('zone scope', () => {
     ).toBe(201);
     expect((await tc.api('POST', '/api/stop', { zones: ['thon-1'] }, scoped)).status).toBe(200);
   });
+
+  it('an officer limited to one village sees only it, and what was sent to it', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const scoped = await addUser(tc, 'truong-thon-1', ['operator', 'editor'], ['thon-1']);
+    const send = async (target: object) =>
+      (await tc.api<{ id: string }>('POST', '/api/bulletins', { audioId, target, priority: 'normal' })).body
+        .id;
+    const toOther = await send({ zones: ['thon-2'] });
+    const toMine = await send({ receivers: ['rx-1'] });
+    const toAll = await send({ all: true });
+    const editor = await addUser(tc, 'bien-tap', ['editor']);
+    await tc.api('POST', '/api/bulletins', { audioId, target: { zones: ['thon-2'] } }, editor);
+    const mineFiled = await tc.api<{ approval: { id: string } }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, target: { zones: ['thon-1'] } },
+      editor,
+    );
+
+    const ids = (items: { id: string }[]) => items.map((i) => i.id).sort();
+    const get = <T>(path: string) => tc.api<T>('GET', path, undefined, scoped);
+    expect(ids((await get<{ items: { id: string }[] }>('/api/zones')).body.items)).toEqual(['thon-1']);
+    expect(ids((await get<{ items: { id: string }[] }>('/api/receivers')).body.items)).toEqual(['rx-1']);
+    expect((await get('/api/receivers/rx-2')).status).toBe(403);
+    expect((await get('/api/zones/thon-2')).status).toBe(403);
+
+    const list = await get<{ items: { id: string }[]; total: number }>('/api/bulletins');
+    expect(ids(list.body.items)).toEqual([toMine, toAll].sort());
+    expect(list.body.total).toBe(2);
+    expect((await get(`/api/bulletins/${toOther}`)).status).toBe(403);
+    expect((await get(`/api/bulletins/${toOther}/log`)).status).toBe(403);
+    const all = await get<{ deliveries: { receiverId: string }[] }>(`/api/bulletins/${toAll}`);
+    expect(all.body.deliveries.map((d) => d.receiverId)).toEqual(['rx-1']);
+
+    const queue = await get<{ items: { id: string }[] }>('/api/approvals');
+    expect(ids(queue.body.items)).toEqual([mineFiled.body.approval.id]);
+    // An unscoped officer sees everything.
+    expect((await tc.api<{ total: number }>('GET', '/api/bulletins')).body.total).toBe(3);
+  });
 });
 
 describe('audit log', () => {

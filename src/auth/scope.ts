@@ -44,3 +44,63 @@ export function assertTargetInScope(
     );
   }
 }
+
+/**
+ * Whether an officer limited to some zones may see something sent to `target`: everything sent to
+ * all villages, to one of their zones, or to a receiver in one of them. Officers without a scope see
+ * everything.
+ */
+export function targetTouchesScope(
+  who: Pick<Principal, 'zones'>,
+  target: BulletinTarget,
+  fleet: Fleet,
+): boolean {
+  if (who.zones === null || target.all) return true;
+  const allowed = new Set(who.zones);
+  if ((target.zones ?? []).some((z) => allowed.has(z))) return true;
+  return (target.receivers ?? []).some((id) => {
+    try {
+      const zoneId = fleet.getReceiver(id).zoneId;
+      return zoneId !== null && allowed.has(zoneId);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** 403 unless `targetTouchesScope`. */
+export function assertVisibleInScope(
+  who: Pick<Principal, 'zones'>,
+  target: BulletinTarget,
+  fleet: Fleet,
+): void {
+  if (!targetTouchesScope(who, target, fleet)) {
+    throw new AppError(403, 'out_of_scope', 'This was sent outside the zones you may see.');
+  }
+}
+
+/**
+ * The same rule as `targetTouchesScope` as an SQL condition on a JSON target column, for lists
+ * that page in SQL. `zones` are bound as parameters.
+ */
+export function targetScopeSql(
+  targetColumn: string,
+  zones: readonly string[],
+): { sql: string; args: string[] } {
+  const marks = zones.map(() => '?').join(', ') || 'NULL';
+  return {
+    sql: `(json_extract(${targetColumn}, '$.all') = 1
+      OR EXISTS (SELECT 1 FROM json_each(${targetColumn}, '$.zones') j WHERE j.value IN (${marks}))
+      OR EXISTS (SELECT 1 FROM json_each(${targetColumn}, '$.receivers') j
+                 JOIN receivers r ON r.id = j.value WHERE r.zone_id IN (${marks})))`,
+    args: [...zones, ...zones],
+  };
+}
+
+/** Throws 403 unless the officer's scope includes `zoneId` (officers without a scope see every zone). */
+export function assertZoneInScope(who: Pick<Principal, 'zones'>, zoneId: string | null): void {
+  if (who.zones === null) return;
+  if (zoneId === null || !who.zones.includes(zoneId)) {
+    throw new AppError(403, 'out_of_scope', `You may see only these zones: ${who.zones.join(', ')}.`);
+  }
+}

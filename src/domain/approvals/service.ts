@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Confirmations } from '../../auth/confirmations.js';
 import { hasRole, type Principal } from '../../auth/roles.js';
-import { assertTargetInScope } from '../../auth/scope.js';
+import { assertTargetInScope, targetScopeSql } from '../../auth/scope.js';
 import type { UserStore } from '../../auth/users.js';
 import type { Priority } from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
@@ -52,7 +52,13 @@ export interface ApprovalService {
     by: Principal,
     confirm?: { pin?: string | undefined; token?: string | undefined },
   ): Promise<SubmitResult>;
-  list(filter: { status?: ApprovalStatus | undefined; limit: number; offset: number }): Approval[];
+  /** Newest first; with `zones`, only requests whose target touches those zones. */
+  list(filter: {
+    status?: ApprovalStatus | undefined;
+    zones?: readonly string[] | null | undefined;
+    limit: number;
+    offset: number;
+  }): Approval[];
   get(id: string): Approval;
   approve(
     id: string,
@@ -246,20 +252,26 @@ export function createApprovalService(deps: {
       return { kind: 'sent', bulletin: await deps.bulletins.create({ ...request, userId: by.id }) };
     },
 
-    list({ status, limit, offset }) {
+    list({ status, zones, limit, offset }) {
       expire.run(nowIso());
-      const rows = status
-        ? db
-            .prepare<[string, number, number], Row>(
-              'SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC LIMIT ? OFFSET ?',
-            )
-            .all(status, limit, offset)
-        : db
-            .prepare<[number, number], Row>(
-              'SELECT * FROM approvals ORDER BY created_at DESC LIMIT ? OFFSET ?',
-            )
-            .all(limit, offset);
-      return rows.map(toApproval);
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (status) {
+        where.push('status = ?');
+        args.push(status);
+      }
+      if (zones) {
+        const scope = targetScopeSql("json_extract(request, '$.target')", zones);
+        where.push(scope.sql);
+        args.push(...scope.args);
+      }
+      return db
+        .prepare<(string | number)[], Row>(
+          `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY created_at DESC LIMIT ? OFFSET ?`,
+        )
+        .all(...args, limit, offset)
+        .map(toApproval);
     },
 
     get,

@@ -219,6 +219,18 @@ export function createBulletinRepo(db: Db) {
     },
     list: (limit: number, offset: number): BulletinRow[] => s.list.all(limit, offset).map(toBulletin),
     count: (): number => s.count.get()!.n,
+    /** A page of the bulletins matching an SQL condition on the `bulletins` row (see auth/scope.ts). */
+    listWhere(where: { sql: string; args: string[] }, limit: number, offset: number) {
+      const rows = db
+        .prepare<unknown[], RawBulletin>(
+          `SELECT * FROM bulletins WHERE ${where.sql} ORDER BY created_at DESC LIMIT ? OFFSET ?`,
+        )
+        .all(...where.args, limit, offset);
+      const n = db
+        .prepare<unknown[], { n: number }>(`SELECT count(*) AS n FROM bulletins WHERE ${where.sql}`)
+        .get(...where.args)!.n;
+      return { rows: rows.map(toBulletin), total: n };
+    },
     active: (): BulletinRow[] => s.active.all().map(toBulletin),
     deliveries: (bulletinId: string): DeliveryRow[] => s.deliveries.all(bulletinId),
     applyUpdates,

@@ -91,7 +91,12 @@ interface Tracked {
 export interface BulletinService extends EventEmitter<BulletinServiceEvents> {
   create(input: CreateBulletinInput): Promise<BulletinDetail>;
   get(id: string, withDeliveries?: boolean): BulletinDetail;
-  list(limit: number, offset: number): { items: BulletinDetail[]; total: number };
+  /** Newest first; `where` is an SQL condition on the bulletin row (an officer's zone scope). */
+  list(
+    limit: number,
+    offset: number,
+    where?: { sql: string; args: string[] },
+  ): { items: BulletinDetail[]; total: number };
   cancel(id: string): Promise<BulletinDetail>;
   /** Stops everything playing or queued in some zones, or everywhere. */
   stop(scope: {
@@ -411,8 +416,12 @@ export function createBulletinService(deps: {
       return detail(row, withDeliveries);
     },
 
-    list(limit: number, offset: number) {
+    list(limit: number, offset: number, where?: { sql: string; args: string[] }) {
       flush();
+      if (where) {
+        const page = repo.listWhere(where, limit, offset);
+        return { items: page.rows.map((r) => detail(r, false)), total: page.total };
+      }
       return { items: repo.list(limit, offset).map((r) => detail(r, false)), total: repo.count() };
     },
 

@@ -1,5 +1,6 @@
 /** The approval queue: what editors made, and emergencies to every village waiting for a second officer. */
 import { z } from 'zod';
+import { assertVisibleInScope } from '../../auth/scope.js';
 import { errorBodySchema } from '../errors.js';
 import { approvalSchema, bulletinSchema, idParams } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
@@ -24,7 +25,7 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: z.object({ items: z.array(approvalSchema) }) },
       },
     },
-    async (request) => ({ items: approvals.list(request.query) }),
+    async (request) => ({ items: approvals.list({ ...request.query, zones: request.user!.zones }) }),
   );
 
   app.get(
@@ -37,7 +38,11 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: approvalSchema, 404: errorBodySchema },
       },
     },
-    async (request) => approvals.get(request.params.id),
+    async (request) => {
+      const a = approvals.get(request.params.id);
+      assertVisibleInScope(request.user!, a.request.target, services.fleet);
+      return a;
+    },
   );
 
   app.post(

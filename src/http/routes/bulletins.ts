@@ -1,6 +1,6 @@
 /** Bulletins (play now), their per-receiver deliveries, cancel, and the zone / all-stop. */
 import { z } from 'zod';
-import { assertTargetInScope } from '../../auth/scope.js';
+import { assertTargetInScope, assertVisibleInScope, targetScopeSql } from '../../auth/scope.js';
 import { zoneIdSchema } from '../../contract/mqtt.js';
 import { errorBodySchema } from '../errors.js';
 import { approvalSchema, bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
@@ -49,7 +49,11 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: z.object({ items: z.array(bulletinSchema), total: z.number().int() }) },
       },
     },
-    async (request) => bulletins.list(request.query.limit, request.query.offset),
+    async (request) => {
+      const zones = request.user!.zones;
+      const where = zones ? targetScopeSql('target', zones) : undefined;
+      return bulletins.list(request.query.limit, request.query.offset, where);
+    },
   );
 
   app.get(
@@ -62,7 +66,14 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: bulletinSchema, 404: errorBodySchema },
       },
     },
-    async (request) => bulletins.get(request.params.id),
+    async (request) => {
+      const b = bulletins.get(request.params.id);
+      const zones = request.user!.zones;
+      if (!zones) return b;
+      assertVisibleInScope(request.user!, b.target, services.fleet);
+      // The summary covers every village; the list of deliveries only the officer's.
+      return { ...b, deliveries: b.deliveries?.filter((d) => d.zoneId !== null && zones.includes(d.zoneId)) };
+    },
   );
 
   app.get(
@@ -80,6 +91,7 @@ const routes: RoutePlugin = async (app, { services }) => {
     async (request, reply) => {
       const id = request.params.id;
       const first = bulletins.progress(id); // 404 before the stream starts
+      assertVisibleInScope(request.user!, bulletins.get(id, false).target, services.fleet);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -133,7 +145,19 @@ const routes: RoutePlugin = async (app, { services }) => {
         },
       },
     },
-    async (request) => ({ items: bulletins.asRun(request.params.id) }),
+    async (request) => {
+      const items = bulletins.asRun(request.params.id);
+      const zones = request.user!.zones;
+      if (!zones) return { items };
+      assertVisibleInScope(request.user!, bulletins.get(request.params.id, false).target, services.fleet);
+      const mine = new Set(
+        services.fleet
+          .listReceivers()
+          .filter((r) => r.zoneId && zones.includes(r.zoneId))
+          .map((r) => r.id),
+      );
+      return { items: items.filter((i) => mine.has(i.receiverId)) };
+    },
   );
 
   app.post(

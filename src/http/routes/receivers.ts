@@ -3,6 +3,7 @@
  * MQTT credentials (issued at registration or adoption and shown once, re-issued, revoked).
  */
 import { z } from 'zod';
+import { assertZoneInScope } from '../../auth/scope.js';
 import type { IssuedCredentials } from '../../domain/fleet/credentials.js';
 import { provisioningBundle } from '../../domain/fleet/provisioning.js';
 import type { Receiver } from '../../domain/fleet/repo.js';
@@ -52,7 +53,11 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: z.object({ items: z.array(receiverSchema) }) },
       },
     },
-    async (request) => ({ items: fleet.listReceivers(request.query) }),
+    async (request) => {
+      const zones = request.user!.zones;
+      const items = fleet.listReceivers(request.query);
+      return { items: zones ? items.filter((r) => r.zoneId !== null && zones.includes(r.zoneId)) : items };
+    },
   );
 
   app.post(
@@ -147,7 +152,11 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: receiverSchema, 404: errorBodySchema },
       },
     },
-    async (request) => fleet.getReceiver(request.params.id),
+    async (request) => {
+      const r = fleet.getReceiver(request.params.id);
+      assertZoneInScope(request.user!, r.zoneId);
+      return r;
+    },
   );
 
   app.patch(

@@ -1,5 +1,6 @@
 /** Zones: the villages (thôn) receivers belong to. */
 import { z } from 'zod';
+import { assertZoneInScope } from '../../auth/scope.js';
 import { errorBodySchema } from '../errors.js';
 import { idParams, zoneCreateSchema, zoneSchema } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
@@ -11,9 +12,11 @@ const routes: RoutePlugin = async (app, { services }) => {
   app.get(
     '',
     { schema: { tags, summary: 'List zones', response: { 200: z.object({ items: z.array(zoneSchema) }) } } },
-    async () => ({
-      items: fleet.listZones(),
-    }),
+    async (request) => {
+      const zones = request.user!.zones;
+      const items = fleet.listZones();
+      return { items: zones ? items.filter((z) => zones.includes(z.id)) : items };
+    },
   );
 
   app.post(
@@ -39,7 +42,10 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: { 200: zoneSchema, 404: errorBodySchema },
       },
     },
-    async (request) => fleet.getZone(request.params.id),
+    async (request) => {
+      assertZoneInScope(request.user!, request.params.id);
+      return fleet.getZone(request.params.id);
+    },
   );
 
   app.patch(
