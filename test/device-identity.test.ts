@@ -14,6 +14,7 @@ import { subscribeGranted } from '../firmware-sim/link.js';
 import { loadConfig } from '../src/config.js';
 import { topics } from '../src/contract/mqtt.js';
 import type { ProvisioningBundle } from '../src/contract/provisioning.js';
+import { playCommand } from './helpers/commands.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { SimHarness, wav } from './helpers/sim-harness.js';
 import { waitFor } from './helpers/wait.js';
@@ -64,26 +65,14 @@ const closed = (c: MqttClient) => new Promise<void>((resolve) => c.once('close',
 /** A command envelope no controller signed, with a readable id (a receiver would report it). */
 function forged(topic: string): { id: string; payload: string } {
   const id = `forged-${randomUUID()}`;
-  const now = Date.now();
-  const body = JSON.stringify({
-    v: 1,
-    type: 'play',
-    id,
-    seq: 9_999_999_999,
-    issuedAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + 60_000).toISOString(),
-    bulletinId: randomUUID(),
-    priority: 'emergency',
-    audio: {
-      url: `http://127.0.0.1:9/${topic}`,
-      sha256: 'a'.repeat(64),
-      size: 10,
-      durationMs: 1000,
-      mime: 'audio/mpeg',
-    },
-    repeat: 1,
-    gapMs: 0,
-  });
+  const body = JSON.stringify(
+    playCommand({
+      id,
+      seq: 9_999_999_999,
+      priority: 'emergency',
+      audio: { ...playCommand().audio, url: `http://127.0.0.1:9/${topic}` },
+    }),
+  );
   return { id, payload: JSON.stringify({ body, sig: Buffer.alloc(64).toString('base64'), kid: 'rogue' }) };
 }
 

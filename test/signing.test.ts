@@ -12,13 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SimReceiver } from '../firmware-sim/index.js';
 import { ReplayMemory } from '../firmware-sim/util.js';
-import {
-  type PlayCommand,
-  playCommandSchema,
-  type ReceiverEvent,
-  receiverConfigSchema,
-  topics,
-} from '../src/contract/mqtt.js';
+import { playCommandSchema, type ReceiverEvent, receiverConfigSchema, topics } from '../src/contract/mqtt.js';
 import { generateSigningKey, open, publicKeyPem, type SigningKey, seal } from '../src/contract/signing.js';
 import { eventIgnoredBecause } from '../src/domain/bulletins/states.js';
 import { CONTROLLER_USERNAME } from '../src/mqtt/broker.js';
@@ -29,36 +23,13 @@ import {
   type SigningKeysOverview,
   type StoredSigningKey,
 } from '../src/signing-keys.js';
+import { playCommand } from './helpers/commands.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { watch } from './helpers/sim-harness.js';
 import { waitFor } from './helpers/wait.js';
 
 const t = topics();
 const trustedOf = (...keys: SigningKey[]) => new Map(keys.map((k) => [k.kid, k.publicKey]));
-
-function playCommand(over: Partial<PlayCommand> = {}): PlayCommand {
-  const now = Date.now();
-  return {
-    v: 1,
-    type: 'play',
-    id: randomUUID(),
-    seq: 1,
-    issuedAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + 60_000).toISOString(),
-    bulletinId: randomUUID(),
-    priority: 'normal',
-    audio: {
-      url: 'http://127.0.0.1:9/none.mp3',
-      sha256: 'a'.repeat(64),
-      size: 10,
-      durationMs: 1000,
-      mime: 'audio/mpeg',
-    },
-    repeat: 1,
-    gapMs: 0,
-    ...over,
-  };
-}
 
 describe('seal / open', () => {
   const key = generateSigningKey('k-test');
