@@ -49,7 +49,8 @@ export interface Controller {
 
 export async function startController(config: Config, log: Logger): Promise<Controller> {
   const dataDir = resolve(config.LOALANG_DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  // The data directory holds the database, the audio and the secrets: its owner only.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(join(dataDir, 'loalang.db'));
   const secrets = loadOrCreateSecrets(dataDir);
   const signingKeys = createSigningKeys(secrets.signingKeys, secrets.saveSigningKeys);

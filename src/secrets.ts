@@ -42,7 +42,7 @@ function writeSecrets(file: string, content: unknown): void {
 }
 
 export function loadOrCreateSecrets(dataDir: string): Secrets {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, 'secrets.json');
   if (!existsSync(file)) {
     const content = {

@@ -3,6 +3,9 @@
  * sessions with CSRF protection, API tokens, zone scope, the approval workflow with four eyes,
  * the emergency-to-every-village confirmation, the append-only audit log, and security headers.
  */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toneWav } from '../scripts/wav.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from './helpers/controller.js';
@@ -527,6 +530,18 @@ describe('hardening', () => {
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://ubnd.example');
     const no = await fetch(`${open.url}/api/health`, { headers: { origin: 'https://evil.example' } });
     expect(no.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('creates its data directory for its owner only', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'loalang-perm-'));
+    try {
+      const dataDir = join(parent, 'data');
+      await start({ LOALANG_DATA_DIR: dataDir });
+      expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    } finally {
+      for (const tc of running.splice(0)) await tc.stop();
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 
   it('refuses a body over the limit with 413 and changes nothing', async () => {
