@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../storage/db.js';
 import { type Confirmations, createConfirmations } from './confirmations.js';
-import type { Principal, Role } from './roles.js';
+import type { Principal } from './roles.js';
 import { createSessions, type Sessions } from './sessions.js';
 import { createUserStore, type UserRecord, type UserStore } from './users.js';
 
@@ -30,10 +30,7 @@ export interface AuthService {
     password: string,
     opts?: { kind?: 'bearer' | 'cookie'; ip?: string },
   ): Promise<LoginResult>;
-  /** The principal of a bearer token (session or API token), or null. */
-  verifyToken(token: string): Principal | null;
   logout(token: string): void;
-  createUser(username: string, password: string, roles: Role | Role[]): Promise<UserRecord>;
 }
 
 export function createAuthService(deps: {
@@ -60,9 +57,6 @@ export function createAuthService(deps: {
       const { token, expiresAt } = sessions.open(user.id, opts.kind ?? 'bearer', opts.ip ?? '');
       return { token, expiresAt, user };
     },
-    verifyToken: (token) => sessions.verify(token, 'bearer'),
     logout: (token) => sessions.close(token),
-    createUser: (username, password, roles) =>
-      users.create({ username, password, roles: Array.isArray(roles) ? roles : [roles] }),
   };
 }

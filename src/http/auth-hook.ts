@@ -12,7 +12,6 @@
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Role } from '../auth/roles.js';
 import { AppError } from '../errors.js';
 import { allows, ruleFor } from './policy.js';
 import type { Services } from './types.js';
@@ -20,7 +19,7 @@ import type { Services } from './types.js';
 export const SESSION_COOKIE = 'loalang_session';
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function bearerToken(request: FastifyRequest): string | null {
+function bearerToken(request: FastifyRequest): string | null {
   const h = request.headers.authorization;
   if (!h) return null;
   const m = /^Bearer\s+(\S+)$/i.exec(h);
@@ -100,13 +99,4 @@ function originHost(origin: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** A preHandler that refuses users without one of `roles` (most routes rely on `policy.ts`). */
-export function requireRole(...roles: Role[]) {
-  return async (request: FastifyRequest) => {
-    if (!request.user || !allows(roles, request.user.roles)) {
-      throw new AppError(403, 'forbidden', `This needs one of the roles: ${roles.join(', ')}.`);
-    }
-  };
 }

@@ -52,7 +52,11 @@ export async function startAudioApp(opts: { uploadMaxBytes?: number } = {}): Pro
   const log = pino({ level: 'silent' });
   const db = openDatabase(join(dataDir, 'loalang.db'));
   const auth = createAuthService({ db, log, tokenTtlS: 3600 });
-  const user = await auth.createUser('tester', 'correct horse battery', ['editor', 'operator']);
+  const user = await auth.users.create({
+    username: 'tester',
+    password: 'correct horse battery',
+    roles: ['editor', 'operator'],
+  });
   const { token } = await auth.login('tester', 'correct horse battery');
   const app = Fastify({ logger: false }).withTypeProvider<ZodTypeProvider>();
   const lib = createAudioLibrary({ db, dataDir, urlSecret: randomBytes(32), publicUrl: PUBLIC_URL, log });
