@@ -73,9 +73,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
   // CORS closed by default: only origins listed in CORS_ORIGINS may call the API from a browser.
-  const origins = services.config.CORS_ORIGINS.split(',')
-    .map((o) => o.trim())
-    .filter(Boolean);
+  const origins = services.config.CORS_ORIGINS;
   await app.register(cors, { origin: origins.length > 0 ? origins : false, credentials: true });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

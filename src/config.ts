@@ -5,7 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_TOPIC_ROOT } from './contract/mqtt.js';
+import { DEFAULT_TOPIC_ROOT, prioritySchema } from './contract/mqtt.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
@@ -17,6 +17,20 @@ function isTimeZone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A comma-separated list (an environment variable), or a JSON array (the config file), of `item`. */
+function commaList<T extends z.ZodType>(item: T) {
+  return z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
 }
 
 /** Every setting, its default and what is allowed. The README's table follows this list. */
@@ -144,17 +158,11 @@ export const configSchema = z.object({
     .enum(['auto', 'true', 'false'])
     .default('auto')
     .describe('Secure flag of the session cookie; auto: when the request came over HTTPS'),
-  CORS_ORIGINS: z
-    .string()
-    .default('')
+  CORS_ORIGINS: commaList(z.string().min(1))
+    .default([])
     .describe('comma-separated origins allowed to call the API from a browser; empty: none'),
-  APPROVAL_PRIORITIES: z
-    .string()
-    .default('normal,priority,emergency')
-    .refine(
-      (v) => v.split(',').every((p) => ['', 'normal', 'priority', 'emergency'].includes(p.trim())),
-      'comma-separated priorities: normal, priority, emergency',
-    )
+  APPROVAL_PRIORITIES: commaList(prioritySchema)
+    .default(['normal', 'priority', 'emergency'])
     .describe("priorities for which an editor's bulletin waits for an approver"),
   EMERGENCY_ALL_CONFIRM: z
     .enum(['pin', 'second-officer'])

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
-import { topics as makeTopics, type Priority, parseReceiverTopic } from './contract/mqtt.js';
+import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
@@ -196,11 +196,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       bulletins,
       users: auth.users,
       confirmations: auth.confirmations,
-      approvalPriorities: new Set(
-        config.APPROVAL_PRIORITIES.split(',')
-          .map((p) => p.trim())
-          .filter((p): p is Priority => p !== '') as Priority[],
-      ),
+      approvalPriorities: new Set(config.APPROVAL_PRIORITIES),
       emergencyAllConfirm: config.EMERGENCY_ALL_CONFIRM,
     });
 

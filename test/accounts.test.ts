@@ -139,6 +139,34 @@ describe('login', () => {
     expect(audit.body.items[0]!.ip).toBe('127.0.0.1');
   });
 
+  it('a stolen session cannot guess the password through the password or PIN forms', async () => {
+    const tc = await start({ LOGIN_MAX_FAILURES: '3' });
+    const token = await addUser(tc, 'hoa', ['operator']);
+    const tries = [];
+    for (let i = 0; i < 3; i++) {
+      tries.push(
+        (
+          await tc.api(
+            'POST',
+            '/api/auth/password',
+            { currentPassword: `guess-${i}`, newPassword: 'new-password-123' },
+            token,
+          )
+        ).status,
+      );
+    }
+    expect(tries).toEqual([403, 403, 423]);
+    // Locked: even the right password no longer changes anything, through either form.
+    const right = { currentPassword: PASSWORD, newPassword: 'new-password-123' };
+    expect((await tc.api('POST', '/api/auth/password', right, token)).status).toBe(423);
+    expect(
+      (await tc.api('POST', '/api/auth/pin', { currentPassword: PASSWORD, pin: '135790' }, token)).status,
+    ).toBe(423);
+    expect(
+      (await tc.api('POST', '/api/auth/login', { username: 'hoa', password: PASSWORD }, null)).status,
+    ).toBe(423);
+  });
+
   it('a disabled account cannot log in and its sessions end at once', async () => {
     const tc = await start();
     const token = await addUser(tc, 'minh', ['viewer']);
@@ -318,6 +346,27 @@ describe('approval workflow', () => {
     const now = await tc.api('POST', '/api/bulletins', { audioId, target: { zones: ['thon-1'] } }, operator);
     expect(now.status).toBe(201);
     expect(await bulletinCount(tc)).toBe(1);
+  });
+
+  it('refuses an editor’s request to an unknown village before filing it', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const editor = await addUser(tc, 'bien-tap', ['editor']);
+    const bad = await tc.api<{ error: string }>(
+      'POST',
+      '/api/bulletins',
+      { audioId, target: { zones: ['thon-9'] } },
+      editor,
+    );
+    expect(bad).toMatchObject({ status: 400, body: { error: 'unknown_zone' } });
+    const noAudio = await tc.api(
+      'POST',
+      '/api/bulletins',
+      { audioId: 'no-such-audio', target: { zones: ['thon-1'] } },
+      editor,
+    );
+    expect(noAudio.status).toBe(400);
+    expect((await tc.api<{ items: unknown[] }>('GET', '/api/approvals')).body.items).toEqual([]);
   });
 
   it('APPROVAL_PRIORITIES chooses which of an editor’s priorities wait', async () => {

@@ -41,6 +41,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT_FILE: good }).PORT).toBe(8080);
   });
 
+  it('reads comma-separated lists, and names a bad item', () => {
+    expect(loadConfig({}).APPROVAL_PRIORITIES).toEqual(['normal', 'priority', 'emergency']);
+    expect(loadConfig({}).CORS_ORIGINS).toEqual([]);
+    const c = loadConfig({
+      APPROVAL_PRIORITIES: 'emergency',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+    });
+    expect(c.APPROVAL_PRIORITIES).toEqual(['emergency']);
+    expect(c.CORS_ORIGINS).toEqual(['https://a.example', 'https://b.example']);
+    expect(() => loadConfig({ APPROVAL_PRIORITIES: 'normal,urgent' })).toThrow(
+      /APPROVAL_PRIORITIES\.1: .*"emergency"/,
+    );
+  });
+
   it('reads an optional JSON file, and the environment wins over it', () => {
     const file = join(dir, 'loalang.json');
     writeFileSync(

@@ -337,7 +337,12 @@ describe.skipIf(!mosquittoAvailable())('Mosquitto configured from the files loal
         genuineB.got.some((g) => g.topic === topic),
       ),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // A barrier instead of a pause: Mosquitto routes in order, so once the rogue has the controller's
+    // next all-stop, anything routed to it before has arrived too.
+    const allHeard = () => rogue.got.filter((g) => g.topic === t.allCommand()).length;
+    const allBefore = allHeard();
+    expect((await tc.api('POST', '/api/stop', { all: true })).status).toBe(200);
+    await waitFor('the rogue heard the next all-stop', () => allHeard() > allBefore);
     // The rogue heard the all-receiver stop (A may) and nothing else: nothing of B, zone 2 or statuses.
     const allowedToA = new Set([
       t.allCommand(),
@@ -406,7 +411,8 @@ describe.skipIf(!mosquittoAvailable())('Mosquitto configured from the files loal
       },
     );
     const rogue = await listener('rx-a');
-    await rogue.client.subscribeAsync([t.receiverCommand('rx-a')], { qos: 1 });
+    // The all topic too, which A may hear: the barrier below.
+    await rogue.client.subscribeAsync([t.receiverCommand('rx-a'), t.allCommand()], { qos: 1 });
     const forged = JSON.stringify({ body: '{"v":1,"type":"stop"}', sig: 'AAAA', kid: 'forged' });
     for (const topic of [
       t.receiverCommand('rx-a'), // its own
@@ -419,15 +425,15 @@ describe.skipIf(!mosquittoAvailable())('Mosquitto configured from the files loal
       // QoS 1: the PUBACK comes after Mosquitto routed (here: dropped) the message.
       await rogue.client.publishAsync(topic, forged, { qos: 1 });
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // Positive control, and the barrier: Mosquitto routes in order, so once the controller's all-stop
+    // (sent after every PUBACK above) has arrived, any forged message routed before it has too.
+    expect((await tc.api('POST', '/api/stop', { all: true })).status).toBe(200);
+    await waitFor('the genuine all-stop heard', () =>
+      [genuineB, genuineC, rogue].every((l) => l.got.some((g) => g.topic === t.allCommand())),
+    );
     expect(genuineB.got.filter((g) => g.payload === forged)).toEqual([]);
     expect(genuineC.got.filter((g) => g.payload === forged)).toEqual([]);
     expect(rogue.got.filter((g) => g.payload === forged)).toEqual([]);
-    // Positive control: the controller's own all-stop reaches both.
-    expect((await tc.api('POST', '/api/stop', { all: true })).status).toBe(200);
-    await waitFor('the genuine all-stop heard', () =>
-      [genuineB, genuineC].every((l) => l.got.some((g) => g.topic === t.allCommand())),
-    );
     await Promise.all([rogue, genuineB, genuineC].map((l) => l.client.endAsync()));
   });
 
@@ -452,7 +458,11 @@ describe.skipIf(!mosquittoAvailable())('Mosquitto configured from the files loal
     );
     const before = live.got.length;
     expect((await tc.api('POST', '/api/stop', { zones: ['thon-1'] })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 300));
+    // Barrier: the controller's next stop to zone 2, which C hears, comes after the one to zone 1.
+    expect((await tc.api('POST', '/api/stop', { zones: ['thon-2'] })).status).toBe(200);
+    await waitFor('C heard the next zone 2 stop', () =>
+      live.got.slice(before).some((g) => g.topic === t.zoneCommand('thon-2')),
+    );
     expect(live.got.slice(before).filter((g) => g.topic === t.zoneCommand('thon-1'))).toEqual([]);
     await live.client.endAsync();
   });
@@ -627,8 +637,9 @@ describe.skipIf(!dynsecAvailable())('Mosquitto with the dynamic-security file lo
     await ctl.publishAsync(t.receiverCommand('rx-b'), 'for B', { qos: 1 });
     await ctl.publishAsync(t.allCommand(), 'for all', { qos: 1 });
     await waitFor('A hears the all topic', () => got.includes(t.allCommand()));
+    // No pause needed: each side's last message was published after the forged ones, by the same
+    // client, and the broker delivers one client's messages in order.
     await waitFor('the controller hears A', () => heard.includes(t.receiverStatus('rx-a')));
-    await new Promise((r) => setTimeout(r, 200));
     expect(heard).toEqual([t.receiverStatus('rx-a')]);
     expect(got).toEqual([t.allCommand()]);
   });

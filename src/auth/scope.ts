@@ -7,6 +7,15 @@ import type { Fleet } from '../domain/fleet/fleet.js';
 import { AppError } from '../errors.js';
 import type { Principal } from './roles.js';
 
+/** The zone of a receiver: null when it has none (pending), undefined when it is unknown. */
+function receiverZone(fleet: Fleet, id: string): string | null | undefined {
+  try {
+    return fleet.getReceiver(id).zoneId;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Throws 403 when `target` reaches beyond the zones `who` may address. */
 export function assertTargetInScope(
   who: Pick<Principal, 'zones'>,
@@ -27,13 +36,9 @@ export function assertTargetInScope(
   }
   for (const z of target.zones ?? []) if (!allowed.has(z)) outside.push(`zone ${z}`);
   for (const id of target.receivers ?? []) {
-    let zoneId: string | null = null;
-    try {
-      zoneId = fleet.getReceiver(id).zoneId;
-    } catch {
-      continue; // unknown receivers are refused later with a 400 that names them
-    }
-    if (!zoneId || !allowed.has(zoneId)) outside.push(`receiver ${id}`);
+    const zoneId = receiverZone(fleet, id);
+    // Unknown receivers are refused later with a 400 that names them.
+    if (zoneId !== undefined && (zoneId === null || !allowed.has(zoneId))) outside.push(`receiver ${id}`);
   }
   if (outside.length) {
     throw new AppError(
@@ -59,12 +64,8 @@ export function targetTouchesScope(
   const allowed = new Set(who.zones);
   if ((target.zones ?? []).some((z) => allowed.has(z))) return true;
   return (target.receivers ?? []).some((id) => {
-    try {
-      const zoneId = fleet.getReceiver(id).zoneId;
-      return zoneId !== null && allowed.has(zoneId);
-    } catch {
-      return false;
-    }
+    const zoneId = receiverZone(fleet, id);
+    return typeof zoneId === 'string' && allowed.has(zoneId);
   });
 }
 

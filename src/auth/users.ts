@@ -134,6 +134,25 @@ export function createUserStore(deps: {
     return null;
   }
 
+  /**
+   * Checks a logged-in officer's password (or PIN, falling back to the password when none is set),
+   * under the same lockout as the login: a stolen session cannot guess either one.
+   */
+  async function checkSecret(r: Row, given: string, which: 'password' | 'pin'): Promise<boolean> {
+    if (r.locked_until && r.locked_until > nowIso()) throw lockedError(r.locked_until);
+    const ok = await verifyPassword(
+      given,
+      which === 'pin' ? (r.pin_hash ?? r.password_hash) : r.password_hash,
+    );
+    if (ok) {
+      succeeded.run(r.id);
+      return true;
+    }
+    const locked = recordFailure(r);
+    if (locked) throw lockedError(locked);
+    return false;
+  }
+
   async function create(input: UserInput): Promise<UserRecord> {
     if (byName.get(input.username)) {
       throw new AppError(409, 'username_taken', `The user name "${input.username}" is already used.`);
@@ -234,33 +253,19 @@ export function createUserStore(deps: {
     },
 
     async changePassword(id, current, next) {
-      const r = row(id);
-      if (!(await verifyPassword(current, r.password_hash))) {
-        recordFailure(r);
+      if (!(await checkSecret(row(id), current, 'password'))) {
         throw new AppError(403, 'bad_credentials', 'The current password is wrong.');
       }
       db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(await hashPassword(next), id);
     },
 
     async setPin(id, currentPassword, pin) {
-      const r = row(id);
-      if (!(await verifyPassword(currentPassword, r.password_hash))) {
-        recordFailure(r);
+      if (!(await checkSecret(row(id), currentPassword, 'password'))) {
         throw new AppError(403, 'bad_credentials', 'The current password is wrong.');
       }
       db.prepare('UPDATE users SET pin_hash = ? WHERE id = ?').run(await hashPassword(pin), id);
     },
 
-    async confirm(id, pinOrPassword) {
-      const r = row(id);
-      if (r.locked_until && r.locked_until > nowIso()) throw lockedError(r.locked_until);
-      const ok = await verifyPassword(pinOrPassword, r.pin_hash ?? r.password_hash);
-      if (ok) succeeded.run(id);
-      else {
-        const locked = recordFailure(r);
-        if (locked) throw lockedError(locked);
-      }
-      return ok;
-    },
+    confirm: (id, pinOrPassword) => checkSecret(row(id), pinOrPassword, 'pin'),
   };
 }

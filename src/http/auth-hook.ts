@@ -43,11 +43,7 @@ export async function installAuth(app: FastifyInstance, services: Services, csrf
     getUserInfo: (req) => req.user?.credentialId ?? '',
     csrfOpts: { userInfo: true, hmacKey: csrfKey },
   });
-  const allowedOrigins = new Set(
-    services.config.CORS_ORIGINS.split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
-  );
+  const allowedOrigins = new Set(services.config.CORS_ORIGINS);
 
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;

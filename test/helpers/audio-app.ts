@@ -93,7 +93,7 @@ export async function startAudioApp(opts: { uploadMaxBytes?: number } = {}): Pro
     audit: createAudit(db),
     audio: lib,
     fleet,
-    config: { CORS_ORIGINS: '' },
+    config: { CORS_ORIGINS: [] },
   } as unknown as Services;
   await installAuth(app, services, randomBytes(32));
   await app.register(audioRoutes, { prefix: '/api/audio', services });

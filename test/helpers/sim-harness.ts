@@ -25,6 +25,7 @@ import {
 import { AUDIO_AUTH_NOTE, type ProvisioningBundle } from '../../src/contract/provisioning.js';
 import { generateSigningKey, publicKeyPem, type SigningKey, seal } from '../../src/contract/signing.js';
 import { CONTROLLER_USERNAME, type EmbeddedBroker, startEmbeddedBroker } from '../../src/mqtt/broker.js';
+import { playCommand } from './commands.js';
 
 /** A small mono 16-bit PCM WAV: a sine of `hz` for `ms`. Real bytes, so sha256 checks are real. */
 export function wav(hz: number, ms: number, rate = 8000): Buffer {
@@ -249,21 +250,7 @@ export class SimHarness {
   }
 
   play(file: AudioFile, over: Partial<PlayCommand> = {}): PlayCommand {
-    const now = Date.now();
-    return {
-      v: 1,
-      type: 'play',
-      id: randomUUID(),
-      seq: this.nextSeq(),
-      issuedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + 60_000).toISOString(),
-      bulletinId: randomUUID(),
-      priority: 'normal',
-      audio: file.audio,
-      repeat: 1,
-      gapMs: 0,
-      ...over,
-    };
+    return playCommand({ seq: this.nextSeq(), audio: file.audio, ...over });
   }
 
   stop(over: Partial<StopCommand> = {}): StopCommand {

@@ -137,8 +137,9 @@ export function createApprovalService(deps: {
   }
 
   /** Whether the request reaches every horn of the commune. */
-  function reachesEveryVillage(request: BulletinRequest, receiverIds: string[]): boolean {
+  function reachesEveryVillage(request: BulletinRequest): boolean {
     if (request.target.all) return true;
+    const receiverIds = resolveTargets(fleet, request.target); // 400 for unknown zones or receivers
     const all = fleet.adoptedIds();
     return all.length > 0 && receiverIds.length >= all.length;
   }
@@ -219,13 +220,16 @@ export function createApprovalService(deps: {
       if (!deps.audio.get(request.audioId)) {
         throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
       }
-      const receiverIds = resolveTargets(fleet, request.target); // 400 for unknown zones or receivers
+      // What is sent now, `bulletins.create` resolves and checks; what waits is checked here, before it
+      // waits (so the fleet-wide emergency's hot path resolves its receivers once).
       const mayPlayNow = hasRole(by, 'operator', 'admin');
       if (!mayPlayNow && deps.approvalPriorities.has(request.priority)) {
+        resolveTargets(fleet, request.target);
         return { kind: 'pending', approval: file(request, by, 'editor') };
       }
-      if (request.priority === 'emergency' && reachesEveryVillage(request, receiverIds)) {
+      if (request.priority === 'emergency' && reachesEveryVillage(request)) {
         if (deps.emergencyAllConfirm === 'second-officer') {
+          resolveTargets(fleet, request.target);
           return { kind: 'pending', approval: file(request, by, 'emergency_all') };
         }
         if (confirm?.token) {
