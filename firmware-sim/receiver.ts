@@ -384,6 +384,9 @@ export class SimReceiver extends ObservableReceiver {
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
     if (cmd.type === 'stop') {
       this.#player.stop(cmd);
+      // Confirms the stop after the `cancelled` of each item it stopped (docs/protocol.md §7.4):
+      // the controller then knows nothing the stop covers can still play here.
+      this.#report(cmd.id, cmd.bulletinId, 'received');
     } else if (this.faults.rejectCommands) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
     } else {

@@ -28,6 +28,7 @@ import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
 import mqttAuthRoutes from './http/routes/mqtt-auth.js';
 import receiverRoutes from './http/routes/receivers.js';
+import stopRoutes from './http/routes/stops.js';
 import systemRoutes from './http/routes/system.js';
 import { tokenRoutes, userRoutes } from './http/routes/users.js';
 import zoneRoutes from './http/routes/zones.js';
@@ -124,6 +125,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(receiverRoutes, { prefix: '/api/receivers', ...opts });
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
+  await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
   await app.register(mqttAuthRoutes, { prefix: '/api/mqtt', ...opts });
   await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });

@@ -168,6 +168,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       dispatcher,
       sequence,
       defaultTtlS: config.BULLETIN_TTL_S,
+      connected: () => edge.connected(),
     });
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     handlers.event = (id, p) => bulletins.handleEvent(id, p);

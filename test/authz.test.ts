@@ -72,6 +72,9 @@ const MATRIX: Record<string, string> = {
   'POST /api/bulletins': 'AEO',
   'POST /api/bulletins/:id/cancel': 'AO',
   'POST /api/stop': 'AO',
+  'GET /api/stops': 'AEPOV',
+  'GET /api/stops/:id': 'AEPOV',
+  'GET /api/stops/:id/progress': 'AEPOV',
 
   'GET /api/approvals': 'AEPOV',
   'GET /api/approvals/:id': 'AEPOV',

@@ -56,7 +56,7 @@ export function installAuditHook(app: FastifyInstance, audit: Audit): void {
     const route = request.routeOptions.url;
     if (!route || !CHANGING.has(request.method) || SKIP.has(route) || reply.statusCode >= 400) return;
     const params = request.params as Record<string, string> | undefined;
-    audit.record(request, `${request.method} ${route}`, params?.id ?? null, null, {
+    audit.record(request, `${request.method} ${route}`, params?.id ?? request.auditSubject ?? null, null, {
       status: reply.statusCode,
     });
   });

@@ -76,6 +76,9 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/bulletins': ['editor', 'operator'],
   'POST /api/bulletins/:id/cancel': ['operator'],
   'POST /api/stop': ['operator'],
+  'GET /api/stops': READ,
+  'GET /api/stops/:id': READ,
+  'GET /api/stops/:id/progress': READ,
 
   // approvals: everyone sees the queue; approvers decide; an operator may confirm an emergency
   // to every village as the second officer (checked by the domain), the creator may withdraw
