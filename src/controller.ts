@@ -80,6 +80,8 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     };
     // Per-device MQTT credentials (hashes only); the embedded broker checks them before the fleet exists.
     const deviceCredentials = createDeviceCredentials(db);
+    // bound to the fleet once it exists (the broker starts first)
+    let deviceGone: (id: string) => void = () => {};
     if (!mqttUrl) {
       const fleetRepo = createFleetRepo(db);
       broker = await startEmbeddedBroker({
@@ -96,6 +98,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
           hasCredentials: (id) => deviceCredentials.has(id),
         },
         discovery: config.MQTT_DISCOVERY,
+        onDeviceGone: (id) => deviceGone(id),
         log: log.child({ part: 'broker' }),
       });
       const b = broker;
@@ -153,6 +156,9 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       // A receiver whose rights changed reconnects with its new ones (or, revoked, cannot).
       const b = broker;
       fleet.on('access', (receiverId) => b.disconnect(receiverId));
+      // The embedded broker sees connections itself: a live one outranks what a status claims.
+      fleet.setConnectionView((id) => b.isConnected(id));
+      deviceGone = (id) => fleet.connectionClosed(id);
     }
     const dispatcher = createDispatcher({
       publisher: edge,
@@ -171,6 +177,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       connected: () => edge.connected(),
     });
     handlers.status = (id, p) => fleet.handleStatus(id, p);
+    fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));
     handlers.event = (id, p) => bulletins.handleEvent(id, p);
 
     // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.

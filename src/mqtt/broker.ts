@@ -45,6 +45,8 @@ export interface EmbeddedBrokerOptions {
   devices: DeviceDirectory;
   /** let devices without credentials connect with pending rights (MQTT_DISCOVERY) */
   discovery?: boolean;
+  /** a receiver's connection ended and no newer one of it replaced it */
+  onDeviceGone?: (receiverId: string) => void;
   log: Logger;
 }
 
@@ -58,6 +60,8 @@ export interface EmbeddedBroker {
    * is under way, so that it reconnects with its new rights. Returns whether a client was dropped.
    */
   disconnect(receiverId: string): boolean;
+  /** Whether a receiver (not the controller) holds a live connection now. */
+  isConnected(receiverId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -213,7 +217,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     if (began !== undefined && began !== generation(client.id)) client.close();
   });
   aedes.on('clientDisconnect', (client) => {
-    if (connected.get(client.id) === client) connected.delete(client.id);
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    const kind = kinds.get(client);
+    if (kind === 'device' || kind === 'discovered') opts.onDeviceGone?.(client.id);
   });
 
   const server: Server = createServer(aedes.handle);
@@ -253,6 +260,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       log.info({ clientId: receiverId }, 'mqtt: rights changed, receiver disconnected');
       client.close();
       return true;
+    },
+    isConnected(receiverId) {
+      const client = connected.get(receiverId);
+      if (!client) return false;
+      const kind = kinds.get(client);
+      return (kind === 'device' || kind === 'discovered') && client.connected;
     },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
