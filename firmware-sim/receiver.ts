@@ -108,6 +108,8 @@ export class SimReceiver extends ObservableReceiver {
           signal,
           faults: this.faults,
           retryBaseMs: opts.downloadRetryBaseMs,
+          retryMaxMs: opts.downloadRetryMaxMs,
+          attempts: opts.downloadAttempts,
           // The signed URL alone is refused: the receiver proves who it is with its credentials.
           auth: this.#credentials,
           log: this.#log,

@@ -133,6 +133,15 @@ export const configSchema = z.object({
     .max(7 * 86400)
     .default(3600)
     .describe('default expiry of a bulletin'),
+  REOFFER_DELAY_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(15)
+    .describe(
+      'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
+    ),
   LOGIN_MAX_FAILURES: z.coerce
     .number()
     .int()

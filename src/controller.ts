@@ -175,6 +175,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       sequence,
       defaultTtlS: config.BULLETIN_TTL_S,
       connected: () => edge.connected(),
+      reofferBaseMs: config.REOFFER_DELAY_S * 1000,
     });
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));

@@ -182,7 +182,10 @@ export function createBulletinService(deps: {
   defaultTtlS: number;
   /** whether the controller's link to the broker is up */
   connected?: () => boolean;
+  /** first wait before a failed download is offered again (default REOFFER_BASE_MS) */
+  reofferBaseMs?: number;
 }): BulletinService {
+  const reofferBaseMs = deps.reofferBaseMs ?? REOFFER_BASE_MS;
   const { log, fleet, dispatcher } = deps;
   const repo = createBulletinRepo(deps.db);
   const emitter = new EventEmitter<BulletinServiceEvents>();
@@ -565,12 +568,12 @@ export function createBulletinService(deps: {
       e.reason === 'download_failed' &&
       d.state !== 'stopping' &&
       d.reoffers < MAX_REOFFERS &&
-      Date.now() + REOFFER_BASE_MS < t.expiresAtMs &&
+      Date.now() + reofferBaseMs < t.expiresAtMs &&
       t.row.status === 'active'
     ) {
       // Not final yet: the download is offered again later (a controller restart, a 4G outage).
       d.state = 'queued';
-      d.retryAtMs = Date.now() + REOFFER_BASE_MS * 2 ** d.reoffers;
+      d.retryAtMs = Date.now() + reofferBaseMs * 2 ** d.reoffers;
       queueUpdate({
         bulletinId: t.row.id,
         receiverId,
