@@ -67,106 +67,118 @@ async function post<T>(api: Api, path: string, body: unknown): Promise<{ status:
 const byRx = (b: Bulletin) => Object.fromEntries(b.deliveries.map((d) => [d.receiverId, d.state]));
 
 describe.skipIf(!mosquittoAvailable())('stops are facts, and deliveries follow what receivers report', () => {
-  it('a stop survives a controller crash (SIGKILL) and reaches the receiver that was away; its plays meanwhile are in the as-run log', async () => {
-    const m = await startMosquitto();
-    let cp = await startControllerProcess({ mqttUrl: m.url });
-    const dataDir = cp.dataDir;
-    const rxs: SimReceiver[] = [];
-    try {
-      const { api, bundles, audioId } = await setUp(cp, ['rx-1', 'rx-2']);
-      for (const id of ['rx-1', 'rx-2'])
-        rxs.push(new SimReceiver({ ...optionsFromBundle(bundles.get(id)!), reconnectMaxMs: 500 }));
-      const [rx1, rx2] = rxs as [SimReceiver, SimReceiver];
-      await Promise.all(rxs.map((r) => r.start()));
-      await waitFor('both online', async () => {
-        const list = await api.json<{ items: { online: boolean }[] }>('GET', '/api/receivers');
-        return list.items.every((r) => r.online);
-      });
-      // 6 plays of 1.5 s with 1 s between: about 14 s of sound.
-      const b = await api.json<Bulletin>('POST', '/api/bulletins', {
-        audioId,
-        target: { all: true },
-        repeat: 6,
-        gapSeconds: 1,
-      });
-      await Promise.all(
-        rxs.map((r) => r.waitForEvent((e) => e.bulletinId === b.id && e.state === 'started', 10_000)),
-      );
+  it.each(['stop', 'cancel'] as const)(
+    'a %s survives a controller crash (SIGKILL) and reaches the receiver that was away; its plays meanwhile are in the as-run log',
+    async (how) => {
+      const m = await startMosquitto();
+      let cp = await startControllerProcess({ mqttUrl: m.url });
+      const dataDir = cp.dataDir;
+      const rxs: SimReceiver[] = [];
+      try {
+        const { api, bundles, audioId } = await setUp(cp, ['rx-1', 'rx-2']);
+        for (const id of ['rx-1', 'rx-2'])
+          rxs.push(new SimReceiver({ ...optionsFromBundle(bundles.get(id)!), reconnectMaxMs: 500 }));
+        const [rx1, rx2] = rxs as [SimReceiver, SimReceiver];
+        await Promise.all(rxs.map((r) => r.start()));
+        await waitFor('both online', async () => {
+          const list = await api.json<{ items: { online: boolean }[] }>('GET', '/api/receivers');
+          return list.items.every((r) => r.online);
+        });
+        // 6 plays of 1.5 s with 1 s between: about 14 s of sound.
+        const b = await api.json<Bulletin>('POST', '/api/bulletins', {
+          audioId,
+          target: { all: true },
+          repeat: 6,
+          gapSeconds: 1,
+        });
+        await Promise.all(
+          rxs.map((r) => r.waitForEvent((e) => e.bulletinId === b.id && e.state === 'started', 10_000)),
+        );
 
-      // rx-2's link is cut; it goes on playing by itself.
-      await rx2.goOffline();
-      await waitFor(
-        'rx-2 offline',
-        async () => !(await api.json<{ online: boolean }>('GET', '/api/receivers/rx-2')).online,
-      );
-      const stop = await post<StopAnswer>(api, '/api/stop', { all: true });
-      expect(stop.status).toBe(200);
-      expect(stop.body.stopping).toBe(2);
-      await rx1.waitForEvent((e) => e.bulletinId === b.id && e.state === 'cancelled');
-      const half = await waitFor('rx-1 cancelled, rx-2 still stopping', async () => {
-        const now = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
-        return byRx(now)['rx-1'] === 'cancelled' ? now : null;
-      });
-      // Not "cancelled": nobody has told the controller that rx-2 stopped.
-      expect(byRx(half)['rx-2']).toBe('stopping');
-      const st = await api.json<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
-      expect(st.status).toBe('sent');
-      expect(Object.fromEntries(st.perReceiver!.map((r) => [r.receiverId, r.state]))).toEqual({
-        'rx-1': 'confirmed',
-        'rx-2': 'pending',
-      });
+        // rx-2's link is cut; it goes on playing by itself.
+        await rx2.goOffline();
+        await waitFor(
+          'rx-2 offline',
+          async () => !(await api.json<{ online: boolean }>('GET', '/api/receivers/rx-2')).online,
+        );
+        const stop =
+          how === 'stop'
+            ? await post<StopAnswer>(api, '/api/stop', { all: true })
+            : await post<{ stop: StopAnswer }>(api, `/api/bulletins/${b.id}/cancel`, {}).then((r) => ({
+                status: r.status,
+                body: r.body.stop,
+              }));
+        expect(stop.status).toBe(200);
+        expect(stop.body.stopping).toBe(2);
+        await rx1.waitForEvent((e) => e.bulletinId === b.id && e.state === 'cancelled');
+        const half = await waitFor('rx-1 cancelled, rx-2 still stopping', async () => {
+          const now = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
+          return byRx(now)['rx-1'] === 'cancelled' ? now : null;
+        });
+        // Not "cancelled": nobody has told the controller that rx-2 stopped.
+        expect(byRx(half)['rx-2']).toBe('stopping');
+        const st = await api.json<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
+        expect(st.status).toBe('sent');
+        expect(Object.fromEntries(st.perReceiver!.map((r) => [r.receiverId, r.state]))).toEqual({
+          'rx-1': 'confirmed',
+          'rx-2': 'pending',
+        });
 
-      // The controller crashes and comes back; the stop is still a fact.
-      await cp.kill();
-      cp = await startControllerProcess({ mqttUrl: m.url, restart: cp });
-      await api.login(cp.adminPassword);
-      // Away through the crash, it played on: a third play at least.
-      await rx2.waitForEvent((e) => e.bulletinId === b.id && e.state === 'started' && e.play === 3, 10_000);
-      const playsAway = rx2.events.filter((e) => e.bulletinId === b.id && e.state === 'started').length;
-      await rx2.goOnline();
-      const cancelled = await rx2.waitForEvent(
-        (e) => e.bulletinId === b.id && e.state === 'cancelled',
-        10_000,
-      );
-      expect(cancelled.by).toBe(stop.body.stop.id);
-      // It never played the bulletin to its end.
-      expect(rx2.played.some((p) => p.bulletinId === b.id)).toBe(false);
+        // The controller crashes and comes back; the stop is still a fact.
+        await cp.kill();
+        cp = await startControllerProcess({ mqttUrl: m.url, restart: cp });
+        await api.login(cp.adminPassword);
+        // Away through the crash, it played on: a third play at least.
+        await rx2.waitForEvent((e) => e.bulletinId === b.id && e.state === 'started' && e.play === 3, 10_000);
+        const playsAway = rx2.events.filter((e) => e.bulletinId === b.id && e.state === 'started').length;
+        await rx2.goOnline();
+        const cancelled = await rx2.waitForEvent(
+          (e) => e.bulletinId === b.id && e.state === 'cancelled',
+          10_000,
+        );
+        expect(cancelled.by).toBe(stop.body.stop.id);
+        // It never played the bulletin to its end.
+        expect(rx2.played.some((p) => p.bulletinId === b.id)).toBe(false);
 
-      const final = await waitFor('bulletin settled', async () => {
-        const now = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
-        return now.summary.finished === now.summary.total ? now : null;
-      });
-      expect(byRx(final)).toEqual({ 'rx-1': 'cancelled', 'rx-2': 'cancelled' });
-      const confirmed = await waitFor('stop confirmed by both', async () => {
-        const s = await api.json<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
-        return s.status === 'confirmed' ? s : null;
-      });
-      expect(confirmed.receivers.confirmed).toBe(2);
+        const final = await waitFor('bulletin settled', async () => {
+          const now = await api.json<Bulletin>('GET', `/api/bulletins/${b.id}`);
+          return now.summary.finished === now.summary.total ? now : null;
+        });
+        expect(byRx(final)).toEqual({ 'rx-1': 'cancelled', 'rx-2': 'cancelled' });
+        const confirmed = await waitFor('stop confirmed by both', async () => {
+          const s = await api.json<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
+          return s.status === 'confirmed' ? s : null;
+        });
+        expect(confirmed.receivers.confirmed).toBe(2);
 
-      // Every play rx-2 reported, including those while it was away, is in the as-run log.
-      const reported = rx2.events
-        .filter((e) => e.bulletinId === b.id && e.state === 'started')
-        .map((e) => e.play);
-      expect(reported.length).toBeGreaterThanOrEqual(playsAway);
-      const log = await api.json<{ items: LogLine[] }>('GET', `/api/bulletins/${b.id}/log`);
-      const logged = log.items
-        .filter((l) => l.receiverId === 'rx-2' && l.event === 'started')
-        .map((l) => l.play);
-      expect(logged).toEqual(reported);
+        // Every play rx-2 reported, including those while it was away, is in the as-run log.
+        const reported = rx2.events
+          .filter((e) => e.bulletinId === b.id && e.state === 'started')
+          .map((e) => e.play);
+        expect(reported.length).toBeGreaterThanOrEqual(playsAway);
+        const log = await api.json<{ items: LogLine[] }>('GET', `/api/bulletins/${b.id}/log`);
+        const logged = log.items
+          .filter((l) => l.receiverId === 'rx-2' && l.event === 'started')
+          .map((l) => l.play);
+        expect(logged).toEqual(reported);
 
-      // The stop is in the audit log, by its id.
-      const audit = await api.json<{ items: { action: string; subject: string | null }[] }>(
-        'GET',
-        '/api/audit?action=POST%20/api/stop',
-      );
-      expect(audit.items.map((a) => a.subject)).toContain(stop.body.stop.id);
-    } finally {
-      await Promise.all(rxs.map((r) => r.stop()));
-      await cp.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      await m.stop();
-    }
-  }, 60_000);
+        // The stop is in the audit log, by its id.
+        const audit = await api.json<{ items: { action: string; subject: string | null }[] }>(
+          'GET',
+          how === 'stop'
+            ? '/api/audit?action=POST%20/api/stop'
+            : '/api/audit?action=POST%20/api/bulletins/:id/cancel',
+        );
+        expect(audit.items.map((a) => a.subject)).toContain(how === 'stop' ? stop.body.stop.id : b.id);
+      } finally {
+        await Promise.all(rxs.map((r) => r.stop()));
+        await cp.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+        await m.stop();
+      }
+    },
+    60_000,
+  );
 
   it('with the broker unreachable, a stop is accepted but not delivered, and a delivery that played meanwhile says so', async () => {
     // Persistence on, as Debian's packaged mosquitto.conf has it (docs/mosquitto/loalang.conf): the

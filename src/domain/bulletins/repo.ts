@@ -134,7 +134,13 @@ export function createBulletinRepo(db: Db) {
     list: db.prepare<[number, number], RawBulletin>(
       'SELECT * FROM bulletins ORDER BY created_at DESC LIMIT ? OFFSET ?',
     ),
-    active: db.prepare<[], RawBulletin>(`SELECT * FROM bulletins WHERE status = 'active'`),
+    // what the service follows: active bulletins, and cancelled ones whose receivers have not all
+    // said what became of them yet (deliveries still `stopping`)
+    active: db.prepare<[], RawBulletin>(
+      `SELECT * FROM bulletins b WHERE status = 'active' OR (status = 'cancelled' AND EXISTS (
+         SELECT 1 FROM deliveries d WHERE d.bulletin_id = b.id
+           AND d.state NOT IN ('done', 'failed', 'expired', 'preempted', 'cancelled')))`,
+    ),
     count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM bulletins'),
     deliveries: db.prepare<[string], RawDelivery>(
       `SELECT ${deliveryCols} FROM deliveries WHERE bulletin_id = ? ORDER BY receiver_id`,
