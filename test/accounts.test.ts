@@ -403,11 +403,19 @@ describe('an emergency to every village', () => {
     const wrong = await tc.api('POST', '/api/bulletins', { ...body, confirm: { pin: '000000' } }, operator);
     expect(wrong.status).toBe(403);
     expect(await bulletinCount(tc)).toBe(0);
-    const sent = await tc.api('POST', '/api/bulletins', { ...body, confirm: { pin: '246810' } }, operator);
-    expect(sent.status).toBe(201);
     // One village alone needs no PIN.
     const one = await tc.api('POST', '/api/bulletins', { ...body, target: { zones: ['thon-1'] } }, operator);
     expect(one.status).toBe(201);
+    const sent = await tc.api('POST', '/api/bulletins', { ...body, confirm: { pin: '246810' } }, operator);
+    expect(sent.status).toBe(201);
+    // After every village within CONFIRM_WINDOW_S, one more village needs the PIN again.
+    const after = await tc.api(
+      'POST',
+      '/api/bulletins',
+      { ...body, target: { zones: ['thon-2'] } },
+      operator,
+    );
+    expect(after.status).toBe(428);
   });
 
   it('accepts a one-time confirmation token from a PIN entered beforehand, once, for its owner only', async () => {
