@@ -150,7 +150,9 @@ export const configSchema = z.object({
     .min(3)
     .max(100)
     .default(5)
-    .describe('failed logins in a row before the account is locked'),
+    .describe(
+      'wrong passwords in a row for one name from one address before that pair pauses (10x from all: the account locks)',
+    ),
   LOGIN_RATE_PER_MIN: z.coerce
     .number()
     .int()
@@ -164,7 +166,7 @@ export const configSchema = z.object({
     .min(60)
     .max(86400)
     .default(900)
-    .describe('how long a locked account stays locked'),
+    .describe('how long a paused name or a locked account stays so; the longest PIN re-check wait'),
   COOKIE_SECURE: z
     .enum(['auto', 'true', 'false'])
     .default('auto')
