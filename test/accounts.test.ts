@@ -619,6 +619,40 @@ describe('zone scope', () => {
   });
 });
 
+describe('zone scope does not leak what lies outside it', () => {
+  it('an unknown receiver id answers like another zone’s, and the signing-key listing shows only mine', async () => {
+    const tc = await start();
+    const audioId = await village(tc);
+    const scoped = await addUser(tc, 'truong-thon-1', ['operator'], ['thon-1']);
+    const send = (receivers: string[]) =>
+      tc.api<{ error: string; message: string }>(
+        'POST',
+        '/api/bulletins',
+        { audioId, target: { receivers } },
+        scoped,
+      );
+    const other = await send(['rx-2']);
+    const unknown = await send(['rx-404']);
+    expect(other.status).toBe(403);
+    expect(unknown.status).toBe(403);
+    expect(unknown.body.error).toBe(other.body.error);
+    expect(unknown.body.message.replace('rx-404', 'X')).toBe(other.body.message.replace('rx-2', 'X'));
+    const getOther = await tc.api<{ message: string }>('GET', '/api/receivers/rx-2', undefined, scoped);
+    const getUnknown = await tc.api<{ message: string }>('GET', '/api/receivers/rx-404', undefined, scoped);
+    expect([getOther.status, getUnknown.status]).toEqual([403, 403]);
+    expect(getUnknown.body.message.replace('rx-404', 'X')).toBe(getOther.body.message.replace('rx-2', 'X'));
+    // An unscoped officer still hears that an id is unknown.
+    expect((await tc.api('GET', '/api/receivers/rx-404')).status).toBe(404);
+
+    type Overview = { receivers: { total: number; notYetTrusting: string[]; notYetTrustingCount: number } };
+    const mine = await tc.api<Overview>('GET', '/api/system/signing-keys', undefined, scoped);
+    expect(mine.status).toBe(200);
+    expect(mine.body.receivers).toMatchObject({ total: 1, notYetTrusting: ['rx-1'], notYetTrustingCount: 1 });
+    const all = await tc.api<Overview>('GET', '/api/system/signing-keys');
+    expect(all.body.receivers.notYetTrusting.sort()).toEqual(['rx-1', 'rx-2']);
+  });
+});
+
 describe('audit log', () => {
   it('records who changed what from where, filters and exports, and cannot be edited', async () => {
     const tc = await start();
