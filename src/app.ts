@@ -56,7 +56,9 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
       disableRequestLogging: services.config.LOG_LEVEL !== 'debug' && services.config.LOG_LEVEL !== 'trace',
     }),
     bodyLimit: 256 * 1024,
-    trustProxy: true,
+    // X-Forwarded-For only from the proxies listed: from anyone else it would let a caller pick the
+    // address that rate limits and the audit log see.
+    trustProxy: services.config.TRUSTED_PROXIES.length > 0 ? services.config.TRUSTED_PROXIES : false,
   }).withTypeProvider<ZodTypeProvider>();
   // Security headers. The CSP lets Swagger UI (/docs) run its own scripts and styles, nothing else.
   await app.register(helmet, {

@@ -207,6 +207,8 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       confirmations: auth.confirmations,
       approvalPriorities: new Set(config.APPROVAL_PRIORITIES),
       emergencyAllConfirm: config.EMERGENCY_ALL_CONFIRM,
+      confirmPriorities: new Set(config.CONFIRM_PRIORITIES),
+      confirmWindowS: config.CONFIRM_WINDOW_S,
     });
 
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);

@@ -37,6 +37,8 @@ const MATRIX: Record<string, string> = {
   'GET /api/users/:id': 'A',
   'PATCH /api/users/:id': 'A',
   'DELETE /api/users/:id': 'A',
+  'GET /api/users/:id/tokens': 'A',
+  'DELETE /api/users/:id/tokens': 'A',
   'GET /api/tokens': 'A',
   'DELETE /api/tokens/:id': 'A',
   'GET /api/audit': 'A',

@@ -37,6 +37,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /api/users/:id': ADMIN,
   'PATCH /api/users/:id': ADMIN,
   'DELETE /api/users/:id': ADMIN,
+  'GET /api/users/:id/tokens': ADMIN,
+  'DELETE /api/users/:id/tokens': ADMIN,
   'GET /api/tokens': ADMIN,
   'DELETE /api/tokens/:id': ADMIN,
   'GET /api/audit': ADMIN,
