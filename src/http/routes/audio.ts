@@ -320,7 +320,11 @@ const routes: RoutePlugin = async (app, { services }) => {
       // Only now, with the whole body read and accepted, does the upload enter the library.
       const result = lib.commit(staged, { filename: seen.file, name, userId: request.user?.id });
       Object.assign(seen, { audioId: result.audio.id, created: result.created });
-      return reply.code(result.created ? 201 : 200).send(result);
+      const status = result.created ? 201 : 200;
+      // Audited now, not when the answer is sent: the audio is in the library even if the client
+      // has gone by then (no answer is sent, and so no onResponse comes).
+      auditUpload(request, status);
+      return reply.code(status).send(result);
     },
   );
 
