@@ -286,7 +286,7 @@ describe('uploads against the audio routes', () => {
 
 describe('the full controller', () => {
   let tc: TestController;
-  const IDLE_S = 1;
+  const IDLE_S = 2;
   beforeAll(async () => {
     tc = await startTestController({ HTTP_IDLE_TIMEOUT_S: String(IDLE_S) });
   });
@@ -357,7 +357,7 @@ describe('the full controller', () => {
     await waitFor('the temp file to go', () => audioFilesOnDisk(tc.dataDir).length === 0);
     expect(rows()).toBe(1); // the old row of the test above, nothing new
 
-    // Slow but steady: the same body in 10 pieces, 300 ms apart (3 s in all, three idle timeouts).
+    // Slow but steady: the same body in 10 pieces, 300 ms apart (3 s in all, longer than the idle timeout).
     const steady = connect(Number(port), '127.0.0.1');
     let answer = '';
     steady.on('data', (d) => {
