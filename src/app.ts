@@ -51,6 +51,10 @@ declare module 'fastify' {
 export async function buildApp(services: Services, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log.child({ part: 'http' }) as FastifyBaseLogger,
+    // A stalled body is cut after HTTP_IDLE_TIMEOUT_S without a byte, a whole request after
+    // HTTP_REQUEST_TIMEOUT_S: an idle limit, not a short total, so slow-but-steady 3G uploads finish.
+    connectionTimeout: services.config.HTTP_IDLE_TIMEOUT_S * 1000,
+    requestTimeout: services.config.HTTP_REQUEST_TIMEOUT_S * 1000,
     // Per-request lines only when debugging: a fleet polls status often.
     logController: new LogController({
       disableRequestLogging: services.config.LOG_LEVEL !== 'debug' && services.config.LOG_LEVEL !== 'trace',

@@ -125,6 +125,32 @@ export const configSchema = z.object({
     .optional()
     .describe('first-run admin password; unset → generated once and printed'),
   UPLOAD_MAX_BYTES: bytes.default(50 * 1024 * 1024).describe('largest audio upload'),
+  AUDIO_MAX_DURATION_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    // the library's ceiling (DURATION_CEILING_MS): no stored duration is ever longer
+    .max(86400)
+    .default(4 * 3600)
+    .describe('longest audio accepted for upload, seconds'),
+  HTTP_IDLE_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(30)
+    .describe(
+      "close an HTTP connection on which nothing moved for this long (a stalled upload); keep above 15 s, the progress streams' heartbeat",
+    ),
+  HTTP_REQUEST_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(86400)
+    .default(3600)
+    .describe(
+      'longest time to receive one whole request (408 after); an upload of UPLOAD_MAX_BYTES over slow 3G fits',
+    ),
   AUDIO_URL_TTL_S: z.coerce
     .number()
     .int()

@@ -142,6 +142,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       urlSecret: secrets.urlSecret,
       publicUrl,
       log: log.child({ part: 'audio' }),
+      maxDurationMs: config.AUDIO_MAX_DURATION_S * 1000,
     });
     const fleet = createFleet({
       db,

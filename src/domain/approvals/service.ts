@@ -15,7 +15,7 @@ import type { UserStore } from '../../auth/users.js';
 import type { Priority } from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
-import type { AudioLibrary } from '../audio/library.js';
+import { type AudioLibrary, assertPlayable } from '../audio/library.js';
 import type { BulletinDetail, BulletinService, CreateBulletinInput } from '../bulletins/service.js';
 import { resolveTargets } from '../bulletins/targets.js';
 import type { Fleet } from '../fleet/fleet.js';
@@ -271,9 +271,11 @@ export function createApprovalService(deps: {
     confirm?: { pin?: string | undefined; token?: string | undefined },
   ): Promise<SubmitResult> {
     assertTargetInScope(by, request.target, fleet);
-    if (!deps.audio.get(request.audioId)) {
+    const audio = deps.audio.get(request.audioId);
+    if (!audio) {
       throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
     }
+    assertPlayable(audio);
     // What is sent now, `bulletins.create` resolves and checks; what waits is checked here, before it
     // waits (so the fleet-wide emergency's hot path resolves its receivers once).
     const mayPlayNow = hasRole(by, 'operator', 'admin');

@@ -24,7 +24,7 @@ import {
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
-import type { AudioLibrary } from '../audio/library.js';
+import { type AudioLibrary, assertPlayable, playable } from '../audio/library.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Fleet } from '../fleet/fleet.js';
 import {
@@ -207,7 +207,8 @@ export function createBulletinService(deps: {
   });
 
   function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
-    const audio = deps.audio.get(row.audioId);
+    // Audio stored from a damaged file (no valid duration) cannot be played: as if it were gone.
+    const audio = playable(deps.audio.get(row.audioId));
     let command: PlayCommand | null = null;
     const expiresAtMs = Date.parse(row.expiresAt);
     const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
@@ -647,6 +648,7 @@ export function createBulletinService(deps: {
       const audio = deps.audio.get(input.audioId);
       if (!audio)
         throw badRequest('unknown_audio', `Audio "${input.audioId}" does not exist; upload it first.`);
+      assertPlayable(audio);
       const target: BulletinTarget = {
         ...(input.target.all ? { all: true } : {}),
         ...(input.target.zones?.length ? { zones: [...new Set(input.target.zones)] } : {}),
