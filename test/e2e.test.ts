@@ -323,7 +323,31 @@ function suite(
       ]);
       const meanwhile = await tc.api<Bulletin>('GET', `/api/bulletins/${long.body.id}`);
       expect(meanwhile.body.deliveries.map((d) => d.state)).toEqual(['stopping']);
+      // The officer watches the stop reach it: the stream ends once every receiver confirmed.
+      const res = await fetch(`${tc.url}/api/stops/${stop.body.stop.id}/progress`, {
+        headers: { authorization: `Bearer ${tc.token}` },
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      // The first snapshot is written at once, before the receiver is back.
+      while (!text.includes('\n\n')) text += decoder.decode((await reader.read()).value);
       await rx.goOnline();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value);
+      }
+      const blocks = text.split('\n\n').filter((b) => b.startsWith('event:'));
+      expect(blocks.at(-1)).toMatch(/^event: end/);
+      const progress = blocks
+        .filter((b) => b.startsWith('event: progress'))
+        .map((b) => JSON.parse(b.split('data: ')[1]!));
+      expect(progress[0]).toMatchObject({
+        status: 'sent',
+        receivers: { total: 1, pending: 1, confirmed: 0 },
+      });
+      expect(progress.at(-1)).toMatchObject({ status: 'confirmed', receivers: { total: 1, confirmed: 1 } });
       const cancelled = await rx.waitForEvent(
         (e) => e.bulletinId === long.body.id && e.state === 'cancelled',
       );

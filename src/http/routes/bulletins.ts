@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { assertTargetInScope, assertVisibleInScope, targetScopeSql } from '../../auth/scope.js';
 import { errorBodySchema } from '../errors.js';
 import { approvalSchema, bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
+import { streamProgress } from '../sse.js';
 import type { RoutePlugin } from '../types.js';
 import { stopAnswerSchema, stopStatus } from './stops.js';
 
@@ -92,36 +93,18 @@ const routes: RoutePlugin = async (app, { services }) => {
     },
     async (request, reply) => {
       const id = request.params.id;
-      const first = bulletins.progress(id); // 404 before the stream starts
+      bulletins.progress(id); // 404 before the stream starts
       assertVisibleInScope(request.user!, bulletins.get(id, false).target, services.fleet);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
+      // Not over at a cancel: the deliveries are `stopping` until each receiver has said what happened.
+      streamProgress(request, reply, {
+        subscribe: (listener) => {
+          bulletins.on('progress', listener);
+          return () => bulletins.off('progress', listener);
+        },
+        id,
+        snapshot: () => bulletins.progress(id),
+        ended: (p) => p.summary.finished === p.summary.total,
       });
-      const send = (p: ReturnType<typeof bulletins.progress>) => {
-        res.write(`event: progress\ndata: ${JSON.stringify(p)}\n\n`);
-        // Not at a cancel: the deliveries are `stopping` until each receiver has said what happened.
-        if (p.summary.finished === p.summary.total) {
-          res.write('event: end\ndata: {}\n\n');
-          close();
-        }
-      };
-      const onProgress = (changed: string) => {
-        if (changed === id) send(bulletins.progress(id));
-      };
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      const close = () => {
-        clearInterval(heartbeat);
-        bulletins.off('progress', onProgress);
-        res.end();
-      };
-      bulletins.on('progress', onProgress);
-      request.raw.on('close', close);
-      send(first);
     },
   );
 

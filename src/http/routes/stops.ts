@@ -10,6 +10,7 @@ import { STOP_RECEIVER_STATES, type StopDetail } from '../../domain/bulletins/st
 import { notFound } from '../../errors.js';
 import { errorBodySchema } from '../errors.js';
 import { idParams, targetSchema } from '../schemas.js';
+import { streamProgress } from '../sse.js';
 import type { RoutePlugin } from '../types.js';
 
 const stopReceiverState = z.enum(STOP_RECEIVER_STATES);
@@ -174,36 +175,20 @@ const routes: RoutePlugin = async (app, { services }) => {
       const first = bulletins.getStop(id);
       if (!first) throw notFound('Stop', id);
       assertVisibleInScope(request.user!, first.target, fleet);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
+      streamProgress(request, reply, {
+        subscribe: (listener) => {
+          bulletins.on('stopProgress', listener);
+          return () => bulletins.off('stopProgress', listener);
+        },
+        id,
+        snapshot: () => {
+          const st = bulletins.getStop(id);
+          if (!st) return null;
+          const { perReceiver: _p, ...summary } = st;
+          return summary;
+        },
+        ended: (st) => st.receivers.pending + st.receivers.sent === 0,
       });
-      const send = (st: StopDetail) => {
-        const { perReceiver: _p, ...summary } = st;
-        res.write(`event: progress\ndata: ${JSON.stringify(summary)}\n\n`);
-        if (st.receivers.pending + st.receivers.sent === 0) {
-          res.write('event: end\ndata: {}\n\n');
-          close();
-        }
-      };
-      const onProgress = (changed: string) => {
-        if (changed !== id) return;
-        const st = bulletins.getStop(id);
-        if (st) send(st);
-      };
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      const close = () => {
-        clearInterval(heartbeat);
-        bulletins.off('stopProgress', onProgress);
-        res.end();
-      };
-      bulletins.on('stopProgress', onProgress);
-      request.raw.on('close', close);
-      send(first);
     },
   );
 };
