@@ -17,6 +17,7 @@ import { addressKey, createConnectionLimits } from '../src/mqtt/connection-limit
 import { MalformedLengthError, PacketSizeMeter, PacketTooLargeError } from '../src/mqtt/packet-guard.js';
 import { loadOrCreateSecrets } from '../src/secrets.js';
 import { startTestController, type TestController } from './helpers/controller.js';
+import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
 
 const FIXTURE = new URL('./fixtures/audio/tone.mp3', import.meta.url);
@@ -309,6 +310,64 @@ describe('embedded broker: per-address limits', () => {
       await waitFor('rx-storm online', () => tc.isOnline('rx-storm'));
     } finally {
       await storm.stop();
+    }
+  });
+});
+
+/** The limit lines of docs/mosquitto/loalang.conf, as written there (not a copy in the test). */
+function documentedMosquittoLimits(): string[] {
+  const conf = readFileSync(new URL('../docs/mosquitto/loalang.conf', import.meta.url), 'utf8');
+  return conf.split('\n').filter((l) => /^(max_packet_size|message_size_limit) \d+$/.test(l));
+}
+
+/** Resident memory of a process, from /proc (Linux). */
+function rssOf(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+describe.skipIf(!mosquittoAvailable())('Mosquitto with the limits of docs/mosquitto/loalang.conf', () => {
+  let mq: MosquittoHandle;
+
+  beforeAll(async () => {
+    const limits = documentedMosquittoLimits();
+    expect(limits).toEqual(['max_packet_size 32768', 'message_size_limit 16384']);
+    mq = await startMosquitto(limits);
+  });
+  afterAll(async () => {
+    await mq?.stop();
+  });
+
+  it('cuts 50 CONNECTs announcing 128 MB at their header; its memory stays put', async () => {
+    const before = rssOf(mq.pid);
+    const oversized = await Promise.all(Array.from({ length: 50 }, () => rawConnect(mq.port)));
+    const sending = oversized.map((o) => oversizedConnect(o, 4 * MiB));
+    const cutAfter = await within(Promise.all(oversized.map((o) => o.closed)), 10_000, 'oversized closed');
+    await Promise.all(sending);
+    expect(Math.max(...cutAfter)).toBeLessThan(2000);
+    const growthMiB = (rssOf(mq.pid) - before) / MiB;
+    expect(growthMiB, `Mosquitto RSS grew ${growthMiB.toFixed(1)} MiB`).toBeLessThan(16);
+  });
+
+  it('retains a 16 KiB status and drops a 20 KiB one', async () => {
+    const topic = t.receiverStatus('rx-big');
+    const good = Buffer.alloc(MAX_PAYLOAD_BYTES, 0x41);
+    const c = await mqtt.connectAsync(mq.url, { clientId: 'rx-big', protocolVersion: 4, reconnectPeriod: 0 });
+    await c.publishAsync(topic, good, { qos: 1, retain: true });
+    // Acknowledged and dropped: the connection stays.
+    await c.publishAsync(topic, Buffer.alloc(MAX_PAYLOAD_BYTES + 4096, 0x42), { qos: 1, retain: true });
+    await c.endAsync();
+    const sub = await mqtt.connectAsync(mq.url, {
+      clientId: 'observer',
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    try {
+      const retained = new Promise<Buffer>((resolve) => sub.on('message', (_t, payload) => resolve(payload)));
+      await sub.subscribeAsync(topic, { qos: 1 });
+      expect((await within(retained, 5000, 'retained status')).equals(good)).toBe(true);
+    } finally {
+      await sub.endAsync();
     }
   });
 });
