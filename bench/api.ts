@@ -33,6 +33,11 @@ export class Api {
 
   constructor(readonly baseUrl: string) {}
 
+  /** the bearer token of the last login */
+  get token(): string {
+    return this.#token;
+  }
+
   async login(password: string): Promise<void> {
     const body = await this.json<{ token: string }>('POST', '/api/auth/login', {
       username: 'admin',

@@ -101,7 +101,10 @@ export interface ControllerProcess {
   warnings(): string[];
   /** the last lines it printed, for error messages */
   tail(): string;
-  stop(): Promise<void>;
+  /** SIGTERM (then SIGKILL after 15 s); removes the data directory unless it was given or `keepData` */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+  /** SIGKILL, as a crash: no clean shutdown, the data directory stays */
+  kill(): Promise<void>;
 }
 
 /**
@@ -112,12 +115,17 @@ export async function startControllerProcess(opts: {
   mqttUrl?: string | undefined;
   nodeArgs?: string[] | undefined;
   timeoutMs?: number | undefined;
+  /** a restart: the same data directory, ports and admin password as before */
+  restart?: Pick<ControllerProcess, 'dataDir' | 'httpUrl' | 'mqttUrl' | 'adminPassword'> | undefined;
+  /** extra settings */
+  env?: Record<string, string> | undefined;
 }): Promise<ControllerProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'loalang-bench-'));
-  tempDirs.add(dataDir);
-  const adminPassword = `bench-${randomBytes(12).toString('base64url')}`;
-  const port = await freePort();
-  const mqttPort = opts.mqttUrl ? 0 : await freePort();
+  const given = opts.restart;
+  const dataDir = given?.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-bench-'));
+  if (!given) tempDirs.add(dataDir);
+  const adminPassword = given?.adminPassword ?? `bench-${randomBytes(12).toString('base64url')}`;
+  const port = given ? Number(new URL(given.httpUrl).port) : await freePort();
+  const mqttPort = opts.mqttUrl ? 0 : given ? Number(new URL(given.mqttUrl).port) : await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Nothing from the caller's environment may point the controller elsewhere.
   for (const key of Object.keys(env)) {
@@ -130,6 +138,7 @@ export async function startControllerProcess(opts: {
     LOALANG_DATA_DIR: dataDir,
     ADMIN_PASSWORD: adminPassword,
     LOG_LEVEL: 'warn',
+    ...opts.env,
     ...(opts.mqttUrl ? { MQTT_URL: opts.mqttUrl } : { MQTT_PORT: String(mqttPort), MQTT_HOST: '127.0.0.1' }),
   });
   // Spawned as node itself (not through the tsx CLI), so this pid is the server's own.
@@ -154,7 +163,7 @@ export async function startControllerProcess(opts: {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const tail = () => lines.slice(-15).join('\n');
 
-  const stop = async () => {
+  const stop = async (how: { keepData?: boolean } = {}) => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -162,8 +171,17 @@ export async function startControllerProcess(opts: {
       clearTimeout(timer);
     }
     untrack(child);
-    rmSync(dataDir, { recursive: true, force: true });
-    tempDirs.delete(dataDir);
+    if (!how.keepData && !given) {
+      rmSync(dataDir, { recursive: true, force: true });
+      tempDirs.delete(dataDir);
+    }
+  };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    untrack(child);
   };
 
   const httpUrl = `http://127.0.0.1:${port}`;
@@ -200,5 +218,6 @@ export async function startControllerProcess(opts: {
     warnings: () => warnings,
     tail,
     stop,
+    kill,
   };
 }

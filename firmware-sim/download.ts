@@ -1,7 +1,8 @@
 /**
  * Fetches a bulletin's audio over HTTP the way good receiver firmware does: streamed, bounded by
- * the announced size, checked against the sha256 from the signed command, retried on transient
- * trouble, abortable (the command expires or is cancelled) and with simulated faults.
+ * the announced size, checked against the sha256 from the signed command, retried with backoff on
+ * transient trouble until the command expires, abortable (the command expires or is cancelled) and
+ * with simulated faults.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,10 +25,15 @@ export interface DownloadOptions {
   /** aborts the download at once (command expired or cancelled, receiver stopped) */
   signal: AbortSignal;
   faults: DownloadFaults;
-  /** attempts in all, first included (default 3) */
+  /**
+   * attempts in all, first included. Default: no limit — retried until the command expires, which
+   * aborts `signal` (a controller restart or a 4G outage can last longer than a few tries)
+   */
   attempts?: number;
   /** wait before the second attempt, doubled for each further one (default 200 ms) */
   retryBaseMs?: number;
+  /** the longest wait between attempts (default 30 s); each wait has ±20 % jitter */
+  retryMaxMs?: number;
   /** an attempt that receives nothing for this long is abandoned and retried (default 30 s) */
   stallTimeoutMs?: number;
   /**
@@ -61,8 +67,9 @@ class ContentError extends Error {
 
 /** Downloads and checks `audio`. Never throws; failures come back as a reason and a detail. */
 export async function downloadAudio(audio: AudioRef, opts: DownloadOptions): Promise<DownloadResult> {
-  const attempts = Math.max(1, opts.attempts ?? 3);
+  const attempts = Math.max(1, opts.attempts ?? Number.POSITIVE_INFINITY);
   const retryBaseMs = opts.retryBaseMs ?? 200;
+  const retryMaxMs = opts.retryMaxMs ?? 30_000;
   const aborted = (): DownloadResult => ({
     ok: false,
     reason: 'download_failed',
@@ -82,7 +89,9 @@ export async function downloadAudio(audio: AudioRef, opts: DownloadOptions): Pro
       opts.log?.debug({ url: audio.url, attempt, detail }, 'sim: download attempt failed');
       if (attempt >= attempts) return { ok: false, reason: 'download_failed', detail, aborted: false };
       try {
-        await sleep(retryBaseMs * 2 ** (attempt - 1), undefined, { signal: opts.signal });
+        // Jittered, so a fleet that lost the server at once does not come back at once.
+        const wait = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 30));
+        await sleep(wait * (0.8 + Math.random() * 0.4), undefined, { signal: opts.signal });
       } catch {
         return aborted();
       }

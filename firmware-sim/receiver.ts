@@ -110,6 +110,8 @@ export class SimReceiver extends ObservableReceiver {
           signal,
           faults: this.faults,
           retryBaseMs: opts.downloadRetryBaseMs,
+          retryMaxMs: opts.downloadRetryMaxMs,
+          attempts: opts.downloadAttempts,
           // The signed URL alone is refused: the receiver proves who it is with its credentials.
           auth: this.#credentials,
           log: this.#log,
@@ -390,6 +392,9 @@ export class SimReceiver extends ObservableReceiver {
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
     if (cmd.type === 'stop') {
       this.#player.stop(cmd);
+      // Confirms the stop after the `cancelled` of each item it stopped (docs/protocol.md §7.4):
+      // the controller then knows nothing the stop covers can still play here.
+      this.#report(cmd.id, cmd.bulletinId, 'received');
     } else if (this.faults.rejectCommands) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
     } else {

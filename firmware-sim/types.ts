@@ -71,6 +71,13 @@ export interface SimReceiverOptions {
   refusedRetryMs?: number | undefined;
   /** first download retry delay, doubled each time (default 200 ms) */
   downloadRetryBaseMs?: number | undefined;
+  /** longest delay between download retries (default 30 s) */
+  downloadRetryMaxMs?: number | undefined;
+  /**
+   * download attempts before reporting `failed` (default: no limit, retried until the command
+   * expires, as docs/protocol.md §7.3 asks); a small number acts like firmware that gives up early
+   */
+  downloadAttempts?: number | undefined;
 }
 
 /** Events a SimReceiver emits locally (not MQTT). */

@@ -120,6 +120,9 @@ async function main(): Promise<void> {
       target: { all: true },
       priority: 'priority',
       repeat: 1,
+      // A priority bulletin to every village needs the sender's PIN (CONFIRM_PRIORITIES); the demo
+      // admin has none, so its password.
+      confirm: { pin: password },
     });
     say(
       `Phát ngay bản tin (${(audio.durationMs / 1000).toFixed(1)} giây) trên toàn xã…`,

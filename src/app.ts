@@ -28,6 +28,7 @@ import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
 import mqttAuthRoutes from './http/routes/mqtt-auth.js';
 import receiverRoutes from './http/routes/receivers.js';
+import stopRoutes from './http/routes/stops.js';
 import systemRoutes from './http/routes/system.js';
 import { tokenRoutes, userRoutes } from './http/routes/users.js';
 import zoneRoutes from './http/routes/zones.js';
@@ -50,12 +51,18 @@ declare module 'fastify' {
 export async function buildApp(services: Services, log: Logger): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log.child({ part: 'http' }) as FastifyBaseLogger,
+    // A stalled body is cut after HTTP_IDLE_TIMEOUT_S without a byte, a whole request after
+    // HTTP_REQUEST_TIMEOUT_S: an idle limit, not a short total, so slow-but-steady 3G uploads finish.
+    connectionTimeout: services.config.HTTP_IDLE_TIMEOUT_S * 1000,
+    requestTimeout: services.config.HTTP_REQUEST_TIMEOUT_S * 1000,
     // Per-request lines only when debugging: a fleet polls status often.
     logController: new LogController({
       disableRequestLogging: services.config.LOG_LEVEL !== 'debug' && services.config.LOG_LEVEL !== 'trace',
     }),
     bodyLimit: 256 * 1024,
-    trustProxy: true,
+    // X-Forwarded-For only from the proxies listed: from anyone else it would let a caller pick the
+    // address that rate limits and the audit log see.
+    trustProxy: services.config.TRUSTED_PROXIES.length > 0 ? services.config.TRUSTED_PROXIES : false,
   }).withTypeProvider<ZodTypeProvider>();
   // Security headers. The CSP lets Swagger UI (/docs) run its own scripts and styles, nothing else.
   await app.register(helmet, {
@@ -124,6 +131,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(receiverRoutes, { prefix: '/api/receivers', ...opts });
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
+  await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
   await app.register(mqttAuthRoutes, { prefix: '/api/mqtt', ...opts });
   await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });

@@ -3,6 +3,7 @@
  * with zod at start. A bad value stops the start with a message naming the variable.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TOPIC_ROOT, MAX_PAYLOAD_BYTES, prioritySchema } from './contract/mqtt.js';
@@ -31,6 +32,16 @@ function commaList<T extends z.ZodType>(item: T) {
         : v,
     z.array(item),
   );
+}
+
+/** An IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`), as Fastify's trustProxy takes them. */
+function isAddressOrCidr(v: string): boolean {
+  const [addr, bits, extra] = v.split('/');
+  const family = isIP(addr ?? '');
+  if (!family || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
 }
 
 /** Every setting, its default and what is allowed. The README's table follows this list. */
@@ -152,6 +163,32 @@ export const configSchema = z.object({
     .optional()
     .describe('first-run admin password; unset → generated once and printed'),
   UPLOAD_MAX_BYTES: bytes.default(50 * 1024 * 1024).describe('largest audio upload'),
+  AUDIO_MAX_DURATION_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    // the library's ceiling (DURATION_CEILING_MS): no stored duration is ever longer
+    .max(86400)
+    .default(4 * 3600)
+    .describe('longest audio accepted for upload, seconds'),
+  HTTP_IDLE_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(30)
+    .describe(
+      "close an HTTP connection on which nothing moved for this long (a stalled upload); keep above 15 s, the progress streams' heartbeat",
+    ),
+  HTTP_REQUEST_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(86400)
+    .default(3600)
+    .describe(
+      'longest time to receive one whole request (408 after); an upload of UPLOAD_MAX_BYTES over slow 3G fits',
+    ),
   AUDIO_URL_TTL_S: z.coerce
     .number()
     .int()
@@ -171,13 +208,24 @@ export const configSchema = z.object({
     .max(7 * 86400)
     .default(3600)
     .describe('default expiry of a bulletin'),
+  REOFFER_DELAY_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(15)
+    .describe(
+      'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
+    ),
   LOGIN_MAX_FAILURES: z.coerce
     .number()
     .int()
     .min(3)
     .max(100)
     .default(5)
-    .describe('failed logins in a row before the account is locked'),
+    .describe(
+      'wrong passwords in a row for one name from one address before that pair pauses (10x from all: the account locks)',
+    ),
   LOGIN_RATE_PER_MIN: z.coerce
     .number()
     .int()
@@ -191,7 +239,7 @@ export const configSchema = z.object({
     .min(60)
     .max(86400)
     .default(900)
-    .describe('how long a locked account stays locked'),
+    .describe('how long a paused name or a locked account stays so; the longest PIN re-check wait'),
   COOKIE_SECURE: z
     .enum(['auto', 'true', 'false'])
     .default('auto')
@@ -202,6 +250,23 @@ export const configSchema = z.object({
   APPROVAL_PRIORITIES: commaList(prioritySchema)
     .default(['normal', 'priority', 'emergency'])
     .describe("priorities for which an editor's bulletin waits for an approver"),
+  TRUSTED_PROXIES: commaList(
+    z.string().refine(isAddressOrCidr, 'an IP address or a CIDR range such as 10.0.0.0/8'),
+  )
+    .default([])
+    .describe(
+      'comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: none',
+    ),
+  CONFIRM_PRIORITIES: commaList(prioritySchema)
+    .default(['priority', 'emergency'])
+    .describe('priorities whose bulletins to every village need the second step (EMERGENCY_ALL_CONFIRM)'),
+  CONFIRM_WINDOW_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86400)
+    .default(900)
+    .describe("window in which one officer's bulletins of those priorities add up toward every village"),
   EMERGENCY_ALL_CONFIRM: z
     .enum(['pin', 'second-officer'])
     .default('pin')

@@ -80,6 +80,8 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     };
     // Per-device MQTT credentials (hashes only); the embedded broker checks them before the fleet exists.
     const deviceCredentials = createDeviceCredentials(db);
+    // bound to the fleet once it exists (the broker starts first)
+    let deviceGone: (id: string) => void = () => {};
     if (!mqttUrl) {
       const fleetRepo = createFleetRepo(db);
       broker = await startEmbeddedBroker({
@@ -103,6 +105,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
           connectRatePerSecond: config.MQTT_CONNECT_RATE_PER_S,
           exemptAddresses: config.MQTT_LIMIT_EXEMPT,
         },
+        onDeviceGone: (id) => deviceGone(id),
         log: log.child({ part: 'broker' }),
       });
       const b = broker;
@@ -146,6 +149,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       urlSecret: secrets.urlSecret,
       publicUrl,
       log: log.child({ part: 'audio' }),
+      maxDurationMs: config.AUDIO_MAX_DURATION_S * 1000,
     });
     const fleet = createFleet({
       db,
@@ -160,6 +164,9 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       // A receiver whose rights changed reconnects with its new ones (or, revoked, cannot).
       const b = broker;
       fleet.on('access', (receiverId) => b.disconnect(receiverId));
+      // The embedded broker sees connections itself: a live one outranks what a status claims.
+      fleet.setConnectionView((id) => b.isConnected(id));
+      deviceGone = (id) => fleet.connectionClosed(id);
     }
     const dispatcher = createDispatcher({
       publisher: edge,
@@ -175,8 +182,11 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       dispatcher,
       sequence,
       defaultTtlS: config.BULLETIN_TTL_S,
+      connected: () => edge.connected(),
+      reofferBaseMs: config.REOFFER_DELAY_S * 1000,
     });
     handlers.status = (id, p) => fleet.handleStatus(id, p);
+    fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));
     handlers.event = (id, p) => bulletins.handleEvent(id, p);
 
     // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.
@@ -205,6 +215,8 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       confirmations: auth.confirmations,
       approvalPriorities: new Set(config.APPROVAL_PRIORITIES),
       emergencyAllConfirm: config.EMERGENCY_ALL_CONFIRM,
+      confirmPriorities: new Set(config.CONFIRM_PRIORITIES),
+      confirmWindowS: config.CONFIRM_WINDOW_S,
     });
 
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);

@@ -228,7 +228,11 @@ export interface SigningKeysOverview {
 }
 
 export interface KeyRotation {
-  overview(): SigningKeysOverview;
+  /**
+   * The keys and the rotation's progress. With `inScope`, the receiver figures (counts, trustedBy,
+   * notYetTrusting) cover only the receivers it accepts: a zone-scoped officer sees their own.
+   */
+  overview(inScope?: (receiverId: string) => boolean): SigningKeysOverview;
   /**
    * Starts a rotation: announces a new key in every config, waits up to `waitMs` (default 10 s)
    * for the online receivers to report it, then makes it the key that signs commands. When some
@@ -261,23 +265,25 @@ export function createKeyRotation(deps: {
     return run;
   };
 
-  /** Receivers (all, or only online ones) not known to trust `kid`. */
-  function notTrusting(kid: string, onlineOnly = false): string[] {
+  /** Receivers (all, or only online ones, or those `inScope` accepts) not known to trust `kid`. */
+  function notTrusting(kid: string, onlineOnly = false, inScope?: (id: string) => boolean): string[] {
     const reported = fleet.trustedKids();
     return fleet
       .listReceivers()
-      .filter((r) => (!onlineOnly || r.online) && !reported.get(r.id)?.includes(kid))
+      .filter(
+        (r) => (!onlineOnly || r.online) && (!inScope || inScope(r.id)) && !reported.get(r.id)?.includes(kid),
+      )
       .map((r) => r.id);
   }
 
-  function overview(): SigningKeysOverview {
+  function overview(inScope?: (receiverId: string) => boolean): SigningKeysOverview {
     const reported = fleet.trustedKids();
-    const receivers = fleet.listReceivers();
+    const receivers = inScope ? fleet.listReceivers().filter((r) => inScope(r.id)) : fleet.listReceivers();
     const current = keys.byState('current')!;
     const next = keys.byState('next');
     const previous = keys.byState('previous');
     const target = next ?? current;
-    const missing = notTrusting(target.kid);
+    const missing = notTrusting(target.kid, false, inScope);
     return {
       algorithm: 'Ed25519',
       current: current.kid,

@@ -109,6 +109,53 @@ describe('audio library', () => {
     expect(t.db.prepare('SELECT count(*) AS n FROM audio').get()).toEqual({ n: 0 });
   });
 
+  /** tone.wav (8 kHz, 8-bit mono PCM, 12 000 data bytes) with the 32-bit field at `offset` set to `value`. */
+  const patchedWav = (offset: number, value: number) => {
+    const wav = Buffer.from(readFileSync(fixture('tone.wav')));
+    wav.writeUInt32LE(value, offset);
+    return wav;
+  };
+  const ingestBytes = (bytes: Buffer, filename = 'x.wav') =>
+    t.lib.ingest({ stream: Readable.from([bytes]), filename });
+
+  it('refuses a duration the file size cannot hold, either way, and stores nothing', async () => {
+    // Sample rate 1 Hz: music-metadata reads 12 000 s from 12 KB (8 bit/s); 2^32−1 Hz: 2.8 µs (34 Gbit/s).
+    const long = await appError(ingestBytes(patchedWav(24, 1)));
+    expect([long.statusCode, long.code]).toEqual([400, 'implausible_audio']);
+    expect(long.message).toMatch(/claims to last 3 h 20 min, which its 12044 bytes cannot hold/);
+    const short = await appError(ingestBytes(patchedWav(24, 0xffffffff)));
+    expect([short.statusCode, short.code]).toEqual([400, 'implausible_audio']);
+    expect(audioFilesOnDisk(t.dataDir)).toEqual([]);
+    expect(t.db.prepare('SELECT count(*) AS n FROM audio').get()).toEqual({ n: 0 });
+  });
+
+  it('recomputes an absurd reported bitrate from the size and duration', async () => {
+    // Byte rate 1 B/s or 2^32−1 B/s in the header: the duration (from the samples) stays 1.5 s.
+    for (const byteRate of [1, 0xffffffff]) {
+      const { audio } = await ingestBytes(patchedWav(28, byteRate));
+      expect(audio.durationMs).toBe(1500);
+      expect(audio.bitrate).toBe(Math.round((12044 * 8) / 1.5));
+      t.lib.delete(audio.id);
+    }
+  });
+
+  it('refuses audio longer than the configured maximum (AUDIO_MAX_DURATION_S)', async () => {
+    const lib = createAudioLibrary({
+      db: t.db,
+      dataDir: t.dataDir,
+      urlSecret: t.urlSecret,
+      publicUrl: 'http://x',
+      log: pino({ level: 'silent' }),
+      maxDurationMs: 1000,
+    });
+    const err = await appError(
+      lib.ingest({ stream: createReadStream(fixture('tone.ogg')), filename: 'a.ogg' }),
+    );
+    expect([err.statusCode, err.code]).toEqual([400, 'audio_too_long']);
+    expect(err.message).toMatch(/lasts 1\.5 s; the longest accepted is 1 s \(AUDIO_MAX_DURATION_S\)/);
+    expect(audioFilesOnDisk(t.dataDir)).toEqual([]);
+  });
+
   it('refuses content that is not accepted audio, whatever its name (415, details say what it is)', async () => {
     const text = await appError(ingestFixture('not-audio.mp3'));
     expect([text.statusCode, text.code, text.details]).toEqual([

@@ -37,6 +37,8 @@ const MATRIX: Record<string, string> = {
   'GET /api/users/:id': 'A',
   'PATCH /api/users/:id': 'A',
   'DELETE /api/users/:id': 'A',
+  'GET /api/users/:id/tokens': 'A',
+  'DELETE /api/users/:id/tokens': 'A',
   'GET /api/tokens': 'A',
   'DELETE /api/tokens/:id': 'A',
   'GET /api/audit': 'A',
@@ -72,6 +74,9 @@ const MATRIX: Record<string, string> = {
   'POST /api/bulletins': 'AEO',
   'POST /api/bulletins/:id/cancel': 'AO',
   'POST /api/stop': 'AO',
+  'GET /api/stops': 'AEPOV',
+  'GET /api/stops/:id': 'AEPOV',
+  'GET /api/stops/:id/progress': 'AEPOV',
 
   'GET /api/approvals': 'AEPOV',
   'GET /api/approvals/:id': 'AEPOV',

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, fetchTrustedKeys, SimReceiver, startFleet } from '../firmware-sim/index.js';
 import type { ProvisioningBundle } from '../src/contract/provisioning.js';
+import type { StopAnswer } from '../src/domain/bulletins/service.js';
+import type { StopDetail } from '../src/domain/bulletins/stops.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { type MosquittoHandle, mosquittoAvailable, startMosquitto } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/wait.js';
@@ -269,11 +271,20 @@ function suite(
         return r.body.nowPlaying?.bulletinId === long.body.id ? r.body.nowPlaying : null;
       });
       expect(playingNow.priority).toBe('normal');
-      const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[7]!] });
+      const stop = await tc.api<StopAnswer>('POST', '/api/stop', { zones: [zoneIds[7]!] });
       expect(stop.status).toBe(200);
-      expect(stop.body.cancelled).toBe(1);
+      // What the stop covers shows `stopping` until the receiver says so.
+      expect(stop.body.stopping).toBe(1);
+      expect(stop.body.handedOff).toBe(true);
       await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
       expect(rx.nowPlaying).toBeNull();
+      const confirmed = await waitFor('stop confirmed', async () => {
+        const st = await tc.api<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
+        return st.body.status === 'confirmed' ? st.body : null;
+      });
+      expect(confirmed.perReceiver).toEqual([
+        expect.objectContaining({ receiverId: 'hd-08', state: 'confirmed' }),
+      ]);
       await waitFor(
         'silence recorded',
         async () => (await tc.api<Rx>('GET', '/api/receivers/hd-08')).body.nowPlaying === null,
@@ -282,7 +293,12 @@ function suite(
       expect(cancel.status).toBe(200);
       expect(cancel.body.status).toBe('cancelled');
       await rxOf(8).waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'cancelled');
-      expect(cancel.body.deliveries.every((d) => d.state === 'cancelled')).toBe(true);
+      const byRx = (b: Bulletin) => Object.fromEntries(b.deliveries.map((d) => [d.receiverId, d.state]));
+      // hd-08 was stopped already (its receiver said so); hd-09 is stopping until its receiver says so.
+      expect(byRx(cancel.body)['hd-08']).toBe('cancelled');
+      expect(['stopping', 'cancelled']).toContain(byRx(cancel.body)['hd-09']);
+      const after = await waitFinished(long.body.id);
+      expect(byRx(after)).toEqual({ 'hd-08': 'cancelled', 'hd-09': 'cancelled' });
     });
 
     it('sends a stop again to a receiver that was away when it was issued', async () => {
@@ -296,16 +312,25 @@ function suite(
       await rx.waitForEvent((e) => e.bulletinId === long.body.id && e.state === 'started');
       await rx.goOffline();
       await waitFor('hd-04 offline', async () => !(await tc.isOnline('hd-04')));
-      const stop = await tc.api<{ cancelled: number }>('POST', '/api/stop', { zones: [zoneIds[3]!] });
-      expect(stop.body.cancelled).toBe(1);
-      // Away, it did not hear the stop: a box that lost its link keeps playing.
+      const stop = await tc.api<StopAnswer>('POST', '/api/stop', { zones: [zoneIds[3]!] });
+      expect(stop.body.stopping).toBe(1);
+      // Away, it did not hear the stop: a box that lost its link keeps playing, and the officer
+      // sees that the stop has not reached it.
       expect(rx.nowPlaying?.bulletinId).toBe(long.body.id);
+      const waiting = await tc.api<StopDetail>('GET', `/api/stops/${stop.body.stop.id}`);
+      expect(waiting.body.perReceiver).toEqual([
+        expect.objectContaining({ receiverId: 'hd-04', state: 'pending' }),
+      ]);
+      const meanwhile = await tc.api<Bulletin>('GET', `/api/bulletins/${long.body.id}`);
+      expect(meanwhile.body.deliveries.map((d) => d.state)).toEqual(['stopping']);
       await rx.goOnline();
       const cancelled = await rx.waitForEvent(
         (e) => e.bulletinId === long.body.id && e.state === 'cancelled',
       );
-      expect(cancelled.by).toBeDefined();
+      expect(cancelled.by).toBe(stop.body.stop.id);
       expect(rx.nowPlaying).toBeNull();
+      const done = await waitFinished(long.body.id);
+      expect(done.deliveries.map((d) => d.state)).toEqual(['cancelled']);
     });
 
     it('shows an unknown receiver as pending; it gets nothing until adopted, then plays', async () => {

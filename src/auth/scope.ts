@@ -37,8 +37,9 @@ export function assertTargetInScope(
   for (const z of target.zones ?? []) if (!allowed.has(z)) outside.push(`zone ${z}`);
   for (const id of target.receivers ?? []) {
     const zoneId = receiverZone(fleet, id);
-    // Unknown receivers are refused later with a 400 that names them.
-    if (zoneId !== undefined && (zoneId === null || !allowed.has(zoneId))) outside.push(`receiver ${id}`);
+    // An unknown receiver gets the same answer as another zone's: a scoped officer must not learn
+    // which receiver ids exist outside their zones.
+    if (typeof zoneId !== 'string' || !allowed.has(zoneId)) outside.push(`receiver ${id}`);
   }
   if (outside.length) {
     throw new AppError(
@@ -96,6 +97,22 @@ export function targetScopeSql(
                  JOIN receivers r ON r.id = j.value WHERE r.zone_id IN (${marks})))`,
     args: [...zones, ...zones],
   };
+}
+
+/**
+ * Throws 403 unless receiver `id` is in the officer's zones; for a scoped officer an unknown id gets
+ * the same 403 as another zone's (officers without a scope get the usual 404 for an unknown one).
+ */
+export function assertReceiverInScope(who: Pick<Principal, 'zones'>, id: string, fleet: Fleet): void {
+  if (who.zones === null) return;
+  const zoneId = receiverZone(fleet, id);
+  if (typeof zoneId !== 'string' || !who.zones.includes(zoneId)) {
+    throw new AppError(
+      403,
+      'out_of_scope',
+      `Receiver "${id}" is not in the zones you may see (${who.zones.join(', ')}).`,
+    );
+  }
 }
 
 /** Throws 403 unless the officer's scope includes `zoneId` (officers without a scope see every zone). */

@@ -53,7 +53,7 @@ export function createAuthService(deps: {
     confirmations: createConfirmations(),
     ensureAdmin: (password) => users.ensureAdmin(password),
     async login(username, password, opts = {}) {
-      const user = await users.checkPassword(username, password);
+      const user = await users.checkPassword(username, password, opts.ip ?? '');
       const { token, expiresAt } = sessions.open(user.id, opts.kind ?? 'bearer', opts.ip ?? '');
       return { token, expiresAt, user };
     },

@@ -32,6 +32,8 @@ export interface Sessions {
   createApiToken(userId: string, name: string, expiresInDays?: number): { token: string; info: ApiTokenInfo };
   listApiTokens(userId?: string): ApiTokenInfo[];
   revokeApiToken(id: string): ApiTokenInfo;
+  /** Revokes every live API token of a user; returns how many. */
+  revokeAllApiTokens(userId: string): number;
 }
 
 interface PrincipalRow {
@@ -132,6 +134,12 @@ export function createSessions(deps: { db: Db; ttlS: number }): Sessions {
       if (info.revokedAt) throw new AppError(409, 'already_revoked', 'This API token is already revoked.');
       db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ?').run(nowIso(), id);
       return getToken(id);
+    },
+
+    revokeAllApiTokens(userId) {
+      return db
+        .prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
+        .run(nowIso(), userId).changes;
     },
   };
 }

@@ -1,6 +1,14 @@
 /**
- * Officer accounts: roles, zone scope, PIN, and the lockout that turns a password-guessing run into
- * a locked account. Passwords and PINs are hashed with scrypt (memory-hard, from node:crypto).
+ * Officer accounts: roles, zone scope, PIN, and what keeps password and PIN guessing slow.
+ * Passwords and PINs are hashed with scrypt (memory-hard, from node:crypto).
+ *
+ * Logins: `LOGIN_MAX_FAILURES` wrong passwords in a row for one name from one address refuse that
+ * name from that address for `LOGIN_LOCK_S` (`throttle.ts`); ten times as many from all addresses
+ * together lock the account itself (`locked_until`), except from an address where the officer has a
+ * live session. Every refusal answers the same 401, with one scrypt, whether the name exists,
+ * the password was wrong or a lock applies: the answers do not tell which names exist.
+ * A logged-in officer's re-entered PIN or password has its own counter, so nobody elsewhere can
+ * block them from confirming an emergency.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -8,6 +16,7 @@ import { AppError, notFound } from '../errors.js';
 import { type Db, nowIso } from '../storage/db.js';
 import { hashPassword, randomSecret, verifyPassword } from './passwords.js';
 import type { Role } from './roles.js';
+import { createLoginThrottle, createRecheckThrottle } from './throttle.js';
 
 /** Verified against when the user does not exist, so both paths cost one scrypt. */
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -55,6 +64,26 @@ export interface UserPatch {
   unlock?: boolean | undefined;
 }
 
+/** Why a login was refused, for the audit log only: the caller always hears the same 401. */
+export type LoginRefusal = 'bad_credentials' | 'locked_here' | 'account_locked';
+
+/** The one answer to every refused login; `reason` is for the audit log, never sent. */
+export class LoginRefused extends AppError {
+  constructor(
+    readonly reason: LoginRefusal,
+    lockS: number,
+  ) {
+    super(
+      401,
+      'bad_credentials',
+      `Wrong user name or password, or too many wrong tries: wait ${Math.ceil(lockS / 60)} minutes and try again, or ask an admin to unlock the account.`,
+    );
+  }
+}
+
+/** Failed logins from all addresses together that lock the account, as a multiple of LOGIN_MAX_FAILURES. */
+export const ACCOUNT_LOCK_FACTOR = 10;
+
 export interface UserStore {
   ensureAdmin(password?: string): Promise<{ created: boolean; generatedPassword?: string }>;
   list(): UserRecord[];
@@ -62,11 +91,17 @@ export interface UserStore {
   create(input: UserInput): Promise<UserRecord>;
   update(id: string, patch: UserPatch): Promise<UserRecord>;
   remove(id: string): void;
-  /** The user when the password is right; throws 401 otherwise, or 423 while the account is locked. */
-  checkPassword(username: string, password: string): Promise<UserRecord>;
+  /**
+   * The user when the password is right and no lock applies to `username` from `ip`; throws
+   * `LoginRefused` (401, the same for every reason) otherwise, or 403 for a disabled account.
+   */
+  checkPassword(username: string, password: string, ip?: string): Promise<UserRecord>;
   changePassword(id: string, current: string, next: string): Promise<void>;
   setPin(id: string, currentPassword: string, pin: string): Promise<void>;
-  /** Checks a PIN (or, for a user without one, the password); failures count toward the lockout. */
+  /**
+   * Checks a logged-in officer's PIN (or, for one without a PIN, the password). Wrong answers count
+   * on the officer's own re-check counter; past it, 429 until the wait is over.
+   */
   confirm(id: string, pinOrPassword: string): Promise<boolean>;
 }
 
@@ -83,6 +118,12 @@ export function createUserStore(deps: {
     'UPDATE users SET failed_logins = failed_logins + 1, locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?',
   );
   const succeeded = db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?');
+  const hasSessionFrom = db.prepare<[string, string, string], { one: number }>(
+    'SELECT 1 AS one FROM tokens WHERE user_id = ? AND ip = ? AND expires_at > ? LIMIT 1',
+  );
+  const accountMaxFailures = deps.maxFailures * ACCOUNT_LOCK_FACTOR;
+  const pairs = createLoginThrottle(deps);
+  const rechecks = createRecheckThrottle(deps);
 
   const toRecord = (r: Row): UserRecord => ({
     id: r.id,
@@ -114,62 +155,68 @@ export function createUserStore(deps: {
     );
   }
 
-  function lockedError(until: string): AppError {
-    return new AppError(
-      423,
-      'account_locked',
-      `Too many wrong passwords: this account is locked until ${until}. Try again later or ask an admin to unlock it.`,
-      { lockedUntil: until },
-    );
-  }
-
-  /** Records a failure; returns the lock's end when this failure locked the account. */
-  function recordFailure(r: Row): string | null {
+  /** Counts a login failure toward the account-wide lock. */
+  function recordFailure(r: Row): void {
     const until = new Date(Date.now() + deps.lockS * 1000).toISOString();
-    failed.run(deps.maxFailures, until, r.id);
-    if (r.failed_logins + 1 >= deps.maxFailures) {
+    failed.run(accountMaxFailures, until, r.id);
+    if (r.failed_logins + 1 === accountMaxFailures) {
       log.warn({ username: r.username, failures: r.failed_logins + 1 }, 'auth: account locked');
-      return until;
     }
-    return null;
   }
 
   /**
-   * Checks a logged-in officer's password (or PIN, falling back to the password when none is set),
-   * under the same lockout as the login: a stolen session cannot guess either one.
+   * Checks a logged-in officer's password (or PIN, falling back to the password when none is set)
+   * on the officer's own re-check counter: a stolen session cannot guess either one, and failed
+   * logins from elsewhere do not block it.
    */
   async function checkSecret(r: Row, given: string, which: 'password' | 'pin'): Promise<boolean> {
-    if (r.locked_until && r.locked_until > nowIso()) throw lockedError(r.locked_until);
+    const wait = rechecks.waitMs(r.id);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new AppError(
+        429,
+        'too_many_tries',
+        `Too many wrong ${which === 'pin' ? 'PINs' : 'passwords'} in a row: try again in ${seconds} seconds.`,
+        { retryAfterSeconds: seconds },
+      );
+    }
     const ok = await verifyPassword(
       given,
       which === 'pin' ? (r.pin_hash ?? r.password_hash) : r.password_hash,
     );
     if (ok) {
-      succeeded.run(r.id);
+      rechecks.succeed(r.id);
       return true;
     }
-    const locked = recordFailure(r);
-    if (locked) throw lockedError(locked);
+    if (rechecks.fail(r.id) > 0) log.warn({ username: r.username }, 'auth: re-checks slowed down');
     return false;
   }
 
   async function create(input: UserInput): Promise<UserRecord> {
-    if (byName.get(input.username)) {
-      throw new AppError(409, 'username_taken', `The user name "${input.username}" is already used.`);
-    }
+    const taken = () =>
+      new AppError(409, 'username_taken', `The user name "${input.username}" is already used.`);
+    if (byName.get(input.username)) throw taken();
     const id = randomUUID();
-    db.prepare(
-      `INSERT INTO users (id, username, password_hash, roles, zones, display_name, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      id,
-      input.username,
-      await hashPassword(input.password),
-      JSON.stringify(input.roles),
-      input.zones ? JSON.stringify(input.zones) : null,
-      input.displayName ?? null,
-      nowIso(),
-    );
+    const hash = await hashPassword(input.password);
+    try {
+      db.prepare(
+        `INSERT INTO users (id, username, password_hash, roles, zones, display_name, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        id,
+        input.username,
+        hash,
+        JSON.stringify(input.roles),
+        input.zones ? JSON.stringify(input.zones) : null,
+        input.displayName ?? null,
+        nowIso(),
+      );
+    } catch (err) {
+      // Two requests for one name both passed the check above while hashing: the UNIQUE
+      // constraint decides, and the loser hears why.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken();
+      throw err;
+    }
     return toRecord(row(id));
   }
 
@@ -220,6 +267,10 @@ export function createUserStore(deps: {
         if (hash) db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, id);
         if (patch.unlock || hash) succeeded.run(id);
       })();
+      if (patch.unlock || hash) {
+        pairs.clear(r.username);
+        rechecks.succeed(id);
+      }
       return toRecord(row(id));
     },
 
@@ -231,25 +282,33 @@ export function createUserStore(deps: {
       db.prepare('DELETE FROM users WHERE id = ?').run(id);
     },
 
-    async checkPassword(username, password) {
+    async checkPassword(username, password, ip = '') {
       const r = byName.get(username);
+      // One scrypt on every path (a dummy hash for unknown names), so neither the answer nor its
+      // timing tells whether the name exists or a lock applies.
+      const ok = await verifyPassword(password, r?.password_hash ?? DUMMY_HASH);
+      if (pairs.lockedUntil(username, ip)) throw new LoginRefused('locked_here', deps.lockS);
       if (!r) {
-        // Same work whether or not the user exists, so timing does not reveal user names.
-        await verifyPassword(password, DUMMY_HASH);
-        throw new AppError(401, 'bad_credentials', 'Wrong user name or password.');
+        pairs.fail(username, ip);
+        throw new LoginRefused('bad_credentials', deps.lockS);
       }
-      if (r.locked_until && r.locked_until > nowIso()) throw lockedError(r.locked_until);
-      const ok = await verifyPassword(password, r.password_hash);
+      const accountLocked = r.locked_until !== null && r.locked_until > nowIso();
+      if (accountLocked && !hasSessionFrom.get(r.id, ip, nowIso())) {
+        throw new LoginRefused('account_locked', deps.lockS);
+      }
       if (!ok) {
-        const locked = recordFailure(r);
-        if (locked) throw lockedError(locked);
-        throw new AppError(401, 'bad_credentials', 'Wrong user name or password.');
+        if (pairs.fail(username, ip)) {
+          log.warn({ username: r.username, ip }, 'auth: logins for this name from this address paused');
+        }
+        recordFailure(r);
+        throw new LoginRefused('bad_credentials', deps.lockS);
       }
       if (r.disabled_at) {
         throw new AppError(403, 'account_disabled', 'This account is disabled; ask an admin.');
       }
       succeeded.run(r.id);
-      return toRecord(r);
+      pairs.succeed(username, ip);
+      return toRecord({ ...r, failed_logins: 0, locked_until: null });
     },
 
     async changePassword(id, current, next) {

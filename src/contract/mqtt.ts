@@ -209,6 +209,13 @@ export const nowPlayingSchema = z.object({
   startedAt: isoTime,
 });
 
+/**
+ * Largest believable `session`: the controller's Unix time in seconds plus this. A receiver may use
+ * its boot time in seconds plus one per reconnection (docs/protocol.md §5); a session beyond the
+ * bound cannot be genuine and would make every later genuine status look stale, so it is refused.
+ */
+export const MAX_SESSION_AHEAD_S = 1_000_000;
+
 /** Retained receiver status. `session` grows by one at each boot or (re)connection. */
 export const statusSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),

@@ -1,5 +1,5 @@
 /**
- * The audit log: every successful state-changing API call and every login attempt, who made it,
+ * The audit log: every successful state-changing API call, every login and upload attempt, who made it,
  * from which address, on what. Circular 39 asks for broadcast logs and information security; after
  * the siren hijackings (see shared/domain.md) an officer must be able to answer "who started that
  * broadcast?". The table is append-only (database triggers refuse UPDATE and DELETE).
@@ -12,6 +12,8 @@ const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SKIP = new Set([
   '/api/auth/login',
   '/api/auth/logout',
+  // uploads, refused ones too, are recorded by the audio routes (with the audio id or the reason)
+  '/api/audio',
   // the broker's callbacks (EMQX), one per MQTT connection and per uncached publish: they change nothing
   '/api/mqtt/emqx/authn',
   '/api/mqtt/emqx/authz',
@@ -56,7 +58,7 @@ export function installAuditHook(app: FastifyInstance, audit: Audit): void {
     const route = request.routeOptions.url;
     if (!route || !CHANGING.has(request.method) || SKIP.has(route) || reply.statusCode >= 400) return;
     const params = request.params as Record<string, string> | undefined;
-    audit.record(request, `${request.method} ${route}`, params?.id ?? null, null, {
+    audit.record(request, `${request.method} ${route}`, params?.id ?? request.auditSubject ?? null, null, {
       status: reply.statusCode,
     });
   });

@@ -37,6 +37,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /api/users/:id': ADMIN,
   'PATCH /api/users/:id': ADMIN,
   'DELETE /api/users/:id': ADMIN,
+  'GET /api/users/:id/tokens': ADMIN,
+  'DELETE /api/users/:id/tokens': ADMIN,
   'GET /api/tokens': ADMIN,
   'DELETE /api/tokens/:id': ADMIN,
   'GET /api/audit': ADMIN,
@@ -76,6 +78,9 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/bulletins': ['editor', 'operator'],
   'POST /api/bulletins/:id/cancel': ['operator'],
   'POST /api/stop': ['operator'],
+  'GET /api/stops': READ,
+  'GET /api/stops/:id': READ,
+  'GET /api/stops/:id/progress': READ,
 
   // approvals: everyone sees the queue; approvers decide; an operator may confirm an emergency
   // to every village as the second officer (checked by the domain), the creator may withdraw

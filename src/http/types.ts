@@ -37,6 +37,8 @@ export type RoutePlugin = FastifyPluginAsyncZod<{ services: Services }>;
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** what the audit line names when the route has no :id (e.g. the stop a POST /api/stop made) */
+    auditSubject?: string;
     /** the authenticated officer; set by the auth hook on every non-public route */
     user?: User;
   }

@@ -55,6 +55,8 @@ export interface EmbeddedBrokerOptions {
   discovery?: boolean;
   /** resource limits; each missing one takes its default (BROKER_LIMIT_DEFAULTS) */
   limits?: Partial<BrokerLimits>;
+  /** a receiver's connection ended and no newer one of it replaced it */
+  onDeviceGone?: (receiverId: string) => void;
   log: Logger;
 }
 
@@ -98,6 +100,8 @@ export interface EmbeddedBroker {
   disconnect(receiverId: string): boolean;
   /** open connections counted against `address`'s limit (0 for an exempt address) */
   connectionsFrom(address: string): number;
+  /** Whether a receiver (not the controller) holds a live connection now. */
+  isConnected(receiverId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -265,7 +269,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     if (began !== undefined && began !== generation(client.id)) client.close();
   });
   aedes.on('clientDisconnect', (client) => {
-    if (connected.get(client.id) === client) connected.delete(client.id);
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    const kind = kinds.get(client);
+    if (kind === 'device' || kind === 'discovered') opts.onDeviceGone?.(client.id);
   });
 
   const admission = createConnectionLimits({
@@ -344,6 +351,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return true;
     },
     connectionsFrom: (address) => admission.openFrom(address),
+    isConnected(receiverId) {
+      const client = connected.get(receiverId);
+      if (!client) return false;
+      const kind = kinds.get(client);
+      return (kind === 'device' || kind === 'discovered') && client.connected;
+    },
     async close() {
       clearInterval(refusedLogReset);
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -204,4 +204,55 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 `,
   },
+  {
+    version: 3,
+    name: 'truthful-stops',
+    sql: `
+-- A stop (a bulletin's cancel, a zone stop, the all-stop) is a fact of its own: what was asked, by
+-- whom, until when, and how far it has reached each receiver. Deliveries it covers show 'stopping'
+-- until the receiver confirms; a restart re-sends it to every receiver that has not confirmed.
+CREATE TABLE stops (
+  id            TEXT PRIMARY KEY,
+  seq           INTEGER NOT NULL,
+  kind          TEXT NOT NULL CHECK (kind IN ('cancel', 'stop')),
+  bulletin_id   TEXT,
+  target        TEXT NOT NULL,
+  created_at    TEXT NOT NULL,
+  created_by    TEXT,
+  expires_at    TEXT NOT NULL,
+  -- when the broker first acknowledged it; NULL while the broker was unreachable
+  handed_off_at TEXT
+) STRICT;
+CREATE INDEX stops_created ON stops(created_at);
+CREATE INDEX stops_expires ON stops(expires_at);
+
+CREATE TABLE stop_receivers (
+  stop_id      TEXT NOT NULL REFERENCES stops(id) ON DELETE CASCADE,
+  receiver_id  TEXT NOT NULL,
+  state        TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'confirmed', 'refused', 'expired')),
+  reason       TEXT,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  sent_at      TEXT,
+  confirmed_at TEXT,
+  PRIMARY KEY (stop_id, receiver_id)
+) STRICT;
+
+-- the command id of the copy this receiver was offered last (a re-offer after a failed download
+-- carries a new id); NULL: the bulletin's own command id
+ALTER TABLE deliveries ADD COLUMN command_id TEXT;
+ALTER TABLE deliveries ADD COLUMN reoffers INTEGER NOT NULL DEFAULT 0;
+-- 1 when the controller concluded the final state (the clock, a deadline, a stop's confirmation)
+-- rather than the receiver reporting it: a later report of what really happened corrects it
+ALTER TABLE deliveries ADD COLUMN concluded INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_command ON deliveries(command_id) WHERE command_id IS NOT NULL;
+
+-- the as-run log keeps the receiver's own word next to the delivery state it led to
+ALTER TABLE delivery_log ADD COLUMN event TEXT;
+ALTER TABLE delivery_log ADD COLUMN play INTEGER;
+ALTER TABLE delivery_log ADD COLUMN detail TEXT;
+-- events are at-least-once: a report sent again (after a lost acknowledgement) is one line, not two
+CREATE UNIQUE INDEX delivery_log_report
+  ON delivery_log(bulletin_id, receiver_id, event, coalesce(play, 0), receiver_ts) WHERE event IS NOT NULL;
+`,
+  },
 ];

@@ -1,8 +1,10 @@
 /**
  * The approval workflow: nothing an editor makes airs before an approver has seen it (Circular 39's
- * creator → approver practice, per priority: APPROVAL_PRIORITIES), and an emergency to every village
- * needs a second step (EMERGENCY_ALL_CONFIRM): the sender's PIN, or a second officer — so one
- * stolen phone cannot sound every horn. Nobody approves their own request.
+ * creator → approver practice, per priority: APPROVAL_PRIORITIES), and a bulletin of a priority in
+ * CONFIRM_PRIORITIES that reaches every village needs a second step (EMERGENCY_ALL_CONFIRM): the
+ * sender's PIN, or a second officer — so one stolen phone cannot sound every horn. "Reaches every
+ * village" counts what that officer sent within CONFIRM_WINDOW_S too, so the horns cannot be
+ * sounded a few villages at a time either. Nobody approves their own request.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,7 +15,7 @@ import type { UserStore } from '../../auth/users.js';
 import type { Priority } from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
-import type { AudioLibrary } from '../audio/library.js';
+import { type AudioLibrary, assertPlayable } from '../audio/library.js';
 import type { BulletinDetail, BulletinService, CreateBulletinInput } from '../bulletins/service.js';
 import { resolveTargets } from '../bulletins/targets.js';
 import type { Fleet } from '../fleet/fleet.js';
@@ -122,8 +124,17 @@ export function createApprovalService(deps: {
   /** priorities for which an editor's bulletin waits for an approver */
   approvalPriorities: ReadonlySet<Priority>;
   emergencyAllConfirm: 'pin' | 'second-officer';
+  /** priorities whose bulletins to every village need the second step (default emergency, priority) */
+  confirmPriorities?: ReadonlySet<Priority>;
+  /** seconds in which one officer's bulletins of those priorities add up toward every village */
+  confirmWindowS?: number;
+  now?: () => number;
 }): ApprovalService {
   const { db, log, fleet } = deps;
+  const confirmPriorities: ReadonlySet<Priority> =
+    deps.confirmPriorities ?? new Set<Priority>(['priority', 'emergency']);
+  const windowMs = (deps.confirmWindowS ?? 900) * 1000;
+  const now = deps.now ?? Date.now;
   const byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE id = ?');
   const expire = db.prepare(
     "UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
@@ -136,12 +147,52 @@ export function createApprovalService(deps: {
     return toApproval(r);
   }
 
-  /** Whether the request reaches every horn of the commune. */
-  function reachesEveryVillage(request: BulletinRequest): boolean {
+  /**
+   * Receivers that `userId`'s bulletins of a confirm-required priority reached since `sinceIso`.
+   * Read from the bulletins' deliveries, so a target of "all" or of zones counts as the receivers
+   * it actually went to.
+   */
+  function reachedSince(userId: string, sinceIso: string): string[] {
+    const priorities = [...confirmPriorities];
+    if (priorities.length === 0) return [];
+    return db
+      .prepare<string[], { id: string }>(
+        `SELECT DISTINCT d.receiver_id AS id FROM bulletins b JOIN deliveries d ON d.bulletin_id = b.id
+         WHERE b.created_by = ? AND b.created_at >= ? AND b.priority IN (${priorities.map(() => '?').join(', ')})`,
+      )
+      .all(userId, sinceIso, ...priorities)
+      .map((r) => r.id);
+  }
+
+  /**
+   * Whether this request, with what the same officer sent of a confirm-required priority within
+   * the window, reaches every horn of the commune: the second step is then needed. One village at
+   * a time, seconds apart, is the same as all at once.
+   */
+  function reachesEveryVillage(request: BulletinRequest, by: Principal): boolean {
     if (request.target.all) return true;
     const receiverIds = resolveTargets(fleet, request.target); // 400 for unknown zones or receivers
     const all = fleet.adoptedIds();
-    return all.length > 0 && receiverIds.length >= all.length;
+    if (all.length === 0) return false;
+    const reached = new Set(receiverIds);
+    if (reached.size < all.length && windowMs > 0) {
+      for (const id of reachedSince(by.id, new Date(now() - windowMs).toISOString())) reached.add(id);
+    }
+    return all.every((id) => reached.has(id));
+  }
+
+  // One confirm-required submission per officer at a time: two sent in parallel must not both pass
+  // the window check before either is recorded.
+  const inFlight = new Map<string, Promise<unknown>>();
+  function oneAtATime<T>(userId: string, job: () => Promise<T>): Promise<T> {
+    const before = inFlight.get(userId) ?? Promise.resolve();
+    const run = before.then(job, job);
+    const settled = run.catch(() => undefined);
+    inFlight.set(userId, settled);
+    void settled.then(() => {
+      if (inFlight.get(userId) === settled) inFlight.delete(userId);
+    });
+    return run;
   }
 
   function file(request: BulletinRequest, by: Principal, reason: ApprovalReason): Approval {
@@ -214,47 +265,63 @@ export function createApprovalService(deps: {
     assertTargetInScope(by, a.request.target, fleet);
   }
 
-  return {
-    async submit(request, by, confirm) {
-      assertTargetInScope(by, request.target, fleet);
-      if (!deps.audio.get(request.audioId)) {
-        throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
-      }
-      // What is sent now, `bulletins.create` resolves and checks; what waits is checked here, before it
-      // waits (so the fleet-wide emergency's hot path resolves its receivers once).
-      const mayPlayNow = hasRole(by, 'operator', 'admin');
-      if (!mayPlayNow && deps.approvalPriorities.has(request.priority)) {
+  async function submit(
+    request: BulletinRequest,
+    by: Principal,
+    confirm?: { pin?: string | undefined; token?: string | undefined },
+  ): Promise<SubmitResult> {
+    assertTargetInScope(by, request.target, fleet);
+    const audio = deps.audio.get(request.audioId);
+    if (!audio) {
+      throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
+    }
+    assertPlayable(audio);
+    // What is sent now, `bulletins.create` resolves and checks; what waits is checked here, before it
+    // waits (so the fleet-wide emergency's hot path resolves its receivers once).
+    const mayPlayNow = hasRole(by, 'operator', 'admin');
+    if (!mayPlayNow && deps.approvalPriorities.has(request.priority)) {
+      resolveTargets(fleet, request.target);
+      return { kind: 'pending', approval: file(request, by, 'editor') };
+    }
+    if (confirmPriorities.has(request.priority) && reachesEveryVillage(request, by)) {
+      if (deps.emergencyAllConfirm === 'second-officer') {
         resolveTargets(fleet, request.target);
-        return { kind: 'pending', approval: file(request, by, 'editor') };
+        return { kind: 'pending', approval: file(request, by, 'emergency_all') };
       }
-      if (request.priority === 'emergency' && reachesEveryVillage(request)) {
-        if (deps.emergencyAllConfirm === 'second-officer') {
-          resolveTargets(fleet, request.target);
-          return { kind: 'pending', approval: file(request, by, 'emergency_all') };
-        }
-        if (confirm?.token) {
-          if (!deps.confirmations.consume(by.id, confirm.token)) {
-            throw new AppError(
-              403,
-              'bad_confirmation',
-              'This confirmation is used up, expired or not yours: enter your PIN again.',
-            );
-          }
-        } else if (confirm?.pin) {
-          if (!(await deps.users.confirm(by.id, confirm.pin))) {
-            throw new AppError(403, 'bad_pin', 'Wrong PIN: the emergency was not sent.');
-          }
-        } else {
+      if (confirm?.token) {
+        if (!deps.confirmations.consume(by.id, confirm.token)) {
           throw new AppError(
-            428,
-            'confirmation_required',
-            'An emergency to every village needs your PIN (or your password if you have set no PIN): ' +
-              'send confirm.pin, or confirm.token from POST /api/auth/confirm.',
+            403,
+            'bad_confirmation',
+            'This confirmation is used up, expired or not yours: enter your PIN again.',
           );
         }
+      } else if (confirm?.pin) {
+        if (!(await deps.users.confirm(by.id, confirm.pin))) {
+          throw new AppError(403, 'bad_pin', 'Wrong PIN: the bulletin was not sent.');
+        }
+      } else {
+        throw new AppError(
+          428,
+          'confirmation_required',
+          `This ${request.priority} bulletin, with what you sent in the last ${windowText()}, reaches ` +
+            'every village: it needs your PIN (or your password if you have set no PIN). Send ' +
+            'confirm.pin, or confirm.token from POST /api/auth/confirm.',
+          { priority: request.priority, windowSeconds: windowMs / 1000 },
+        );
       }
-      return { kind: 'sent', bulletin: await deps.bulletins.create({ ...request, userId: by.id }) };
-    },
+    }
+    return { kind: 'sent', bulletin: await deps.bulletins.create({ ...request, userId: by.id }) };
+  }
+
+  const windowText = () =>
+    windowMs % 60_000 === 0 ? `${windowMs / 60_000} minutes` : `${Math.round(windowMs / 1000)} seconds`;
+
+  return {
+    submit: (request, by, confirm) =>
+      confirmPriorities.has(request.priority)
+        ? oneAtATime(by.id, () => submit(request, by, confirm))
+        : submit(request, by, confirm),
 
     list({ status, zones, limit, offset }) {
       expire.run(nowIso());

@@ -7,12 +7,17 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, badRequest, conflict, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
-import { type AudioProbe, probeAudioFile } from './probe.js';
+import { type AudioProbe, plausibleDuration, probeAudioFile } from './probe.js';
 import { audioSignature, verifyAudioSignature } from './signed-url.js';
 import { AudioStore } from './store.js';
 
 /** One stored audio file and what is known about it. */
-export interface AudioRecord extends AudioProbe {
+export interface AudioRecord extends Omit<AudioProbe, 'durationMs'> {
+  /**
+   * Milliseconds; null when the stored duration is not plausible for the file's size (a row an
+   * older version stored from a damaged file). Such audio is listed and served but not played.
+   */
+  durationMs: number | null;
   id: string;
   sha256: string;
   /** display name */
@@ -24,21 +29,48 @@ export interface AudioRecord extends AudioProbe {
   createdBy: string | null;
 }
 
+/** Audio a bulletin may play: its duration is known. */
+export type PlayableAudio = AudioRecord & { durationMs: number };
+
+/** An upload received into a temp file and probed, not yet in the library: commit or discard it. */
+export interface StagedUpload {
+  readonly sha256: string;
+  readonly size: number;
+  readonly probe: AudioProbe;
+  /** the temp file */
+  readonly path: string;
+}
+
 /** The audio library's operations. */
 export interface AudioLibrary {
   /**
-   * Stores an upload streamed from `stream` (to a temp file while hashing, never buffering it
-   * whole); detects the format by content; reads duration/codec/bitrate with music-metadata; dedups
-   * by sha256 (same bytes twice → one copy, `created: false`; bytes of a deleted record restore it
-   * under the same id with `created: true`). `name` is the display name (default: `filename`).
-   * Throws AppError 415 'unsupported_media', 413 'too_large' (the source was truncated at the
-   * upload limit), 400 'empty_file' or 'unreadable_audio'. Leaves no temp file behind on any error.
+   * Receives an upload streamed from `stream` into a temp file (hashing, never buffering it whole),
+   * detects the format by content and reads duration/codec/bitrate with music-metadata, refusing
+   * implausible metadata. Nothing is in the library until `commit`. Throws AppError 415
+   * 'unsupported_media', 413 'too_large' (the source was truncated at the upload limit), 400
+   * 'empty_file', 'upload_failed', 'unreadable_audio', 'implausible_audio' or 'audio_too_long', and
+   * then leaves no temp file behind.
    */
+  stage(stream: NodeJS.ReadableStream): Promise<StagedUpload>;
+  /**
+   * Puts a staged upload in the library, the row and the file move in one transaction: dedups by
+   * sha256 (same bytes twice → one copy, `created: false`; bytes of a deleted record restore it
+   * under the same id with `created: true` and freshly probed metadata). `name` is the display
+   * name, else `filename` without its directory, else "audio". Synchronous, so no other upload or
+   * delete interleaves. The staged upload is used up either way.
+   */
+  commit(
+    staged: StagedUpload,
+    input: { filename?: string | undefined; name?: string | undefined; userId?: string | undefined },
+  ): { audio: AudioRecord; created: boolean };
+  /** Drops a staged upload's temp file (no-op once committed or discarded). */
+  discard(staged: StagedUpload): void;
+  /** `stage`, then `commit` (discarding on any error). */
   ingest(input: {
     stream: NodeJS.ReadableStream;
-    filename: string;
-    name?: string;
-    userId?: string;
+    filename?: string | undefined;
+    name?: string | undefined;
+    userId?: string | undefined;
   }): Promise<{ audio: AudioRecord; created: boolean }>;
   /** Every audio not deleted, newest first. */
   list(): AudioRecord[];
@@ -81,6 +113,12 @@ interface AudioRow {
   deleted_at: string | null;
 }
 
+/** A count as stored, or null when it is not one a person or the API schema could use. */
+const safeCount = (n: number | null): number | null =>
+  n !== null && Number.isSafeInteger(n) && n > 0 ? n : null;
+
+// Rows are read defensively: an older version stored whatever music-metadata said (issue 7: a
+// duration of 1.9e17 ms made every listing answer 500). Reading a row never fails.
 const toRecord = (r: AudioRow): AudioRecord => ({
   id: r.id,
   sha256: r.sha256,
@@ -88,21 +126,45 @@ const toRecord = (r: AudioRow): AudioRecord => ({
   mime: r.mime,
   container: r.container,
   codec: r.codec,
-  durationMs: r.duration_ms,
-  bitrate: r.bitrate,
-  sampleRate: r.sample_rate,
-  channels: r.channels,
+  durationMs:
+    Number.isSafeInteger(r.duration_ms) && plausibleDuration(r.duration_ms, r.size) ? r.duration_ms : null,
+  bitrate: safeCount(r.bitrate),
+  sampleRate: safeCount(r.sample_rate),
+  channels: safeCount(r.channels),
   size: r.size,
   createdAt: r.created_at,
   createdBy: r.created_by,
 });
 
+/** AUDIO_MAX_DURATION_S's default: 4 h, longer than any bulletin or recorded council session. */
+export const DEFAULT_MAX_DURATION_MS = 4 * 3600_000;
+
 /** Longest display name kept; longer names are cut. */
 export const MAX_NAME_LENGTH = 200;
 
+/**
+ * Whether `audio` may be played, as a type guard. Throws AppError 409 'audio_unplayable' when its
+ * stored duration is not plausible: a receiver would wait for it forever, and the play command's
+ * schema refuses it.
+ */
+export function assertPlayable(audio: AudioRecord): asserts audio is PlayableAudio {
+  if (audio.durationMs === null) {
+    throw conflict(
+      'audio_unplayable',
+      `Audio "${audio.name}" has no valid duration (it was stored from a damaged file); delete it and ` +
+        'upload a re-encoded copy.',
+      { audioId: audio.id },
+    );
+  }
+}
+
+/** `audio` if it may be played, else null. */
+export const playable = (audio: AudioRecord | null): PlayableAudio | null =>
+  audio && audio.durationMs !== null ? (audio as PlayableAudio) : null;
+
 /** A display name from what the user gave, or the file name without its directory. */
-function displayName(name: string | undefined, filename: string): string {
-  const base = filename.split(/[\\/]/).pop() ?? '';
+function displayName(name: string | undefined, filename: string | undefined): string {
+  const base = (filename ?? '').split(/[\\/]/).pop() ?? '';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
   const chosen = clean(name ?? '') || clean(base) || 'audio';
@@ -137,7 +199,10 @@ export function createAudioLibrary(deps: {
   urlSecret: Buffer;
   publicUrl: string | (() => string);
   log: Logger;
+  /** longest accepted upload, milliseconds (AUDIO_MAX_DURATION_S); default 4 h */
+  maxDurationMs?: number;
 }): AudioLibrary {
+  const limits = { maxDurationMs: deps.maxDurationMs ?? DEFAULT_MAX_DURATION_MS };
   const { db, urlSecret } = deps;
   const { log } = deps;
   const store = new AudioStore(deps.dataDir);
@@ -157,8 +222,12 @@ export function createAudioLibrary(deps: {
      VALUES (@id, @sha256, @name, @mime, @container, @codec, @duration_ms, @bitrate, @sample_rate,
        @channels, @size, @created_at, @created_by)`,
   );
+  // A re-upload probes the bytes again: metadata an older version stored wrongly is replaced.
   const restore = db.prepare(
-    `UPDATE audio SET deleted_at = NULL, name = ?, created_at = ?, created_by = ? WHERE id = ?`,
+    `UPDATE audio SET deleted_at = NULL, name = @name, created_at = @created_at, created_by = @created_by,
+       mime = @mime, container = @container, codec = @codec, duration_ms = @duration_ms, bitrate = @bitrate,
+       sample_rate = @sample_rate, channels = @channels, size = @size
+     WHERE id = @id`,
   );
   const activeUses = db.prepare<[string], { n: number }>(
     `SELECT count(*) AS n FROM bulletins WHERE audio_id = ? AND status = 'active'`,
@@ -178,55 +247,74 @@ export function createAudioLibrary(deps: {
     return a;
   }
 
-  return {
-    async ingest({ stream, filename, name, userId }) {
-      const temp = await store.receive(stream).catch((err: unknown) => {
-        throw receiveError(err);
-      });
-      try {
-        if (temp.truncated) throw receiveError({ statusCode: 413 });
-        if (temp.size === 0) throw badRequest('empty_file', 'The uploaded file is empty.');
-        const probe = await probeAudioFile(temp.path, temp.size);
-        const display = displayName(name, filename);
-        const now = nowIso();
-        // From here on everything is synchronous, so no other upload or delete interleaves.
-        const existing = bySha.get(temp.sha256);
+  async function stage(stream: NodeJS.ReadableStream): Promise<StagedUpload> {
+    const temp = await store.receive(stream).catch((err: unknown) => {
+      throw receiveError(err);
+    });
+    try {
+      if (temp.truncated) throw receiveError({ statusCode: 413 });
+      if (temp.size === 0) throw badRequest('empty_file', 'The uploaded file is empty.');
+      const probe = await probeAudioFile(temp.path, temp.size, limits);
+      return { sha256: temp.sha256, size: temp.size, probe, path: temp.path };
+    } catch (err) {
+      store.discard(temp.path);
+      if (err instanceof AppError) log.info({ code: err.code }, `refused upload: ${err.message}`);
+      throw err;
+    }
+  }
+
+  function commit(
+    staged: StagedUpload,
+    input: { filename?: string | undefined; name?: string | undefined; userId?: string | undefined },
+  ): { audio: AudioRecord; created: boolean } {
+    const { sha256, probe } = staged;
+    const fields = {
+      name: displayName(input.name, input.filename),
+      mime: probe.mime,
+      container: probe.container,
+      codec: probe.codec,
+      duration_ms: probe.durationMs,
+      bitrate: probe.bitrate,
+      sample_rate: probe.sampleRate,
+      channels: probe.channels,
+      size: staged.size,
+      created_at: nowIso(),
+      created_by: input.userId ?? null,
+    };
+    try {
+      // The row and the file move commit together: a failed rename rolls the row back, and no
+      // file is moved for a row that could not be written.
+      return db.transaction(() => {
+        const existing = bySha.get(sha256);
         if (existing && existing.deleted_at === null) {
           // Heal a store that lost the file; otherwise the temp copy is simply dropped.
-          if (!store.has(temp.sha256)) store.commit(temp.path, temp.sha256);
+          if (!store.has(sha256)) store.commit(staged.path, sha256);
           log.info({ id: existing.id }, 'upload matches stored audio; keeping one copy');
           return { audio: toRecord(existing), created: false };
         }
-        store.commit(temp.path, temp.sha256);
-        if (existing) {
-          restore.run(display, now, userId ?? null, existing.id);
-          log.info({ id: existing.id }, 'restored deleted audio by re-upload');
-          return { audio: toRecord(byId.get(existing.id)!), created: true };
-        }
-        const id = randomUUID();
-        insert.run({
-          id,
-          sha256: temp.sha256,
-          name: display,
-          mime: probe.mime,
-          container: probe.container,
-          codec: probe.codec,
-          duration_ms: probe.durationMs,
-          bitrate: probe.bitrate,
-          sample_rate: probe.sampleRate,
-          channels: probe.channels,
-          size: temp.size,
-          created_at: now,
-          created_by: userId ?? null,
-        });
-        log.info({ id, mime: probe.mime, durationMs: probe.durationMs, size: temp.size }, 'stored audio');
+        const id = existing?.id ?? randomUUID();
+        if (existing) restore.run({ id, ...fields });
+        else insert.run({ id, sha256, ...fields });
+        store.commit(staged.path, sha256);
+        log.info(
+          { id, mime: probe.mime, durationMs: probe.durationMs, size: staged.size, restored: !!existing },
+          existing ? 'restored deleted audio by re-upload' : 'stored audio',
+        );
         return { audio: toRecord(byId.get(id)!), created: true };
-      } catch (err) {
-        if (err instanceof AppError) log.info({ code: err.code, filename }, `refused upload: ${err.message}`);
-        throw err;
-      } finally {
-        store.discard(temp.path);
-      }
+      })();
+    } finally {
+      store.discard(staged.path);
+    }
+  }
+
+  return {
+    stage,
+    commit,
+    discard: (staged) => store.discard(staged.path),
+
+    async ingest({ stream, filename, name, userId }) {
+      const staged = await stage(stream);
+      return commit(staged, { filename, name, userId });
     },
 
     list: () => live.all().map(toRecord),

@@ -74,11 +74,58 @@ const positiveOrNull = (n: number | undefined): number | null =>
   n !== undefined && Number.isFinite(n) && n > 0 ? Math.round(n) : null;
 
 /**
- * Probes the complete file at `path` (`size` bytes, > 0). Throws AppError 415 'unsupported_media'
- * (details: what was detected) for anything not accepted, 400 'unreadable_audio' when the
- * metadata cannot be read or gives no positive duration.
+ * The lowest average bitrate (bits per second over the whole file, headers included) that a real
+ * file of an accepted format has. Opus, the thriftiest, goes down to 6 kbit/s, and to a few hundred
+ * bit/s over silence; MP3 and AAC not below 8 kbit/s; PCM WAV at least 64 kbit/s. A file whose size
+ * and duration give less claims more time than its bytes can hold: a damaged or forged length
+ * (issue 7: an Ogg whose last granule position is 2^63−1 "lasts" six million years in 2.7 KB).
  */
-export async function probeAudioFile(path: string, size: number): Promise<AudioProbe> {
+export const MIN_PLAUSIBLE_BITRATE = 200;
+/** The highest: above 8 channels of 32-bit PCM at 384 kHz (98 Mbit/s). More means a duration too short. */
+export const MAX_PLAUSIBLE_BITRATE = 100_000_000;
+/** The longest duration the library ever stores or shows (AUDIO_MAX_DURATION_S may only lower it). */
+export const DURATION_CEILING_MS = 86_400_000;
+
+/**
+ * Whether a file of `size` bytes may really last `durationMs`: more than 0 and at most
+ * DURATION_CEILING_MS, with an average bitrate within the plausible range. The same test guards
+ * uploads (on the unrounded duration, so a few bytes cannot claim a microsecond) and the rows an
+ * older version stored.
+ */
+export function plausibleDuration(durationMs: number, size: number): boolean {
+  if (!Number.isFinite(durationMs) || durationMs <= 0 || durationMs > DURATION_CEILING_MS) return false;
+  if (!Number.isSafeInteger(size) || size < 1) return false;
+  const average = (size * 8 * 1000) / durationMs;
+  return average >= MIN_PLAUSIBLE_BITRATE && average <= MAX_PLAUSIBLE_BITRATE;
+}
+
+/** "1 h 02 min", "3 min 05 s", "12.5 s", or years for absurd values: for messages. */
+export function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (!Number.isFinite(s)) return String(s);
+  if (s >= 366 * 86400) return `${(s / (365.25 * 86400)).toPrecision(3)} years`;
+  if (s >= 86400) return `${(s / 86400).toFixed(1)} days`;
+  if (s >= 3600)
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
+  return s >= 1 ? `${Number(s.toFixed(1))} s` : `${Number(ms.toPrecision(3))} ms`;
+}
+
+/** What an upload is checked against. */
+export interface ProbeLimits {
+  /** longest accepted duration (AUDIO_MAX_DURATION_S), at most DURATION_CEILING_MS */
+  maxDurationMs: number;
+}
+
+/**
+ * Probes the complete file at `path` (`size` bytes, > 0). Throws AppError 415 'unsupported_media'
+ * (details: what was detected) for anything not accepted; 400 'unreadable_audio' when the
+ * metadata cannot be read or gives no positive duration; 400 'implausible_audio' when the duration
+ * cannot be true for the file's size (a damaged or forged length); 400 'audio_too_long' beyond
+ * `limits.maxDurationMs`. A reported bitrate outside the plausible range is replaced by the file's
+ * average.
+ */
+export async function probeAudioFile(path: string, size: number, limits: ProbeLimits): Promise<AudioProbe> {
   const sniffed = await fileTypeFromFile(path);
   if (!sniffed) {
     throw unsupported('The file is not recognisable audio (is it another kind of file renamed?).', {
@@ -122,12 +169,36 @@ export async function probeAudioFile(path: string, size: number): Promise<AudioP
       found,
     );
   }
+  if (!plausibleDuration(duration * 1000, size)) {
+    throw badRequest(
+      'implausible_audio',
+      `The ${family.label} file claims to last ${formatDuration(duration * 1000)}, which its ${size} bytes ` +
+        'cannot hold (a damaged length field or last page); save or convert it again and retry.',
+      { ...found, durationS: duration, size },
+    );
+  }
+  // A file of a few samples still lasts at least 1 ms.
+  const durationMs = Math.max(1, Math.round(duration * 1000));
+  const maxDurationMs = Math.min(limits.maxDurationMs, DURATION_CEILING_MS);
+  if (durationMs > maxDurationMs) {
+    throw badRequest(
+      'audio_too_long',
+      `The ${family.label} file lasts ${formatDuration(durationMs)}; the longest accepted is ` +
+        `${formatDuration(maxDurationMs)} (AUDIO_MAX_DURATION_S). Cut it into parts.`,
+      { ...found, durationMs, maxDurationMs },
+    );
+  }
+  const reported = positiveOrNull(format.bitrate);
+  const average = Math.round((size * 8 * 1000) / durationMs);
   return {
     mime: family.mime,
     container,
     codec,
-    durationMs: Math.max(1, Math.round(duration * 1000)),
-    bitrate: positiveOrNull(format.bitrate) ?? positiveOrNull((size * 8) / duration),
+    durationMs,
+    bitrate:
+      reported !== null && reported >= MIN_PLAUSIBLE_BITRATE && reported <= MAX_PLAUSIBLE_BITRATE
+        ? reported
+        : average,
     sampleRate: positiveOrNull(format.sampleRate),
     channels: positiveOrNull(format.numberOfChannels),
   };

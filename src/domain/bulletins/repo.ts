@@ -40,6 +40,12 @@ export interface DeliveryRow {
   attempts: number;
   sentAt: string | null;
   updatedAt: string;
+  /** the id of the copy offered last, when a re-offer after a failed download gave it a new one */
+  commandId?: string | null;
+  /** re-offers made after failed downloads */
+  reoffers?: number;
+  /** the controller concluded this final state (clock, deadline, a stop's confirmation) */
+  concluded?: boolean;
 }
 
 interface RawBulletin {
@@ -79,15 +85,42 @@ const toBulletin = (r: RawBulletin): BulletinRow => ({
 });
 
 const deliveryCols = `bulletin_id AS bulletinId, receiver_id AS receiverId, state, reason, detail, play, attempts,
-  sent_at AS sentAt, updated_at AS updatedAt`;
+  sent_at AS sentAt, updated_at AS updatedAt, command_id AS commandId, reoffers, concluded = 1 AS concluded`;
+
+interface RawDelivery extends Omit<DeliveryRow, 'concluded'> {
+  concluded: number;
+}
+const toDelivery = (r: RawDelivery): DeliveryRow => ({ ...r, concluded: r.concluded === 1 });
+
+/** One line of the as-run log. */
+export interface AsRunEntry {
+  receiverId: string;
+  /** the delivery state the report led to (or the controller's conclusion) */
+  state: string;
+  /** the receiver's own word (`started`, `finished`, …); null for the controller's conclusions */
+  event: string | null;
+  reason: string | null;
+  detail: string | null;
+  play: number | null;
+  at: string;
+  receiverTs: string | null;
+}
 
 export interface DeliveryUpdate
   extends Pick<DeliveryRow, 'bulletinId' | 'receiverId' | 'state' | 'reason' | 'detail' | 'play'> {
   at: string;
   /** the receiver's own timestamp, for the as-run log */
   receiverTs: string | null;
-  /** set when the controller (re)sent the command */
+  /** the receiver's reported state, for the as-run log; null: the controller's conclusion */
+  event?: string | null;
+  /** the state was concluded by the controller, not reported */
+  concluded?: boolean;
+  /** set when the controller (re)sent the command; with `commandId`, a re-offer under a new id */
   sent?: boolean;
+  commandId?: string | null;
+  reoffers?: number;
+  /** only a line of the as-run log: the delivery row is left as it is */
+  logOnly?: boolean;
 }
 
 export function createBulletinRepo(db: Db) {
@@ -101,22 +134,32 @@ export function createBulletinRepo(db: Db) {
     list: db.prepare<[number, number], RawBulletin>(
       'SELECT * FROM bulletins ORDER BY created_at DESC LIMIT ? OFFSET ?',
     ),
-    active: db.prepare<[], RawBulletin>(`SELECT * FROM bulletins WHERE status = 'active'`),
+    // what the service follows: active bulletins, and cancelled ones whose receivers have not all
+    // said what became of them yet (deliveries still `stopping`)
+    active: db.prepare<[], RawBulletin>(
+      `SELECT * FROM bulletins b WHERE status = 'active' OR (status = 'cancelled' AND EXISTS (
+         SELECT 1 FROM deliveries d WHERE d.bulletin_id = b.id
+           AND d.state NOT IN ('done', 'failed', 'expired', 'preempted', 'cancelled')))`,
+    ),
     count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM bulletins'),
-    deliveries: db.prepare<[string], DeliveryRow>(
+    deliveries: db.prepare<[string], RawDelivery>(
       `SELECT ${deliveryCols} FROM deliveries WHERE bulletin_id = ? ORDER BY receiver_id`,
     ),
+    delivery: db.prepare<[string, string], RawDelivery>(
+      `SELECT ${deliveryCols} FROM deliveries WHERE bulletin_id = ? AND receiver_id = ?`,
+    ),
+    byDeliveryCommand: db.prepare<[string, string], { bulletinId: string }>(
+      'SELECT bulletin_id AS bulletinId FROM deliveries WHERE command_id = ? AND receiver_id = ?',
+    ),
     markSent: db.prepare(
-      `UPDATE deliveries SET state = ?, attempts = attempts + 1, sent_at = ?, updated_at = ?
+      `UPDATE deliveries SET state = ?, attempts = attempts + 1, sent_at = ?, updated_at = ?,
+         command_id = coalesce(?, command_id), reoffers = coalesce(?, reoffers)
          WHERE bulletin_id = ? AND receiver_id = ?`,
     ),
     setStatus: db.prepare('UPDATE bulletins SET status = ? WHERE id = ?'),
-    asRun: db.prepare<
-      [string],
-      { receiverId: string; state: string; reason: string | null; at: string; receiverTs: string | null }
-    >(
-      `SELECT receiver_id AS receiverId, state, reason, at, receiver_ts AS receiverTs FROM delivery_log
-       WHERE bulletin_id = ? ORDER BY id`,
+    asRun: db.prepare<[string], AsRunEntry>(
+      `SELECT receiver_id AS receiverId, state, event, reason, detail, play, at, receiver_ts AS receiverTs
+       FROM delivery_log WHERE bulletin_id = ? ORDER BY id`,
     ),
   };
 
@@ -135,13 +178,13 @@ export function createBulletinRepo(db: Db) {
             )
           : kind === 'log'
             ? db.prepare(
-                `INSERT INTO delivery_log (bulletin_id, receiver_id, state, reason, at, receiver_ts) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`,
+                `INSERT OR IGNORE INTO delivery_log (bulletin_id, receiver_id, state, reason, at, receiver_ts, event, play, detail) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
               )
             : db.prepare(
                 `UPDATE deliveries SET state = v.column3, reason = coalesce(v.column4, deliveries.reason),
                  detail = coalesce(v.column5, deliveries.detail), play = coalesce(v.column6, deliveries.play),
-                 updated_at = v.column7
-               FROM (VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}) AS v
+                 updated_at = v.column7, concluded = v.column8
+               FROM (VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}) AS v
                WHERE deliveries.bulletin_id = v.column1 AND deliveries.receiver_id = v.column2`,
               );
       chunked.set(key, st);
@@ -162,10 +205,29 @@ export function createBulletinRepo(db: Db) {
     const latest = new Map<string, unknown[]>();
     for (const u of updates) {
       if (u.sent) {
-        s.markSent.run(u.state, u.at, u.at, u.bulletinId, u.receiverId);
+        s.markSent.run(
+          u.state,
+          u.at,
+          u.at,
+          u.commandId ?? null,
+          u.reoffers ?? null,
+          u.bulletinId,
+          u.receiverId,
+        );
         continue;
       }
-      log.push([u.bulletinId, u.receiverId, u.state, u.reason, u.at, u.receiverTs]);
+      log.push([
+        u.bulletinId,
+        u.receiverId,
+        u.state,
+        u.reason,
+        u.at,
+        u.receiverTs,
+        u.event ?? null,
+        u.play,
+        u.detail,
+      ]);
+      if (u.logOnly) continue;
       const key = `${u.bulletinId}\u0000${u.receiverId}`;
       const prev = latest.get(key);
       latest.set(key, [
@@ -176,6 +238,7 @@ export function createBulletinRepo(db: Db) {
         u.detail ?? prev?.[4] ?? null,
         u.play ?? prev?.[5] ?? null,
         u.at,
+        u.concluded ? 1 : 0,
       ]);
     }
     inChunks('update', [...latest.values()]);
@@ -232,7 +295,19 @@ export function createBulletinRepo(db: Db) {
       return { rows: rows.map(toBulletin), total: n };
     },
     active: (): BulletinRow[] => s.active.all().map(toBulletin),
-    deliveries: (bulletinId: string): DeliveryRow[] => s.deliveries.all(bulletinId),
+    deliveries: (bulletinId: string): DeliveryRow[] => s.deliveries.all(bulletinId).map(toDelivery),
+    delivery: (bulletinId: string, receiverId: string): DeliveryRow | null => {
+      const r = s.delivery.get(bulletinId, receiverId);
+      return r ? toDelivery(r) : null;
+    },
+    /** The bulletin a command id belongs to for `receiverId`: its own, or a re-offer's. */
+    bulletinOfCommand(commandId: string, receiverId: string): BulletinRow | null {
+      const own = s.byCommand.get(commandId);
+      if (own) return toBulletin(own);
+      const re = s.byDeliveryCommand.get(commandId, receiverId);
+      const r = re ? s.get.get(re.bulletinId) : undefined;
+      return r ? toBulletin(r) : null;
+    },
     applyUpdates,
     setStatus: (id: string, status: BulletinRow['status']) => s.setStatus.run(status, id),
     asRun: (bulletinId: string) => s.asRun.all(bulletinId),

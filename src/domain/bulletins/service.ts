@@ -1,6 +1,12 @@
 /**
  * Bulletins (play now): create, dispatch, follow each receiver's delivery through its states,
- * resend to receivers that come back or stay silent, expire, cancel, and stop.
+ * resend to receivers that come back or stay silent, re-offer a failed download, expire, cancel,
+ * and stop.
+ *
+ * What the officer sees comes from what receivers reported: a cancel or stop moves the deliveries
+ * it covers to `stopping`, and only the receiver's report (`cancelled`, `finished`, or its
+ * confirmation of the stop) or a stated deadline ends them. The stops themselves are facts of
+ * their own (stops.ts), persisted and re-sent until each receiver confirms.
  *
  * Active bulletins are tracked in memory (loaded again at start) so that a receiver event costs
  * no read; writes are batched into one transaction per event-loop turn.
@@ -14,12 +20,11 @@ import {
   type PlayCommand,
   type Priority,
   type ReceiverEvent,
-  type StopCommand,
 } from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
-import type { AudioLibrary } from '../audio/library.js';
+import { type AudioLibrary, assertPlayable, playable } from '../audio/library.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Fleet } from '../fleet/fleet.js';
 import {
@@ -37,6 +42,7 @@ import {
   NOT_STARTED_STATES,
   stateForEvent,
 } from './states.js';
+import { createStopTracker, type StopDetail, type StopRecord, type StopTracker } from './stops.js';
 import { type BulletinSummary, summarize } from './summary.js';
 import { resolveTargets } from './targets.js';
 
@@ -48,8 +54,19 @@ const PLAY_REPORT_GRACE_MS = 120_000;
 const SWEEP_INTERVAL_MS = 1000;
 /** How long cancel and stop wait for the broker to take the command before answering. */
 const HANDOFF_MS = 2000;
-/** How long a zone or all-stop stays in force for receivers that were away when it was sent. */
+/**
+ * How long a stop stays in force at least, for receivers that were away when it was sent; longer
+ * when a bulletin it covers may still be playing (its report deadline), at most STOP_MAX_TTL_MS.
+ */
 const STOP_TTL_MS = 10 * 60 * 1000;
+const STOP_MAX_TTL_MS = 7 * 86400 * 1000;
+/**
+ * A download that failed (network trouble, a controller restart) is offered again under a new
+ * command id while the bulletin is valid: after REOFFER_BASE_MS, doubled at each try, at most
+ * MAX_REOFFERS times. Only `download_failed`: a checksum or size mismatch will not get better.
+ */
+const REOFFER_BASE_MS = 15_000;
+const MAX_REOFFERS = 3;
 
 export interface CreateBulletinInput {
   title?: string | undefined;
@@ -75,14 +92,42 @@ export interface BulletinDetail extends Omit<BulletinRow, 'commandId' | 'seq' | 
 export interface BulletinServiceEvents {
   /** a bulletin's deliveries changed (after the batch is written) */
   progress: [bulletinId: string];
+  /** a stop's progress changed */
+  stopProgress: [stopId: string];
+}
+
+/** What the answer to a cancel or stop says: the stop, recorded, and how far it got. */
+export interface StopAnswer {
+  stop: StopDetail;
+  /** deliveries now `stopping`, waiting for their receivers' word */
+  stopping: number;
+  /** whether the broker took the stop before the answer (false: accepted, goes out when it is back) */
+  handedOff: boolean;
+}
+
+interface TrackedDelivery {
+  state: DeliveryState;
+  sentAt: number | null;
+  attempts: number;
+  /** a play of it started (the receiver said so) */
+  played: boolean;
+  /** the final state is the controller's conclusion, not the receiver's report */
+  concluded: boolean;
+  /** the id of the copy offered last, when a re-offer gave it one */
+  commandId: string | null;
+  reoffers: number;
+  /** a failed download is offered again from then on */
+  retryAtMs: number | null;
 }
 
 interface Tracked {
   row: BulletinRow;
   /** the play command, sealed per topic at each send */
   readonly command: PlayCommand;
+  /** sha256 of the bulletin's audio: a `finished` proves a play only with it */
+  sha256: string | null;
   explicit: string[];
-  deliveries: Map<string, { state: DeliveryState; sentAt: number | null; attempts: number }>;
+  deliveries: Map<string, TrackedDelivery>;
   expiresAtMs: number;
   /** after this, deliveries still `playing` are given up on */
   reportDeadlineMs: number;
@@ -97,12 +142,25 @@ export interface BulletinService extends EventEmitter<BulletinServiceEvents> {
     offset: number,
     where?: { sql: string; args: string[] },
   ): { items: BulletinDetail[]; total: number };
-  cancel(id: string): Promise<BulletinDetail>;
+  /** Cancels a bulletin: its deliveries show `stopping` until each receiver says what became of them. */
+  cancel(id: string, userId?: string | null): Promise<BulletinDetail & { stop: StopAnswer }>;
   /** Stops everything playing or queued in some zones, or everywhere. */
-  stop(scope: {
-    all?: boolean | undefined;
-    zones?: string[] | undefined;
-  }): Promise<{ commandId: string; cancelled: number }>;
+  stop(
+    scope: { all?: boolean | undefined; zones?: string[] | undefined },
+    userId?: string | null,
+  ): Promise<StopAnswer>;
+  /** A stop with each receiver's progress, or null. */
+  getStop(id: string): StopDetail | null;
+  listStops(
+    limit: number,
+    offset: number,
+    where?: { sql: string; args: string[] },
+  ): { items: StopDetail[]; total: number };
+  /**
+   * The bulletin and priority of `commandId` when it is a command sent to `receiverId` (so that a
+   * receiver's `nowPlaying` is shown only for what it was really sent), else null.
+   */
+  commandSentTo(receiverId: string, commandId: string): { bulletinId: string; priority: Priority } | null;
   asRun(id: string): ReturnType<ReturnType<typeof createBulletinRepo>['asRun']>;
   /** The live summary of a bulletin (from memory while it is active) and whether it has ended. */
   progress(id: string): { status: BulletinRow['status']; summary: BulletinSummary };
@@ -122,7 +180,12 @@ export function createBulletinService(deps: {
   dispatcher: Dispatcher;
   sequence: Sequence;
   defaultTtlS: number;
+  /** whether the controller's link to the broker is up */
+  connected?: () => boolean;
+  /** first wait before a failed download is offered again (default REOFFER_BASE_MS) */
+  reofferBaseMs?: number;
 }): BulletinService {
+  const reofferBaseMs = deps.reofferBaseMs ?? REOFFER_BASE_MS;
   const { log, fleet, dispatcher } = deps;
   const repo = createBulletinRepo(deps.db);
   const emitter = new EventEmitter<BulletinServiceEvents>();
@@ -133,14 +196,25 @@ export function createBulletinService(deps: {
   let pending: DeliveryUpdate[] = [];
   let flushScheduled = false;
   let sweeper: NodeJS.Timeout | null = null;
+  const stops: StopTracker = createStopTracker({
+    db: deps.db,
+    log,
+    dispatcher,
+    isOnline: (id) => fleet.isOnline(id),
+    connected: deps.connected ?? (() => true),
+    confirmed: (stop, receiverId) => stopConfirmed(stop, receiverId),
+    changed: (stopId) => emitter.emit('stopProgress', stopId),
+  });
 
   function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
-    const audio = deps.audio.get(row.audioId);
+    // Audio stored from a damaged file (no valid duration) cannot be played: as if it were gone.
+    const audio = playable(deps.audio.get(row.audioId));
     let command: PlayCommand | null = null;
     const expiresAtMs = Date.parse(row.expiresAt);
     const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
     const t: Tracked = {
       row,
+      sha256: audio?.sha256 ?? null,
       // Built at first send, not at load: at start the HTTP server (and so the URL base) is not up yet.
       get command() {
         if (command === null) {
@@ -153,7 +227,17 @@ export function createBulletinService(deps: {
       deliveries: new Map(
         deliveries.map((d) => [
           d.receiverId,
-          { state: d.state, sentAt: d.sentAt ? Date.parse(d.sentAt) : null, attempts: d.attempts },
+          {
+            state: d.state,
+            sentAt: d.sentAt ? Date.parse(d.sentAt) : null,
+            attempts: d.attempts,
+            played: d.play !== null,
+            concluded: d.concluded ?? false,
+            commandId: d.commandId ?? null,
+            reoffers: d.reoffers ?? 0,
+            // a re-offer due before a restart goes out at the first sweep
+            retryAtMs: d.state === 'queued' && (d.reoffers ?? 0) > 0 ? 0 : null,
+          },
         ]),
       ),
       expiresAtMs,
@@ -161,7 +245,20 @@ export function createBulletinService(deps: {
     };
     active.set(row.id, t);
     byCommand.set(row.commandId, row.id);
+    for (const d of t.deliveries.values()) if (d.commandId) byCommand.set(d.commandId, row.id);
     return t;
+  }
+
+  /** The play command as `receiverId` is to get it: the bulletin's, or its re-offer's id. */
+  function commandFor(t: Tracked, d: TrackedDelivery): PlayCommand {
+    return d.commandId ? { ...t.command, id: d.commandId } : t.command;
+  }
+
+  /** Forgets a bulletin whose deliveries are all final. */
+  function untrack(t: Tracked): void {
+    active.delete(t.row.id);
+    byCommand.delete(t.row.commandId);
+    for (const d of t.deliveries.values()) if (d.commandId) byCommand.delete(d.commandId);
   }
 
   function explicitReceivers(target: BulletinTarget): string[] {
@@ -188,9 +285,11 @@ export function createBulletinService(deps: {
     for (const id of touched) {
       const t = active.get(id);
       if (t && [...t.deliveries.values()].every((d) => isFinal(d.state))) {
-        if (t.row.status === 'active') repo.setStatus(id, 'completed');
-        active.delete(id);
-        byCommand.delete(t.row.commandId);
+        if (t.row.status === 'active') {
+          repo.setStatus(id, 'completed');
+          t.row.status = 'completed';
+        }
+        untrack(t);
       }
       emitter.emit('progress', id);
     }
@@ -206,11 +305,19 @@ export function createBulletinService(deps: {
       detail?: string | null;
       play?: number | null;
       receiverTs?: string | null;
+      /** the receiver's own word; absent: the controller's conclusion */
+      event?: string | null;
+      /** allow leaving a final state the controller concluded (the receiver's later proof) */
+      correct?: boolean;
     } = {},
   ): boolean {
     const d = t.deliveries.get(receiverId);
-    if (!d || !canMove(d.state, to)) return false;
+    if (!d) return false;
+    const allowed = canMove(d.state, to) || (extra.correct === true && d.concluded && isFinal(d.state));
+    if (!allowed) return false;
     d.state = to;
+    const concluded = extra.event === undefined || extra.event === null;
+    d.concluded = isFinal(to) && concluded;
     queueUpdate({
       bulletinId: t.row.id,
       receiverId,
@@ -220,16 +327,42 @@ export function createBulletinService(deps: {
       play: extra.play ?? null,
       at: nowIso(),
       receiverTs: extra.receiverTs ?? null,
+      event: extra.event ?? null,
+      concluded: d.concluded,
     });
     return true;
   }
 
-  function markSent(t: Tracked, receiverId: string): void {
+  /** Writes a receiver's report to the as-run log without changing the delivery. */
+  function logOnly(t: Tracked, receiverId: string, e: ReceiverEvent, detail: string | null = null): void {
+    const d = t.deliveries.get(receiverId);
+    queueUpdate({
+      bulletinId: t.row.id,
+      receiverId,
+      state: d?.state ?? stateForEvent(e.state),
+      reason: e.reason ?? null,
+      detail: detail ?? e.detail ?? null,
+      play: e.play ?? null,
+      at: nowIso(),
+      receiverTs: e.ts,
+      event: e.state,
+      logOnly: true,
+    });
+  }
+
+  function markSent(t: Tracked, receiverId: string, reoffer = false): void {
     const d = t.deliveries.get(receiverId);
     if (!d) return;
     const now = Date.now();
     d.sentAt = now;
     d.attempts += 1;
+    if (reoffer) {
+      // A new id: the receiver remembers the old one as handled and would refuse it as a replay.
+      d.commandId = randomUUID();
+      d.reoffers += 1;
+      d.retryAtMs = null;
+      byCommand.set(d.commandId, t.row.id);
+    }
     if (d.state === 'queued') d.state = 'sent';
     queueUpdate({
       bulletinId: t.row.id,
@@ -241,15 +374,34 @@ export function createBulletinService(deps: {
       at: new Date(now).toISOString(),
       receiverTs: null,
       sent: true,
+      ...(reoffer ? { commandId: d.commandId, reoffers: d.reoffers } : {}),
     });
   }
 
-  async function resend(t: Tracked, receiverId: string): Promise<void> {
-    markSent(t, receiverId);
+  async function resend(t: Tracked, receiverId: string, reoffer = false): Promise<void> {
+    markSent(t, receiverId, reoffer);
+    const d = t.deliveries.get(receiverId);
+    if (!d) return;
     try {
-      await dispatcher.sendToReceiver(t.command, receiverId);
+      await dispatcher.sendToReceiver(commandFor(t, d), receiverId);
     } catch (err) {
       log.warn({ err: (err as Error).message, receiverId }, 'bulletins: resend failed; will retry');
+    }
+  }
+
+  /**
+   * A receiver applied `stop`: it reported `cancelled` for each item of it that it held, before
+   * confirming. Deliveries it covers that are still `stopping` were not held (never received, or
+   * already over and their report lost): nothing of them can play there any more.
+   */
+  function stopConfirmed(stop: StopRecord, receiverId: string): void {
+    for (const t of active.values()) {
+      if (t.row.seq >= stop.seq || (stop.bulletinId && stop.bulletinId !== t.row.id)) continue;
+      if (t.deliveries.get(receiverId)?.state !== 'stopping') continue;
+      move(t, receiverId, 'cancelled', {
+        reason: stop.kind === 'cancel' ? 'cancelled' : 'stopped',
+        detail: 'the receiver confirmed the stop; it was not playing or holding this bulletin',
+      });
     }
   }
 
@@ -268,35 +420,14 @@ export function createBulletinService(deps: {
     return out;
   }
 
-  /** Stops issued recently, sent again to receivers that come back before they expire. */
-  const recentStops: {
-    command: StopCommand;
-    expiresAtMs: number;
-    covers: (receiverId: string) => boolean;
-  }[] = [];
-  function rememberStop(
-    command: StopCommand,
-    expiresAtMs: number,
-    covers: (receiverId: string) => boolean,
-  ): void {
-    recentStops.push({ command, expiresAtMs, covers });
-    if (recentStops.length > 200) recentStops.shift();
-  }
-
   /**
    * Waits a little for the broker to take a stop, so that the answer usually means "sent"; never
    * longer than HANDOFF_MS (a broker that is away gets it from mqtt.js's queue when it is back).
    */
-  async function handedOff(sent: Promise<void>, what: string): Promise<void> {
+  async function handedOff(sent: Promise<boolean>, what: string): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const ok = await Promise.race([
-      sent.then(
-        () => true,
-        (err: unknown) => {
-          log.error({ err: (err as Error).message }, `bulletins: ${what} publish failed`);
-          return false;
-        },
-      ),
+      sent,
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), HANDOFF_MS);
       }),
@@ -304,35 +435,212 @@ export function createBulletinService(deps: {
     clearTimeout(timer);
     if (!ok)
       log.warn(`bulletins: ${what} not yet acknowledged by the broker; it goes out when the broker is back`);
+    return ok;
+  }
+
+  /**
+   * Records and sends a stop over `receiverIds`, moving every delivery it covers that is not final
+   * to `stopping`. The stop stays valid at least STOP_TTL_MS, and as long as a covered bulletin may
+   * still be playing somewhere.
+   */
+  async function issueStop(input: {
+    kind: 'cancel' | 'stop';
+    bulletinId?: string;
+    target: BulletinTarget;
+    receiverIds: string[];
+    covers: (t: Tracked) => boolean;
+    userId?: string | null | undefined;
+  }): Promise<StopAnswer> {
+    const now = Date.now();
+    let until = now + STOP_TTL_MS;
+    let stopping = 0;
+    const inScope = new Set(input.receiverIds);
+    for (const t of active.values()) {
+      if (!input.covers(t)) continue;
+      let touched = false;
+      for (const receiverId of t.deliveries.keys()) {
+        if (!inScope.has(receiverId)) continue;
+        if (move(t, receiverId, 'stopping', { detail: `${input.kind} sent; waiting for the receiver` })) {
+          stopping++;
+          touched = true;
+        }
+      }
+      if (touched) until = Math.max(until, t.reportDeadlineMs);
+    }
+    until = Math.min(until, now + STOP_MAX_TTL_MS);
+    const { record, sent } = stops.issue({
+      kind: input.kind,
+      bulletinId: input.bulletinId,
+      target: input.target,
+      receiverIds: input.receiverIds,
+      expiresAt: new Date(until),
+      userId: input.userId,
+    });
+    flush();
+    const ok = await handedOff(sent, input.kind);
+    stops.flush();
+    return { stop: stops.get(record.id, false)!, stopping, handedOff: ok };
   }
 
   function sweep(): void {
     const now = Date.now();
+    const up = deps.connected?.() ?? true;
     for (const t of active.values()) {
       for (const [receiverId, d] of t.deliveries) {
         if (isFinal(d.state)) continue;
-        if (now > t.expiresAtMs && NOT_STARTED_STATES.has(d.state)) {
+        const stopping = d.state === 'stopping';
+        if (now > t.expiresAtMs && (NOT_STARTED_STATES.has(d.state) || (stopping && !d.played))) {
+          // A receiver cannot start a bulletin after its expiry (protocol §7.1): the clock decides.
           move(t, receiverId, 'expired', {
             reason: 'expired',
-            detail: 'not played before the bulletin expired',
+            detail: stopping
+              ? 'stopped; the receiver never confirmed, and the bulletin has expired unplayed there'
+              : 'not played before the bulletin expired',
           });
-        } else if (now > t.reportDeadlineMs && d.state === 'playing') {
+        } else if (now > t.reportDeadlineMs && (d.state === 'playing' || stopping)) {
           move(t, receiverId, 'failed', {
             reason: 'no_report',
-            detail: 'the receiver never reported the end of playback',
+            detail: stopping
+              ? 'stopped while playing; the receiver never confirmed the stop nor reported the end'
+              : 'the receiver never reported the end of playback',
           });
+        } else if (
+          d.state === 'queued' &&
+          d.retryAtMs !== null &&
+          now >= d.retryAtMs &&
+          now < t.expiresAtMs &&
+          fleet.isOnline(receiverId) &&
+          up
+        ) {
+          void resend(t, receiverId, true);
         } else if (
           d.state === 'sent' &&
           d.sentAt !== null &&
           now - d.sentAt > ACK_TIMEOUT_MS &&
           d.attempts < MAX_ATTEMPTS &&
-          fleet.isOnline(receiverId)
+          fleet.isOnline(receiverId) &&
+          up
         ) {
           void resend(t, receiverId);
         }
       }
     }
     flush();
+    stops.sweep(now);
+  }
+
+  /** A receiver's report about the copy it holds: what it moves, what it proves, what it logs. */
+  function applyEvent(t: Tracked, receiverId: string, d: TrackedDelivery, e: ReceiverEvent): void {
+    const to = stateForEvent(e.state);
+    const base = { play: e.play ?? null, receiverTs: e.ts, event: e.state };
+    if (e.state === 'finished' && (!e.sha256 || e.sha256 !== t.sha256)) {
+      // [protocol §9] `finished` proves a play only with the sha256 of the bytes played.
+      if (!e.sha256) {
+        log.warn(
+          { receiverId, commandId: e.commandId },
+          'bulletins: finished without sha256; not proof of play',
+        );
+        logOnly(t, receiverId, e, 'finished reported without the sha256 of the bytes played: not counted');
+        return;
+      }
+      move(t, receiverId, 'failed', {
+        ...base,
+        reason: 'checksum_mismatch',
+        detail: 'the receiver reports playing bytes whose sha256 differs from the bulletin audio',
+        correct: true,
+      });
+      fleet.notePlayback(receiverId, e.commandId, null);
+      return;
+    }
+    if (e.state === 'started' || e.state === 'finished') d.played = true;
+    if (e.state === 'started') {
+      fleet.notePlayback(receiverId, e.commandId, {
+        commandId: e.commandId,
+        bulletinId: t.row.id,
+        priority: t.row.priority,
+        play: e.play ?? 1,
+        startedAt: e.ts,
+      });
+    } else if (isFinal(to)) {
+      fleet.notePlayback(receiverId, e.commandId, null);
+    }
+    if (
+      e.state === 'failed' &&
+      e.reason === 'download_failed' &&
+      d.state !== 'stopping' &&
+      d.reoffers < MAX_REOFFERS &&
+      Date.now() + reofferBaseMs < t.expiresAtMs &&
+      t.row.status === 'active'
+    ) {
+      // Not final yet: the download is offered again later (a controller restart, a 4G outage).
+      d.state = 'queued';
+      d.retryAtMs = Date.now() + reofferBaseMs * 2 ** d.reoffers;
+      queueUpdate({
+        bulletinId: t.row.id,
+        receiverId,
+        state: 'queued',
+        reason: 'download_failed',
+        detail: `download failed (${e.detail ?? 'no detail'}); offered again at ${new Date(d.retryAtMs).toISOString()} (re-offer ${d.reoffers + 1} of ${MAX_REOFFERS})`,
+        play: null,
+        at: nowIso(),
+        receiverTs: e.ts,
+        event: e.state,
+      });
+      return;
+    }
+    // Started or finished after the controller concluded otherwise (a clock or deadline
+    // conclusion, a stop's confirmation): the receiver's word wins, and says what aired.
+    const correct = e.state === 'finished' || (e.state === 'started' && d.concluded);
+    const moved = move(t, receiverId, d.state === 'stopping' && e.state === 'finished' ? 'done' : to, {
+      ...base,
+      reason: e.reason ?? (e.state === 'rejected' ? 'rejected' : null),
+      detail:
+        e.detail ??
+        (d.state === 'stopping' && e.state === 'finished'
+          ? 'played to the end before the stop reached it'
+          : null),
+      correct,
+    });
+    // Reports that change nothing (another play while a stop is on its way, a late report) are
+    // still what the receiver did: the as-run log keeps them.
+    if (!moved) logOnly(t, receiverId, e);
+  }
+
+  /**
+   * A report for a bulletin no longer tracked (every delivery final): kept in the as-run log, and a
+   * final state the controller concluded yields to the receiver's proof of play.
+   */
+  function lateEvent(receiverId: string, e: ReceiverEvent): void {
+    const row = repo.bulletinOfCommand(e.commandId, receiverId);
+    const d = row ? repo.delivery(row.id, receiverId) : null;
+    if (!row || !d) {
+      log.debug(
+        { receiverId, commandId: e.commandId, state: e.state },
+        'bulletins: event for no bulletin of it',
+      );
+      return;
+    }
+    if (e.state === 'rejected' || e.state === 'received' || e.state === 'downloading' || e.state === 'ready')
+      return;
+    const sha = deps.audio.get(row.audioId)?.sha256 ?? null;
+    const proof = e.state === 'finished' && e.sha256 !== undefined && e.sha256 === sha;
+    const correct = proof && d.concluded === true && d.state !== 'done';
+    queueUpdate({
+      bulletinId: row.id,
+      receiverId,
+      state: correct ? 'done' : d.state,
+      reason: e.reason ?? null,
+      detail: correct
+        ? 'played; the report came after the controller had concluded otherwise'
+        : (e.detail ?? null),
+      play: e.play ?? null,
+      at: nowIso(),
+      receiverTs: e.ts,
+      event: e.state,
+      logOnly: !correct,
+    });
+    if (correct)
+      log.warn({ receiverId, bulletinId: row.id }, 'bulletins: a late report corrected a concluded delivery');
   }
 
   const service = Object.assign(emitter, {
@@ -340,6 +648,7 @@ export function createBulletinService(deps: {
       const audio = deps.audio.get(input.audioId);
       if (!audio)
         throw badRequest('unknown_audio', `Audio "${input.audioId}" does not exist; upload it first.`);
+      assertPlayable(audio);
       const target: BulletinTarget = {
         ...(input.target.all ? { all: true } : {}),
         ...(input.target.zones?.length ? { zones: [...new Set(input.target.zones)] } : {}),
@@ -425,7 +734,7 @@ export function createBulletinService(deps: {
       return { items: repo.list(limit, offset).map((r) => detail(r, false)), total: repo.count() };
     },
 
-    async cancel(id: string): Promise<BulletinDetail> {
+    async cancel(id: string, userId?: string | null) {
       flush();
       const row = repo.get(id);
       if (!row) throw notFound('Bulletin', id);
@@ -438,22 +747,21 @@ export function createBulletinService(deps: {
       }
       const t = active.get(id);
       repo.setStatus(id, 'cancelled');
-      if (t) {
-        t.row.status = 'cancelled';
-        for (const receiverId of t.deliveries.keys()) {
-          move(t, receiverId, 'cancelled', { reason: 'cancelled', detail: 'cancelled by an officer' });
-        }
-      }
-      const expiresAt = new Date(Date.parse(row.expiresAt));
-      const { command, sent } = dispatcher.stop(row.target, { bulletinId: id, expiresAt });
-      const targeted = new Set(t ? t.deliveries.keys() : repo.deliveries(id).map((d) => d.receiverId));
-      rememberStop(command, expiresAt.getTime(), (receiverId) => targeted.has(receiverId));
-      await handedOff(sent, 'cancel');
-      flush();
-      return detail(repo.get(id)!, true);
+      if (t) t.row.status = 'cancelled';
+      const receiverIds = t ? [...t.deliveries.keys()] : repo.deliveries(id).map((d) => d.receiverId);
+      const answer = await issueStop({
+        kind: 'cancel',
+        bulletinId: id,
+        target: row.target,
+        receiverIds,
+        covers: (x) => x.row.id === id,
+        userId,
+      });
+      log.warn({ bulletinId: id, stopId: answer.stop.id, stopping: answer.stopping }, 'bulletin cancelled');
+      return { ...detail(repo.get(id)!, true), stop: answer };
     },
 
-    async stop(scope: { all?: boolean | undefined; zones?: string[] | undefined }) {
+    async stop(scope: { all?: boolean | undefined; zones?: string[] | undefined }, userId?: string | null) {
       if (!scope.all && !scope.zones?.length) {
         throw badRequest('empty_target', 'Say where to stop: "all": true or some zones.');
       }
@@ -461,24 +769,32 @@ export function createBulletinService(deps: {
       const known = new Set(fleet.listZones().map((z) => z.id));
       const unknown = zones.filter((z) => !known.has(z));
       if (unknown.length) throw badRequest('unknown_zone', `Unknown zone(s): ${unknown.join(', ')}.`);
-      const inScope = scope.all ? null : new Set(fleet.adoptedIds(zones));
-      let cancelled = 0;
-      for (const t of active.values()) {
-        for (const receiverId of t.deliveries.keys()) {
-          if (inScope && !inScope.has(receiverId)) continue;
-          if (move(t, receiverId, 'cancelled', { reason: 'stopped', detail: 'stopped by an officer' }))
-            cancelled++;
-        }
-      }
-      const expiresAt = new Date(Date.now() + STOP_TTL_MS);
-      const { command, sent } = dispatcher.stop(scope.all ? { all: true } : { zones }, {
-        expiresAt,
+      const receiverIds = scope.all ? fleet.adoptedIds() : fleet.adoptedIds(zones);
+      const answer = await issueStop({
+        kind: 'stop',
+        target: scope.all ? { all: true } : { zones },
+        receiverIds,
+        covers: () => true,
+        userId,
       });
-      rememberStop(command, expiresAt.getTime(), (receiverId) => !inScope || inScope.has(receiverId));
-      await handedOff(sent, 'stop');
-      flush();
-      log.warn({ scope, cancelled }, 'stop issued');
-      return { commandId: command.id, cancelled };
+      log.warn(
+        { scope, stopId: answer.stop.id, stopping: answer.stopping, handedOff: answer.handedOff },
+        'stop issued',
+      );
+      return answer;
+    },
+
+    getStop: (id: string) => stops.get(id, true),
+    listStops: (limit: number, offset: number, where?: { sql: string; args: string[] }) =>
+      stops.list(limit, offset, where),
+
+    commandSentTo(receiverId: string, commandId: string) {
+      const bulletinId = byCommand.get(commandId);
+      const t = bulletinId ? active.get(bulletinId) : undefined;
+      if (t) return t.deliveries.has(receiverId) ? { bulletinId: t.row.id, priority: t.row.priority } : null;
+      const row = repo.bulletinOfCommand(commandId, receiverId);
+      if (!row || !repo.delivery(row.id, receiverId)) return null;
+      return { bulletinId: row.id, priority: row.priority };
     },
 
     progress(id: string) {
@@ -506,17 +822,26 @@ export function createBulletinService(deps: {
       const bulletinId = byCommand.get(e.commandId);
       const t = bulletinId ? active.get(bulletinId) : undefined;
       if (!t) {
-        log.debug(
-          { receiverId, commandId: e.commandId, state: e.state },
-          'bulletins: event for no active bulletin',
-        );
+        if (stops.handleEvent(receiverId, e)) return;
+        lateEvent(receiverId, e);
         return;
       }
-      if (!t.deliveries.has(receiverId)) {
+      const d = t.deliveries.get(receiverId);
+      if (!d) {
         log.warn({ receiverId, bulletinId }, 'bulletins: event from a receiver the bulletin was not sent to');
         return;
       }
-      const ignored = eventIgnoredBecause(e, t.deliveries.get(receiverId)!.state);
+      // A copy offered earlier than the receiver's current one (a re-offer gave it a new id).
+      const current = d.commandId ?? t.row.commandId;
+      if (e.commandId !== current && e.state !== 'started' && e.state !== 'finished') {
+        log.debug(
+          { receiverId, commandId: e.commandId },
+          'bulletins: report about an earlier copy; logged only',
+        );
+        logOnly(t, receiverId, e);
+        return;
+      }
+      const ignored = eventIgnoredBecause(e, d.state);
       if (ignored) {
         log[e.reason === 'replayed' ? 'debug' : 'warn'](
           { receiverId, commandId: e.commandId, state: e.state, reason: e.reason },
@@ -524,48 +849,23 @@ export function createBulletinService(deps: {
         );
         return;
       }
-      const to = stateForEvent(e.state);
-      if (e.state === 'started') {
-        fleet.notePlayback(receiverId, e.commandId, {
-          commandId: e.commandId,
-          bulletinId: t.row.id,
-          priority: t.row.priority,
-          play: e.play ?? 1,
-          startedAt: e.ts,
-        });
-      } else if (isFinal(to)) {
-        fleet.notePlayback(receiverId, e.commandId, null);
-      }
-      move(t, receiverId, to, {
-        reason: e.reason ?? (e.state === 'rejected' ? 'rejected' : null),
-        detail: e.detail ?? null,
-        play: e.play ?? null,
-        receiverTs: e.ts,
-      });
+      applyEvent(t, receiverId, d, e);
     },
 
     start(): void {
       for (const row of repo.active()) track(row, repo.deliveries(row.id));
+      stops.start();
       fleet.on('online', (receiverId) => {
         // First the stops it may have missed while away: a receiver that only lost its link still
         // holds what it was told to drop (the all-stop must always work).
-        const now = Date.now();
-        for (let i = recentStops.length - 1; i >= 0; i--) {
-          if (recentStops[i]!.expiresAtMs < now) recentStops.splice(i, 1);
-        }
-        for (const s of recentStops) {
-          if (s.covers(receiverId)) {
-            dispatcher.sendToReceiver(s.command, receiverId).catch((err: unknown) => {
-              log.warn({ err: (err as Error).message, receiverId }, 'bulletins: stop resend failed');
-            });
-          }
-        }
+        stops.online(receiverId);
         for (const t of active.values()) {
           const d = t.deliveries.get(receiverId);
           if (!d || Date.now() > t.expiresAtMs) continue;
           // Back from offline or rebooted: anything not started goes again on its own topic; a
-          // receiver that still holds it ignores the duplicate id.
-          if (NOT_STARTED_STATES.has(d.state)) void resend(t, receiverId);
+          // receiver that still holds it ignores the duplicate id. A failed download waits for
+          // its re-offer time.
+          if (NOT_STARTED_STATES.has(d.state) && d.retryAtMs === null) void resend(t, receiverId);
         }
       });
       sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
@@ -576,6 +876,7 @@ export function createBulletinService(deps: {
       if (sweeper) clearInterval(sweeper);
       sweeper = null;
       flush();
+      stops.flush();
     },
 
     flush,

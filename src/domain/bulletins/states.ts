@@ -3,9 +3,13 @@
  *
  *   queued → sent → received → downloading → ready → playing → done
  *                                    any non-final state → failed | expired | preempted | cancelled
+ *                                    any non-final state → stopping → done | cancelled | failed | …
  *
  * Receivers may skip states (a cached emergency goes straight to `started`), so an event moves a
- * delivery forward only; a final state never changes.
+ * delivery forward only. `stopping` is the one state the controller sets by itself: a stop covers
+ * the delivery and the receiver has not yet said what became of it; only the receiver's report
+ * (or a stated deadline) ends it. A final state the receiver reported never changes; one the
+ * controller concluded (see `concluded` in the service) yields to the receiver's later proof of play.
  */
 import type { EventState, FailureReason } from '../../contract/mqtt.js';
 
@@ -16,6 +20,7 @@ export const DELIVERY_STATES = [
   'downloading',
   'ready',
   'playing',
+  'stopping',
   'done',
   'failed',
   'expired',
@@ -47,6 +52,7 @@ const RANK: Record<DeliveryState, number> = {
   downloading: 3,
   ready: 4,
   playing: 5,
+  stopping: 5,
   done: 6,
   failed: 6,
   expired: 6,
@@ -79,9 +85,15 @@ export function stateForEvent(state: EventState): DeliveryState {
   }
 }
 
-/** Whether a delivery in `from` may move to `to`. */
+/**
+ * Whether a delivery in `from` may move to `to`. A `stopping` delivery leaves only for a final
+ * state: what the receiver does before it confirms the stop (another play of the repeat count) is
+ * recorded in the as-run log but does not hide that a stop is under way.
+ */
 export function canMove(from: DeliveryState, to: DeliveryState): boolean {
   if (FINAL_STATES.has(from)) return false;
+  if (to === 'stopping') return from !== 'stopping';
+  if (from === 'stopping') return FINAL_STATES.has(to);
   return RANK[to] > RANK[from] || (from === 'playing' && to === 'playing');
 }
 

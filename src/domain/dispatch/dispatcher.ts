@@ -13,7 +13,7 @@ import type { Command, PlayCommand, StopCommand, Topics } from '../../contract/m
 import { type SigningKey, seal } from '../../contract/signing.js';
 import type { Publisher } from '../../mqtt/client.js';
 import type { Sequence } from '../../storage/sequence.js';
-import type { AudioRecord } from '../audio/library.js';
+import type { PlayableAudio } from '../audio/library.js';
 import type { BulletinRow, BulletinTarget } from '../bulletins/repo.js';
 
 /** Extra time the audio URL stays valid after the command expires, so a download begun in time can finish. */
@@ -21,7 +21,7 @@ const URL_GRACE_MS = 15 * 60 * 1000;
 
 export interface Dispatcher {
   /** A bulletin's play command (the same command, id and seq for every send; sealed per send). */
-  playCommand(b: BulletinRow, audio: AudioRecord, signedUrl: (expiresAt: Date) => string): PlayCommand;
+  playCommand(b: BulletinRow, audio: PlayableAudio, signedUrl: (expiresAt: Date) => string): PlayCommand;
   /**
    * Seals and publishes a command on the topics that cover `target`, each copy signed for its
    * topic; explicit receivers already covered are skipped.

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
   decodePayload,
+  MAX_SESSION_AHEAD_S,
   type ReceiverConfig,
   type Status,
   statusSchema,
@@ -101,6 +102,23 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   publishAllConfigs(): Promise<void>;
   /** The controller key ids each receiver reported trusting, from its statuses since the start. */
   trustedKids(): ReadonlyMap<string, readonly string[]>;
+  /**
+   * Where the controller sees connections itself (the embedded broker): whether `id` is connected
+   * right now. A live connection outranks a status that says otherwise.
+   */
+  setConnectionView(isConnected: (id: string) => boolean): void;
+  /** The embedded broker saw the receiver's connection end (and no newer one replaced it). */
+  connectionClosed(id: string): void;
+  /**
+   * How a status's `nowPlaying` is checked: it is shown only when it names a command sent to that
+   * receiver, with the bulletin and priority of the controller's own record.
+   */
+  setPlaybackCheck(
+    check: (
+      receiverId: string,
+      commandId: string,
+    ) => { bulletinId: string; priority: NowPlaying['priority'] } | null,
+  ): void;
   flush(): void;
   stop(): void;
 }
@@ -145,6 +163,25 @@ export function createFleet(deps: {
   /** key ids each receiver last reported trusting (memory only: retained statuses restore it) */
   const kids = new Map<string, readonly string[]>();
   let flushScheduled = false;
+  let isConnected: ((id: string) => boolean) | null = null;
+  let playbackCheck:
+    | ((
+        receiverId: string,
+        commandId: string,
+      ) => { bulletinId: string; priority: NowPlaying['priority'] } | null)
+    | null = null;
+
+  /** New credentials mean a new device, or a cleaned one: its session history starts again. */
+  function resetSession(id: string): void {
+    flush();
+    repo.resetSession(id);
+    const known = live.get(id);
+    if (known) {
+      known.session = null;
+      known.online = false;
+    }
+    playing.delete(id);
+  }
 
   const writeBatch = db.transaction((batch: StatusUpdate[]) => {
     for (const s of batch) repo.applyStatus(s);
@@ -267,6 +304,7 @@ export function createFleet(deps: {
   ): Promise<Provisioned> {
     const issued = adoptTx(input, existing);
     if (!existing) live.set(input.id, { session: null, online: false });
+    else resetSession(input.id);
     log.info({ receiverId: input.id, zoneId: input.zoneId }, 'fleet: receiver adopted, credentials issued');
     accessChanged(input.id);
     const r = requireReceiver(input.id);
@@ -393,6 +431,7 @@ export function createFleet(deps: {
         );
       }
       const issued = credentials.issue(id);
+      resetSession(id);
       log.info({ receiverId: id }, 'fleet: credentials re-issued; the old password no longer works');
       accessChanged(id);
       return { receiver: requireReceiver(id), credentials: issued };
@@ -438,11 +477,39 @@ export function createFleet(deps: {
         if (!recordUnknown(receiverId)) return;
         known = live.get(receiverId)!;
       }
-      // [session rule] a status from an older session is late news: a late "offline" (last will of
-      // a connection already replaced) must never overwrite a fresh "online".
-      if (known.session !== null && s.session < known.session) {
-        log.debug({ receiverId, session: s.session, current: known.session }, 'fleet: late status ignored');
+      // [protocol §5] a session beyond the bound cannot be genuine: accepting it would make every
+      // later genuine status look stale.
+      const bound = Math.floor(Date.now() / 1000) + MAX_SESSION_AHEAD_S;
+      if (s.session > bound) {
+        log.warn(
+          { receiverId, session: s.session, bound },
+          'fleet: status with an impossible session refused',
+        );
         return;
+      }
+      const live_now = isConnected?.(receiverId) ?? null;
+      if (s.state === 'offline' && live_now === true) {
+        // The broker holds a live connection of it: an "offline" (its own, or a forged one) waits
+        // for the connection to end (connectionClosed).
+        log.debug(
+          { receiverId, session: s.session },
+          'fleet: offline status while connected; connection outranks it',
+        );
+        return;
+      }
+      // [session rule] a status from an older session is late news: a late "offline" (last will of
+      // a connection already replaced) must never overwrite a fresh "online". Where the broker sees
+      // the connection, a live one saying "online" is the truth, whatever came before.
+      if (known.session !== null && s.session < known.session) {
+        if (!(s.state === 'online' && live_now === true)) {
+          log.debug({ receiverId, session: s.session, current: known.session }, 'fleet: late status ignored');
+          return;
+        }
+        log.warn(
+          { receiverId, session: s.session, previous: known.session },
+          'fleet: live connection with a lower session than recorded; session history reset',
+        );
+        known.session = null;
       }
       const newSession = known.session === null || s.session > known.session;
       const online = s.state === 'online';
@@ -462,8 +529,18 @@ export function createFleet(deps: {
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
       });
       if (s.keys) kids.set(receiverId, s.keys);
-      if (online && s.nowPlaying) playing.set(receiverId, s.nowPlaying);
-      else playing.delete(receiverId);
+      const claimed = online && s.nowPlaying ? s.nowPlaying : null;
+      const sent = claimed ? (playbackCheck?.(receiverId, claimed.commandId) ?? null) : null;
+      if (claimed && sent)
+        playing.set(receiverId, { ...claimed, bulletinId: sent.bulletinId, priority: sent.priority });
+      else {
+        if (claimed)
+          log.warn(
+            { receiverId, commandId: claimed.commandId },
+            'fleet: nowPlaying names no command sent to it; not shown',
+          );
+        playing.delete(receiverId);
+      }
       scheduleFlush();
       // Listeners work from memory (isOnline, the tracked deliveries): no need to write first,
       // so a thousand receivers reconnecting at once still cost a few batched transactions.
@@ -482,6 +559,35 @@ export function createFleet(deps: {
       for (const r of repo.listReceivers()) await publishConfig(r);
     },
     trustedKids: () => kids,
+    setConnectionView(view: (id: string) => boolean) {
+      isConnected = view;
+    },
+    connectionClosed(id: string) {
+      const known = live.get(id);
+      if (!known?.online) return;
+      known.online = false;
+      playing.delete(id);
+      pending.push({
+        id,
+        online: false,
+        session: known.session ?? 0,
+        lastSeen: nowIso(),
+        firmware: null,
+        volume: null,
+        signalLink: null,
+        signalRssi: null,
+        clockSkewMs: null,
+      });
+      scheduleFlush();
+    },
+    setPlaybackCheck(
+      check: (
+        receiverId: string,
+        commandId: string,
+      ) => { bulletinId: string; priority: NowPlaying['priority'] } | null,
+    ) {
+      playbackCheck = check;
+    },
     flush,
     stop() {
       flush();

@@ -119,6 +119,7 @@ export function createFleetRepo(db: Db) {
       'UPDATE receivers SET name = ?, zone_id = ?, adoption = ?, adopted_at = ?, volume = coalesce(?, volume) WHERE id = ?',
     ),
     deleteReceiver: db.prepare('DELETE FROM receivers WHERE id = ?'),
+    resetSession: db.prepare('UPDATE receivers SET session = NULL, online = 0 WHERE id = ?'),
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
          volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
@@ -156,6 +157,8 @@ export function createFleetRepo(db: Db) {
       r: Pick<Receiver, 'id' | 'name' | 'zoneId' | 'adoption' | 'adoptedAt'> & { volume?: number },
     ) => stmts.updateReceiver.run(r.name, r.zoneId, r.adoption, r.adoptedAt, r.volume ?? null, r.id),
     deleteReceiver: (id: string) => stmts.deleteReceiver.run(id),
+    /** Forgets the receiver's session history (new credentials: a new device, or a cleaned one). */
+    resetSession: (id: string) => stmts.resetSession.run(id),
     applyStatus: (s: StatusUpdate) =>
       stmts.status.run(
         s.online ? 1 : 0,

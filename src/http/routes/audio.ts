@@ -7,10 +7,10 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 // Types only: request.parts() and friends (the plugin itself is registered by the app).
 import type {} from '@fastify/multipart';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { decideRange, ifRangeAllows, noneMatch } from '../../domain/audio/http-range.js';
-import type { AudioLibrary, AudioRecord } from '../../domain/audio/library.js';
+import type { AudioLibrary, AudioRecord, StagedUpload } from '../../domain/audio/library.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
@@ -27,7 +27,14 @@ export const audioSchema = z
       .describe('detected from the content: audio/mpeg, audio/ogg, audio/wav, audio/mp4, audio/webm'),
     container: z.string().nullable(),
     codec: z.string().nullable(),
-    durationMs: z.number().int(),
+    durationMs: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'milliseconds; null when the stored duration is not plausible (a file stored by an older version ' +
+          'from a damaged file): such audio is listed and served, but bulletins refuse it (409 audio_unplayable)',
+      ),
     bitrate: z.number().int().nullable().describe('bits per second'),
     sampleRate: z.number().int().nullable(),
     channels: z.number().int().nullable(),
@@ -51,6 +58,81 @@ const contentQuery = z.object({
   exp: z.string().optional().describe('signed URL: expiry, Unix seconds'),
   sig: z.string().optional().describe('signed URL: base64url HMAC-SHA256'),
 });
+
+/** Text fields read in one upload; more is refused before any file is read. Only "name" is used. */
+export const UPLOAD_MAX_FIELDS = 10;
+/** RFC 2046 §5.1.1: a boundary has 1 to 70 characters. */
+const MAX_BOUNDARY_LENGTH = 70;
+const BOUNDARY_PARAM = /;\s*boundary=(?:"([^"]*)"|([^;\s]*))/i;
+
+/** Refuses a multipart Content-Type without a usable boundary, before the body is parsed. */
+function checkBoundary(contentType: string | undefined): void {
+  const m = contentType ? BOUNDARY_PARAM.exec(contentType) : null;
+  const boundary = m ? (m[1] ?? m[2] ?? '') : '';
+  if (!boundary) {
+    throw badRequest(
+      'bad_multipart',
+      'The Content-Type has no multipart boundary ("multipart/form-data; boundary=…"); let your HTTP ' +
+        'client build the form (e.g. curl -F file=@bulletin.mp3).',
+    );
+  }
+  if (boundary.length > MAX_BOUNDARY_LENGTH) {
+    throw badRequest(
+      'bad_multipart',
+      `The multipart boundary has ${boundary.length} characters; at most ${MAX_BOUNDARY_LENGTH} are allowed (RFC 2046 §5.1.1).`,
+    );
+  }
+}
+
+/** An error while parsing the multipart body, as an AppError a client can act on. */
+function multipartError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  switch (e.code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new AppError(
+        413,
+        'too_large',
+        'The file is larger than the upload limit; shorten or compress it.',
+      );
+    case 'FST_FILES_LIMIT':
+      return badRequest('bad_multipart', 'Send exactly one file, in the field "file".');
+    case 'FST_FIELDS_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return badRequest(
+        'too_many_fields',
+        `Too many form fields: send at most ${UPLOAD_MAX_FIELDS} text fields (only "name" is used) and the file in the field "file".`,
+      );
+    default:
+      return badRequest(
+        'bad_multipart',
+        `The multipart body is malformed (${String(e.message ?? err)}); let your HTTP client build the form.`,
+      );
+  }
+}
+
+/** What an upload attempt came to, for its audit line. */
+interface UploadOutcome {
+  file?: string;
+  audioId?: string;
+  created?: boolean;
+  error?: string;
+  message?: string;
+}
+
+/** The `{ error, message }` of an error body already serialised, or nothing. */
+function errorOf(payload: unknown): Pick<UploadOutcome, 'error' | 'message'> {
+  if (typeof payload !== 'string') return {};
+  try {
+    const body = JSON.parse(payload) as { error?: unknown; message?: unknown };
+    return {
+      ...(typeof body.error === 'string' ? { error: body.error } : {}),
+      ...(typeof body.message === 'string' ? { message: body.message.slice(0, 500) } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
 
 /** `Authorization: Basic …` as username and password, or null. */
 function basicCredentials(header: string | undefined): { username: string; password: string } | null {
@@ -110,6 +192,44 @@ async function storedSize(lib: AudioLibrary, audio: AudioRecord, reply: FastifyR
 const routes: RoutePlugin = async (app, { services }) => {
   const lib = services.audio;
 
+  // Every upload attempt is audited here, refused ones with their reason (the app's audit hook
+  // skips this route): who tried to put what into the library is the question after an incident.
+  const outcomes = new WeakMap<FastifyRequest, UploadOutcome>();
+  const audited = new WeakSet<FastifyRequest>();
+  const outcome = (request: FastifyRequest): UploadOutcome => {
+    const known = outcomes.get(request);
+    if (known) return known;
+    const fresh: UploadOutcome = {};
+    outcomes.set(request, fresh);
+    return fresh;
+  };
+  const auditUpload = (request: FastifyRequest, status: number | null): void => {
+    if (audited.has(request)) return;
+    audited.add(request);
+    const { audioId, ...rest } = outcomes.get(request) ?? {};
+    const detail = status === null ? { status, error: 'aborted', ...rest } : { status, ...rest };
+    if (status === null) detail.message ??= 'The connection closed before the upload was complete.';
+    services.audit.record(request, `POST ${request.routeOptions.url}`, audioId ?? null, null, detail);
+  };
+
+  /** Stages the file, cut short when the connection closes before the body is complete. */
+  async function stageFile(
+    request: FastifyRequest,
+    file: NodeJS.ReadableStream & { destroy(err?: Error): void },
+  ) {
+    const onClose = () => {
+      if (!request.raw.complete)
+        file.destroy(new Error('the connection closed before the upload was complete'));
+    };
+    request.raw.once('close', onClose);
+    try {
+      if (request.raw.destroyed) onClose();
+      return await lib.stage(file);
+    } finally {
+      request.raw.removeListener('close', onClose);
+    }
+  }
+
   app.post(
     '',
     {
@@ -118,12 +238,25 @@ const routes: RoutePlugin = async (app, { services }) => {
         if (httpPart !== 'body') throw new Error(`POST /api/audio: add validation for its ${httpPart}`);
         return () => true;
       },
+      onSend: async (request, reply, payload) => {
+        if (reply.statusCode >= 400) Object.assign(outcome(request), errorOf(payload));
+        return payload;
+      },
+      onResponse: async (request, reply) => auditUpload(request, reply.statusCode),
+      onRequestAbort: async (request) => auditUpload(request, null),
       schema: {
         tags: ['audio'],
         summary: 'Upload an audio file (multipart: field "file", optional text field "name")',
         description:
           'Accepts MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC and WebM/Opus, detected from the content. ' +
-          'The same bytes uploaded again return the stored audio with 200 and created=false.',
+          'The same bytes uploaded again return the stored audio with 200 and created=false. ' +
+          'Nothing is stored unless the answer is 200 or 201. Refusals: 400 multipart_required, ' +
+          'bad_multipart (no or over-long boundary, a second file, a malformed body), too_many_fields ' +
+          `(over ${UPLOAD_MAX_FIELDS}), missing_file (none, or a file part without a file name), empty_file, ` +
+          'upload_failed (the body stopped arriving), unreadable_audio, implausible_audio (a duration the ' +
+          "file's size cannot hold, such as a damaged last Ogg page), audio_too_long (over " +
+          'AUDIO_MAX_DURATION_S); 413 too_large (over UPLOAD_MAX_BYTES); 415 unsupported_media. A body on ' +
+          'which nothing arrives for HTTP_IDLE_TIMEOUT_S is cut off.',
         consumes: ['multipart/form-data'],
         body: uploadBodySchema,
         response: {
@@ -142,33 +275,56 @@ const routes: RoutePlugin = async (app, { services }) => {
           'Send the audio as multipart/form-data with the file in the field "file" (and optionally a text field "name").',
         );
       }
+      checkBoundary(request.headers['content-type']);
+      const seen = outcome(request);
       let name: string | undefined;
-      let result: { audio: AudioRecord; created: boolean } | undefined;
-      for await (const part of request.parts()) {
-        if (part.type === 'file') {
-          if (part.fieldname !== 'file' || result) {
-            part.file.resume();
-            throw badRequest(
-              'bad_multipart',
-              `Send exactly one file, in the field "file" (got "${part.fieldname}").`,
-            );
+      let fields = 0;
+      let staged: StagedUpload | undefined;
+      try {
+        // Our own field limit sits below busboy's: past its limit @fastify/multipart stops feeding a
+        // file already handed out, which then never ends (issue 7: no answer, a 0-byte .part left).
+        for await (const part of request.parts({ limits: { fields: UPLOAD_MAX_FIELDS + 1, files: 2 } })) {
+          if (part.type === 'file') {
+            if (part.fieldname !== 'file' || staged) {
+              part.file.resume();
+              throw badRequest(
+                'bad_multipart',
+                `Send exactly one file, in the field "file" (got ${staged ? 'a second file' : 'a file'} in "${part.fieldname}").`,
+              );
+            }
+            if (!part.filename) {
+              part.file.resume();
+              throw badRequest(
+                'missing_file',
+                'The file part has no file name (was a file chosen?); send the audio in the field "file" with its file name.',
+              );
+            }
+            seen.file = part.filename.slice(0, 200);
+            staged = await stageFile(request, part.file);
+          } else {
+            if (++fields > UPLOAD_MAX_FIELDS) {
+              throw badRequest(
+                'too_many_fields',
+                `Too many form fields: send at most ${UPLOAD_MAX_FIELDS} text fields (only "name" is used) and the file in the field "file".`,
+              );
+            }
+            if (part.fieldname === 'name' && typeof part.value === 'string') name = part.value;
           }
-          result = await lib.ingest({
-            stream: part.file,
-            filename: part.filename,
-            name,
-            userId: request.user?.id,
-          });
-        } else if (part.fieldname === 'name' && typeof part.value === 'string') {
-          name = part.value;
-          // The name came after the file: apply it to what this upload created.
-          if (result?.created && name.trim())
-            result = { audio: lib.rename(result.audio.id, name), created: true };
         }
+      } catch (err) {
+        if (staged) lib.discard(staged);
+        throw multipartError(err);
       }
-      if (!result)
+      if (!staged)
         throw badRequest('missing_file', 'No file received: put the audio in the multipart field "file".');
-      return reply.code(result.created ? 201 : 200).send(result);
+      // Only now, with the whole body read and accepted, does the upload enter the library.
+      const result = lib.commit(staged, { filename: seen.file, name, userId: request.user?.id });
+      Object.assign(seen, { audioId: result.audio.id, created: result.created });
+      const status = result.created ? 201 : 200;
+      // Audited now, not when the answer is sent: the audio is in the library even if the client
+      // has gone by then (no answer is sent, and so no onResponse comes).
+      auditUpload(request, status);
+      return reply.code(status).send(result);
     },
   );
 

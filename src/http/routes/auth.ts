@@ -3,6 +3,7 @@
  * token), log out, who am I, change password, set the confirmation PIN, and personal API tokens.
  */
 import { z } from 'zod';
+import { LoginRefused } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
 import { SESSION_COOKIE, sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
@@ -19,7 +20,8 @@ const routes: RoutePlugin = async (app, { services }) => {
   app.post(
     '/login',
     {
-      // Per source address; the per-account lockout (LOGIN_MAX_FAILURES) covers distributed guessing.
+      // Per source address (the peer, or the client a TRUSTED_PROXIES proxy names); the per-name and
+      // per-account counters in src/auth/users.ts cover slower and distributed guessing.
       config: { public: true, rateLimit: { max: config.LOGIN_RATE_PER_MIN, timeWindow: '1 minute' } },
       schema: {
         tags,
@@ -38,9 +40,11 @@ const routes: RoutePlugin = async (app, { services }) => {
             expiresAt: z.string(),
             user: userSchema,
           }),
-          401: errorBodySchema,
+          401: errorBodySchema.describe(
+            'the same answer for an unknown name, a wrong password and a lock: nothing tells them apart',
+          ),
           403: errorBodySchema,
-          423: errorBodySchema,
+          429: errorBodySchema,
         },
       },
     },
@@ -50,7 +54,11 @@ const routes: RoutePlugin = async (app, { services }) => {
       try {
         result = await auth.login(username, password, { kind: session, ip: request.ip });
       } catch (err) {
-        if (err instanceof AppError) services.audit.record(request, `login refused: ${err.code}`, username);
+        // The audit log keeps the real reason; the caller heard the same 401 for each.
+        if (err instanceof LoginRefused)
+          services.audit.record(request, `login refused: ${err.reason}`, username);
+        else if (err instanceof AppError)
+          services.audit.record(request, `login refused: ${err.code}`, username);
         throw err;
       }
       services.audit.record(request, `login (${session})`, username, result.user.id);
@@ -109,14 +117,23 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary: 'Change my password; every session of mine ends, this one included',
-        body: z.object({ currentPassword: z.string().min(1).max(200), newPassword: passwordSchema }),
-        response: { 204: z.null(), 403: errorBodySchema },
+        description:
+          'API tokens keep working (they belong to integrations, which a password change should not ' +
+          'break) unless `revokeTokens` is true: then every API token of mine is revoked too. Choose it ' +
+          'when the password may have leaked.',
+        body: z.object({
+          currentPassword: z.string().min(1).max(200),
+          newPassword: passwordSchema,
+          revokeTokens: z.boolean().default(false).describe('also revoke every API token of mine'),
+        }),
+        response: { 204: z.null(), 403: errorBodySchema, 429: errorBodySchema },
       },
     },
     async (request, reply) => {
       const id = request.user!.id;
       await auth.users.changePassword(id, request.body.currentPassword, request.body.newPassword);
       auth.sessions.closeAll(id);
+      if (request.body.revokeTokens) auth.sessions.revokeAllApiTokens(id);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
     },
@@ -133,7 +150,7 @@ const routes: RoutePlugin = async (app, { services }) => {
           currentPassword: z.string().min(1).max(200),
           pin: z.string().regex(/^\d{6,12}$/, '6 to 12 digits'),
         }),
-        response: { 204: z.null(), 403: errorBodySchema },
+        response: { 204: z.null(), 403: errorBodySchema, 429: errorBodySchema },
       },
     },
     async (request, reply) => {
@@ -154,11 +171,12 @@ const routes: RoutePlugin = async (app, { services }) => {
         response: {
           200: z.object({ token: z.string(), expiresAt: z.string() }),
           403: errorBodySchema,
-          423: errorBodySchema,
+          429: errorBodySchema,
         },
       },
     },
-    // Wrong PINs count toward the account lockout; the rate limit only bounds the scrypt work.
+    // Wrong PINs count on this officer's own re-check counter (never the login lockout, so failed
+    // logins from elsewhere cannot block it); the rate limit only bounds the scrypt work.
     async (request) => {
       const id = request.user!.id;
       if (!(await auth.users.confirm(id, request.body.pin))) {

@@ -1,10 +1,12 @@
 /** Bulletins (play now), their per-receiver deliveries, cancel, and the zone / all-stop. */
 import { z } from 'zod';
 import { assertTargetInScope, assertVisibleInScope, targetScopeSql } from '../../auth/scope.js';
-import { zoneIdSchema } from '../../contract/mqtt.js';
 import { errorBodySchema } from '../errors.js';
 import { approvalSchema, bulletinCreateSchema, bulletinSchema, idParams } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
+import { stopAnswerSchema, stopStatus } from './stops.js';
+
+const cancelSchema = bulletinSchema.extend({ stop: stopAnswerSchema });
 
 const routes: RoutePlugin = async (app, { services }) => {
   const { bulletins } = services;
@@ -102,7 +104,8 @@ const routes: RoutePlugin = async (app, { services }) => {
       });
       const send = (p: ReturnType<typeof bulletins.progress>) => {
         res.write(`event: progress\ndata: ${JSON.stringify(p)}\n\n`);
-        if (p.status !== 'active' || p.summary.finished === p.summary.total) {
+        // Not at a cancel: the deliveries are `stopping` until each receiver has said what happened.
+        if (p.summary.finished === p.summary.total) {
           res.write('event: end\ndata: {}\n\n');
           close();
         }
@@ -127,15 +130,30 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'As-run log: every report the receivers sent for this bulletin',
+        summary:
+          "As-run log: every report the receivers sent for this bulletin (plays included, also those after a stop), and the controller's conclusions",
         params: idParams,
         response: {
           200: z.object({
             items: z.array(
               z.object({
                 receiverId: z.string(),
-                state: z.string(),
+                state: z
+                  .string()
+                  .describe('the delivery state the report led to (or the controller concluded)'),
+                event: z
+                  .string()
+                  .nullable()
+                  .describe(
+                    "the receiver's own word (started, finished, …); null: the controller's conclusion",
+                  ),
                 reason: z.string().nullable(),
+                detail: z.string().nullable(),
+                play: z
+                  .number()
+                  .int()
+                  .nullable()
+                  .describe('with started/finished: which play of the repeat count'),
                 at: z.string(),
                 receiverTs: z.string().nullable(),
               }),
@@ -165,37 +183,23 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Cancel a bulletin: receivers stop it and drop it from their queue',
+        summary:
+          'Cancel a bulletin: receivers stop it and drop it from their queue. Its deliveries show "stopping" until ' +
+          'each receiver confirms; 202 when the stop is recorded but the broker has not taken it yet',
         params: idParams,
-        response: { 200: bulletinSchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
-      },
-    },
-    async (request) => {
-      assertTargetInScope(request.user!, bulletins.get(request.params.id).target, services.fleet);
-      return bulletins.cancel(request.params.id);
-    },
-  );
-
-  app.post(
-    '/stop',
-    {
-      schema: {
-        tags,
-        summary: 'Stop everything playing or queued in some zones, or everywhere',
-        body: z.object({ all: z.boolean().optional(), zones: z.array(zoneIdSchema).max(500).optional() }),
         response: {
-          200: z.object({ commandId: z.string(), cancelled: z.number().int() }),
-          400: errorBodySchema,
+          200: cancelSchema,
+          202: cancelSchema,
+          403: errorBodySchema,
+          404: errorBodySchema,
+          409: errorBodySchema,
         },
       },
     },
-    async (request) => {
-      assertTargetInScope(
-        request.user!,
-        request.body.all ? { all: true } : { zones: request.body.zones ?? [] },
-        services.fleet,
-      );
-      return bulletins.stop(request.body);
+    async (request, reply) => {
+      assertTargetInScope(request.user!, bulletins.get(request.params.id).target, services.fleet);
+      const cancelled = await bulletins.cancel(request.params.id, request.user!.id);
+      return reply.code(stopStatus(cancelled.stop)).send(cancelled);
     },
   );
 };

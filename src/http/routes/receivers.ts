@@ -3,7 +3,7 @@
  * MQTT credentials (issued at registration or adoption and shown once, re-issued, revoked).
  */
 import { z } from 'zod';
-import { assertZoneInScope } from '../../auth/scope.js';
+import { assertReceiverInScope } from '../../auth/scope.js';
 import type { IssuedCredentials } from '../../domain/fleet/credentials.js';
 import { provisioningBundle } from '../../domain/fleet/provisioning.js';
 import type { Receiver } from '../../domain/fleet/repo.js';
@@ -153,9 +153,9 @@ const routes: RoutePlugin = async (app, { services }) => {
       },
     },
     async (request) => {
-      const r = fleet.getReceiver(request.params.id);
-      assertZoneInScope(request.user!, r.zoneId);
-      return r;
+      // Scope first: a scoped officer hears the same 403 for an unknown id as for another zone's.
+      assertReceiverInScope(request.user!, request.params.id, fleet);
+      return fleet.getReceiver(request.params.id);
     },
   );
 

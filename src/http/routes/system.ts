@@ -106,10 +106,23 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags: ['system'],
         summary: 'The signing keys, their states, and how many receivers trust each (rotation progress)',
+        description:
+          "For an officer limited to some zones, the receiver figures count only their zones' receivers.",
         response: { 200: keysOverview },
       },
     },
-    async () => services.keyRotation.overview(),
+    async (request) => {
+      const zones = request.user!.zones;
+      if (zones === null) return services.keyRotation.overview();
+      const mine = new Set(
+        services.fleet
+          .listReceivers({})
+          .filter((r) => r.zoneId !== null && zones.includes(r.zoneId))
+          .map((r) => r.id),
+      );
+      const inScope = (id: string) => mine.has(id);
+      return services.keyRotation.overview(inScope);
+    },
   );
 
   app.post(

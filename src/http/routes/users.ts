@@ -71,7 +71,8 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Change roles or zones, disable, unlock, or reset the password (ends their sessions)',
+        summary:
+          'Change roles or zones, disable, unlock (clears every login and PIN counter), or reset the password (ends their sessions; API tokens stay: DELETE /api/users/:id/tokens)',
         params: idParams,
         body: z
           .object({
@@ -99,6 +100,41 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
         sessions.closeAll(updated.id);
       }
       return updated;
+    },
+  );
+
+  app.get(
+    '/:id/tokens',
+    {
+      schema: {
+        tags,
+        summary: "An officer's API tokens (revoked ones too; hashes are never shown)",
+        params: idParams,
+        response: { 200: z.object({ items: z.array(apiTokenSchema) }), 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      users.get(request.params.id); // 404 for an unknown officer
+      return { items: sessions.listApiTokens(request.params.id) };
+    },
+  );
+
+  app.delete(
+    '/:id/tokens',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke every API token of an officer (e.g. after their password may have leaked)',
+        params: idParams,
+        response: {
+          200: z.object({ revoked: z.number().describe('tokens revoked now') }),
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      users.get(request.params.id);
+      return { revoked: sessions.revokeAllApiTokens(request.params.id) };
     },
   );
 
