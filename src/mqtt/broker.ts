@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import { deviceIdSchema, MAX_PAYLOAD_BYTES, type Topics } from '../contract/mqtt.js';
 import { type MqttPrincipal, mayPublish, maySubscribe } from './acl.js';
 import { createConnectionLimits } from './connection-limits.js';
-import { MalformedLengthError, PacketGuard, PacketTooLargeError } from './packet-guard.js';
+import { guardPacketSize } from './packet-guard.js';
 
 export const CONTROLLER_USERNAME = 'loalang-controller';
 
@@ -304,13 +304,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       sockets.delete(socket);
       admission.release(admitted.key);
     });
-    const conn = new PacketGuard(socket, limits.maxPacketBytes);
-    conn.once('error', (err) => {
-      // Only the guard's own verdicts: resets and timeouts of ordinary sockets are not news.
-      if (err instanceof PacketTooLargeError || err instanceof MalformedLengthError)
-        log.warn({ address, err: err.message }, 'mqtt: connection cut');
+    aedes.handle(socket);
+    guardPacketSize(socket, limits.maxPacketBytes, (err) => {
+      log.warn({ address, err: err.message }, 'mqtt: connection cut');
     });
-    aedes.handle(conn);
   });
   server.listen(opts.port, opts.host);
   try {
