@@ -180,7 +180,7 @@ describe('embedded broker under attack', () => {
     expect(await tc.isOnline('rx-genuine')).toBe(true);
   });
 
-  it('retains a status of up to 16 KiB, cuts a receiver that retains more (20 KiB, 32 MB) and keeps the last good one', async () => {
+  it('retains a status of up to 16 KiB, cuts a receiver that retains more (20 KiB, 32 MB) or an event, and keeps the last good status', async () => {
     const opts = tc.sim('rx-big');
     const status = (bytes: number) => {
       const base = { v: 1, state: 'online', session: 1, ts: new Date().toISOString(), firmware: '' };
@@ -212,6 +212,28 @@ describe('embedded broker under attack', () => {
       await within(closed, 10_000, `${bytes}-byte retained status cut`);
       c.end(true);
     }
+
+    // Events are never retained: a receiver that tries is cut too, and nothing is kept.
+    const ev = await mqtt.connectAsync(opts.brokerUrl, {
+      clientId: 'rx-big',
+      username: opts.username,
+      password: opts.password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    const evClosed = new Promise<void>((resolve) => ev.once('close', () => resolve()));
+    ev.publish(t.receiverEvent('rx-big'), '{"v":1}', { qos: 1, retain: true }, () => {});
+    await within(evClosed, 10_000, 'retained event cut');
+    ev.end(true);
+    // What the broker stores, read from its own persistence (aedes's typings do not show it).
+    const aedes = tc.controller.broker?.aedes;
+    if (!aedes) throw new Error('embedded broker expected');
+    const { persistence: store } = aedes as unknown as {
+      persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> };
+    };
+    const kept: string[] = [];
+    for await (const p of store.createRetainedStream(`${t.root}/rx/rx-big/#`)) kept.push(p.topic);
+    expect(kept.sort()).toEqual([t.receiverConfig('rx-big'), t.receiverStatus('rx-big')]);
 
     // A fresh subscriber gets the retained status: the last one within the limit.
     const { brokerSecret } = loadOrCreateSecrets(tc.dataDir);

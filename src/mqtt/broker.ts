@@ -244,6 +244,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return done(new Error(`retained payload over ${MAX_PAYLOAD_BYTES} bytes`));
     }
     if (kind === 'controller' && !packet.topic.startsWith('$SYS/')) return done(null);
+    // A receiver retains only its status (protocol §5, §9: events are never retained), so it
+    // cannot park more in the broker's memory than one status.
+    if (packet.retain && packet.topic !== t.receiverStatus(client.id)) {
+      log.warn(
+        { clientId: client.id, topic: packet.topic },
+        'mqtt: retained publish outside the status refused',
+      );
+      return done(new Error('only the status is retained'));
+    }
     // Publishing rights do not depend on adoption: no lookup per message.
     const p: MqttPrincipal | null = kind
       ? { kind: 'receiver', receiverId: client.id, adopted: false, zoneId: null }
