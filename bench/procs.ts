@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,8 @@ export async function startControllerProcess(opts: {
   restart?: Pick<ControllerProcess, 'dataDir' | 'httpUrl' | 'mqttUrl' | 'adminPassword'> | undefined;
   /** extra settings */
   env?: Record<string, string> | undefined;
+  /** append everything the controller prints to this file (post-mortems) */
+  logFile?: string | undefined;
 }): Promise<ControllerProcess> {
   const given = opts.restart;
   const dataDir = given?.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-bench-'));
@@ -151,6 +153,7 @@ export async function startControllerProcess(opts: {
   const lines: string[] = [];
   const warnings: string[] = [];
   const onData = (chunk: Buffer) => {
+    if (opts.logFile) appendFileSync(opts.logFile, chunk);
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
       lines.push(line);

@@ -113,7 +113,13 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       mqttUrl = broker.url;
     }
 
-    let httpUrl = '';
+    // Known before anything is sent when the port is fixed (production); with port 0 (tests)
+    // only once the server listens, and sends wait for it (the audio URL needs it).
+    const fixedHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+    let httpUrl =
+      config.PORT === 0
+        ? ''
+        : `http://${fixedHost.includes(':') ? `[${fixedHost}]` : fixedHost}:${config.PORT}`;
     const publicUrl = () => (config.PUBLIC_URL ?? httpUrl).replace(/\/+$/, '');
 
     // The MQTT edge is created first (handlers bind late) so that fleet and bulletins can publish.
@@ -198,12 +204,14 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       log: log.child({ part: 'mosquitto-files' }),
     });
     if (mosquittoFiles) cleanups.push(() => mosquittoFiles.close());
+    // What the controller follows is loaded before the first message: a persistent broker session
+    // hands over, at once, the reports receivers sent while the controller was away.
+    bulletins.start();
+    cleanups.push(() => bulletins.close());
     await edge.start();
     cleanups.push(() => edge.stop());
     cleanups.push(() => fleet.stop());
     await fleet.publishAllConfigs();
-    bulletins.start();
-    cleanups.push(() => bulletins.close());
 
     const approvals = createApprovalService({
       db,

@@ -77,7 +77,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     broker = await startMosquitto(persistence);
   }
   const mqttUrl = broker?.url;
-  let cp: ControllerProcess = await startControllerProcess({ mqttUrl, env: { REOFFER_DELAY_S: '2' } });
+  const controllerOpts = {
+    mqttUrl,
+    env: { REOFFER_DELAY_S: '2', ...(process.env.CHAOS_LOG ? { LOG_LEVEL: 'debug' } : {}) },
+    logFile: process.env.CHAOS_LOG,
+  };
+  let cp: ControllerProcess = await startControllerProcess(controllerOpts);
   const first = cp;
   const api = new Api(cp.httpUrl);
   const receivers: SimReceiver[] = [];
@@ -116,7 +121,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       up = false;
       if (signal === 'SIGKILL') await cp.kill();
       else await cp.stop({ keepData: true });
-      cp = await startControllerProcess({ mqttUrl, restart: first, env: { REOFFER_DELAY_S: '2' } });
+      cp = await startControllerProcess({ ...controllerOpts, restart: first });
       await api.login(cp.adminPassword);
       up = true;
     };
@@ -242,6 +247,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await sleep(1500);
 
     const conn = db();
+    if (process.env.CHAOS_KEEP_DB) {
+      // for a post-mortem: the controller's database as judged
+      conn.exec(`VACUUM INTO '${process.env.CHAOS_KEEP_DB.replace(/'/g, "''")}'`);
+      log(`database copied to ${process.env.CHAOS_KEEP_DB}`);
+    }
     let bulletins: ControllerBulletin[];
     let stops: ControllerStop[];
     try {

@@ -119,7 +119,12 @@ export function judge(input: {
           bulletinId: b.id,
           detail: `started ${firstPlays} times, played to the end ${played} times`,
         });
-      const last = [...mine].reverse().find((e) => TERMINAL[e.state] !== undefined);
+      // A refusal of its own copy (not a duplicate's) is a last word too: the command failed there.
+      const ends = (e: ReceiverEvent) =>
+        TERMINAL[e.state] !== undefined ||
+        (e.state === 'rejected' &&
+          !['replayed', 'unsigned', 'bad_signature', 'wrong_topic'].includes(e.reason ?? ''));
+      const last = [...mine].reverse().find(ends);
       if (!['done', 'cancelled', 'preempted', 'expired', 'failed'].includes(d.state)) {
         mismatches.push({
           kind: 'unsettled',
@@ -130,7 +135,7 @@ export function judge(input: {
         continue;
       }
       if (last) {
-        const want = TERMINAL[last.state]!;
+        const want = TERMINAL[last.state] ?? 'failed';
         if (d.state !== want)
           mismatches.push({
             kind: 'state',

@@ -61,7 +61,10 @@ export function createMqttEdge(opts: MqttEdgeOptions): MqttEdge {
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
       };
-      const c = await mqtt.connectAsync(opts.url, options);
+      // The handler is in place before the connection: a persistent session delivers what was
+      // queued for the controller right behind the CONNACK, before any await could attach one
+      // (mqtt.js acknowledges those messages whether or not anyone listens).
+      const c = mqtt.connect(opts.url, options);
       client = c;
       c.on('message', (topic, payload) => {
         if (payload.byteLength > MAX_PAYLOAD_BYTES) {
@@ -90,6 +93,20 @@ export function createMqttEdge(opts: MqttEdgeOptions): MqttEdge {
       });
       c.on('offline', () => log.warn('mqtt: connection lost'));
       c.on('error', (err) => log.error({ err: err.message }, 'mqtt: error'));
+      await new Promise<void>((resolve, reject) => {
+        const ok = () => {
+          c.off('error', fail);
+          resolve();
+        };
+        const fail = (err: Error) => {
+          c.off('connect', ok);
+          c.end(true);
+          reject(err);
+        };
+        if (c.connected) return resolve();
+        c.once('connect', ok);
+        c.once('error', fail);
+      });
       await subscribeAll(c);
       log.info({ url: redact(opts.url) }, 'mqtt: subscribed');
     },

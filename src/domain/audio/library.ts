@@ -354,7 +354,11 @@ export function createAudioLibrary(deps: {
     signedUrl(id, expiresAt) {
       const exp = Math.floor(expiresAt.getTime() / 1000);
       const sig = audioSignature(urlSecret, id, exp);
-      return `${publicUrl()}/api/audio/${encodeURIComponent(id)}/content?exp=${exp}&sig=${sig}`;
+      const base = publicUrl();
+      // Before the HTTP server has its address (port 0), a URL would be relative, and a receiver
+      // would refuse the command: the caller retries once the address is known.
+      if (!base) throw new Error('the public URL is not known yet (HTTP server not listening)');
+      return `${base}/api/audio/${encodeURIComponent(id)}/content?exp=${exp}&sig=${sig}`;
     },
 
     verifySignedUrl: (id, exp, sig) => verifyAudioSignature(urlSecret, id, exp, sig),
