@@ -21,6 +21,14 @@ export abstract class ObservableReceiver extends EventEmitter<SimReceiverEventMa
   abstract get id(): string;
   /** The last configuration applied, or null. */
   abstract get config(): ReceiverConfig | null;
+  /**
+   * The config a waiter may count as in force now: by default `config`; a receiver that takes a
+   * config before its zone subscriptions follow answers null meanwhile, so that a test does not
+   * send to a zone the receiver has not subscribed to yet.
+   */
+  protected get settledConfig(): ReceiverConfig | null {
+    return this.config;
+  }
 
   /** Bulletins played to the end, oldest first. */
   get played(): readonly PlayedEntry[] {
@@ -73,7 +81,7 @@ export abstract class ObservableReceiver extends EventEmitter<SimReceiverEventMa
       return () => this.off('config', listener);
     };
     const describe = () => `${this.id}: no matching config within ${timeoutMs} ms`;
-    const current = this.config;
+    const current = this.settledConfig;
     return waitForMatch(subscribe, predicate, timeoutMs, current ? [current] : [], describe);
   }
 }

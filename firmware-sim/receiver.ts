@@ -65,6 +65,8 @@ export class SimReceiver extends ObservableReceiver {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #volume: number;
   #config: ReceiverConfig | null = null;
+  /** configs taken (#config) whose subscriptions are still being changed */
+  #configsSyncing = 0;
   /** zone and all topics the current config asks for */
   #groupTopics = new Set<string>();
   /** of those, the ones the current connection holds */
@@ -138,6 +140,10 @@ export class SimReceiver extends ObservableReceiver {
   /** The last configuration applied, or null. */
   get config(): ReceiverConfig | null {
     return this.#config;
+  }
+  /** The config whose subscriptions are in place too (null while they change): what waitForConfig sees. */
+  protected override get settledConfig(): ReceiverConfig | null {
+    return this.#configsSyncing > 0 ? null : this.#config;
   }
   /** The receiver's own volume (a command's volume applies to its bulletin only). */
   get volume(): number {
@@ -419,8 +425,18 @@ export class SimReceiver extends ObservableReceiver {
     const client = this.#link.client;
     if (client && this.#subscribedOn === this.#link.generation) {
       const gen = this.#link.generation;
-      const held = await syncGroupSubscriptions(client, this.#groupTopics, this.#subscribedGroup, this.#log);
-      if (gen === this.#link.generation) this.#subscribedGroup = held;
+      this.#configsSyncing++;
+      try {
+        const held = await syncGroupSubscriptions(
+          client,
+          this.#groupTopics,
+          this.#subscribedGroup,
+          this.#log,
+        );
+        if (gen === this.#link.generation) this.#subscribedGroup = held;
+      } finally {
+        this.#configsSyncing--;
+      }
     }
     this.emit('config', next.config);
     // The controller follows a key rotation by the keys each receiver reports.

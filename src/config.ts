@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_TOPIC_ROOT, prioritySchema } from './contract/mqtt.js';
+import { DEFAULT_TOPIC_ROOT, MAX_PAYLOAD_BYTES, prioritySchema } from './contract/mqtt.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
@@ -78,6 +78,44 @@ export const configSchema = z.object({
     .transform((v) => v === true || v === 'true' || v === '1')
     .default(false)
     .describe('embedded broker: let a device without credentials connect with pending rights, to be adopted'),
+  MQTT_MAX_PACKET_BYTES: z.coerce
+    .number()
+    .int()
+    // a signed command, config or status (MAX_PAYLOAD_BYTES) and its topic must always fit
+    .min(
+      MAX_PAYLOAD_BYTES + 1024,
+      `at least ${MAX_PAYLOAD_BYTES + 1024} (a ${MAX_PAYLOAD_BYTES}-byte payload and its topic)`,
+    )
+    .max(268_435_455)
+    .default(32 * 1024)
+    .describe('embedded broker: largest MQTT packet a client may send; a larger one is cut as it arrives'),
+  MQTT_CONNECT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(120_000)
+    .default(10_000)
+    .describe('embedded broker: a connection that has not sent its whole CONNECT by then is closed'),
+  MQTT_MAX_CONNECTIONS_PER_IP: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(500)
+    .describe('embedded broker: open connections from one address (IPv6: one /64); 0: no limit'),
+  MQTT_CONNECT_RATE_PER_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(100)
+    .describe(
+      'embedded broker: new connections one address (IPv6: one /64) may open per second; 0: no limit',
+    ),
+  MQTT_LIMIT_EXEMPT: z
+    .preprocess((v) => (v === 'none' ? [] : v), commaList(z.union([z.ipv4(), z.ipv6()])))
+    .default(['127.0.0.1', '::1'])
+    .describe(
+      'embedded broker: comma-separated addresses the per-address limits skip (a local TLS proxy); none: no exemption',
+    ),
   MQTT_TOPIC_ROOT: z
     .string()
     .regex(/^[A-Za-z0-9_.\-/]+[A-Za-z0-9_.-]$/, 'topic levels without "+", "#" or a trailing "/"')

@@ -98,6 +98,13 @@ export async function startController(config: Config, log: Logger): Promise<Cont
           hasCredentials: (id) => deviceCredentials.has(id),
         },
         discovery: config.MQTT_DISCOVERY,
+        limits: {
+          maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+          connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+          maxConnectionsPerAddress: config.MQTT_MAX_CONNECTIONS_PER_IP,
+          connectRatePerSecond: config.MQTT_CONNECT_RATE_PER_S,
+          exemptAddresses: config.MQTT_LIMIT_EXEMPT,
+        },
         onDeviceGone: (id) => deviceGone(id),
         log: log.child({ part: 'broker' }),
       });

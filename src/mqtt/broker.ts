@@ -14,15 +14,23 @@
  * What it may do once connected is src/mqtt/acl.ts, from the receiver's current adoption and zone.
  * When those change, `disconnect(receiverId)` drops the connection: the receiver reconnects with
  * exactly its new rights (an old zone subscription does not survive a move), or cannot (revoked).
+ *
+ * The broker runs inside the controller, so nobody may starve it (docs/protocol.md §2.1): a packet
+ * larger than `limits.maxPacketBytes` is cut while it arrives (./packet-guard.ts), before any
+ * login; a connection must send its CONNECT within `limits.connectTimeoutMs`; one address may hold
+ * only so many connections and open only so many a second (./connection-limits.ts); and nothing
+ * larger than a status (MAX_PAYLOAD_BYTES) is retained.
  */
 
 import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { deviceIdSchema, type Topics } from '../contract/mqtt.js';
+import { deviceIdSchema, MAX_PAYLOAD_BYTES, type Topics } from '../contract/mqtt.js';
 import { type MqttPrincipal, mayPublish, maySubscribe } from './acl.js';
+import { createConnectionLimits } from './connection-limits.js';
+import { guardPacketSize } from './packet-guard.js';
 
 export const CONTROLLER_USERNAME = 'loalang-controller';
 
@@ -45,10 +53,40 @@ export interface EmbeddedBrokerOptions {
   devices: DeviceDirectory;
   /** let devices without credentials connect with pending rights (MQTT_DISCOVERY) */
   discovery?: boolean;
+  /** resource limits; each missing one takes its default (BROKER_LIMIT_DEFAULTS) */
+  limits?: Partial<BrokerLimits>;
   /** a receiver's connection ended and no newer one of it replaced it */
   onDeviceGone?: (receiverId: string) => void;
   log: Logger;
 }
+
+/** What one client may cost the broker (MQTT_MAX_PACKET_BYTES and the settings after it). */
+export interface BrokerLimits {
+  /** largest MQTT packet accepted from a client, fixed header included */
+  maxPacketBytes: number;
+  /** time from TCP accept to a complete CONNECT packet */
+  connectTimeoutMs: number;
+  /** open connections from one address (IPv6: one /64); 0: no limit */
+  maxConnectionsPerAddress: number;
+  /** new connections from one address (IPv6: one /64) per second; 0: no limit */
+  connectRatePerSecond: number;
+  /** addresses the per-address limits do not apply to */
+  exemptAddresses: readonly string[];
+}
+
+/**
+ * The defaults, also those of src/config.ts. A signed command, config or status is at most
+ * MAX_PAYLOAD_BYTES (16 KiB) of payload plus a topic of about a hundred bytes, so 32 KiB leaves
+ * twice the room; the loopback addresses are exempt so that a local TLS proxy, the simulator and
+ * the benchmark are not counted as one receiver.
+ */
+export const BROKER_LIMIT_DEFAULTS: BrokerLimits = {
+  maxPacketBytes: 32 * 1024,
+  connectTimeoutMs: 10_000,
+  maxConnectionsPerAddress: 500,
+  connectRatePerSecond: 100,
+  exemptAddresses: ['127.0.0.1', '::1'],
+};
 
 export interface EmbeddedBroker {
   /** the bound TCP port (useful with port 0) */
@@ -60,6 +98,8 @@ export interface EmbeddedBroker {
    * is under way, so that it reconnects with its new rights. Returns whether a client was dropped.
    */
   disconnect(receiverId: string): boolean;
+  /** open connections counted against `address`'s limit (0 for an exempt address) */
+  connectionsFrom(address: string): number;
   /** Whether a receiver (not the controller) holds a live connection now. */
   isConnected(receiverId: string): boolean;
   close(): Promise<void>;
@@ -87,7 +127,10 @@ type Kind = 'controller' | 'device' | 'discovered';
 /** Starts aedes on host:port. Rejects with BrokerPortInUseError when the port is taken. */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const { topics: t, log, devices } = opts;
+  const limits: BrokerLimits = { ...BROKER_LIMIT_DEFAULTS, ...opts.limits };
   const aedes = await Aedes.createBroker({
+    // aedes clears this timer when the CONNECT packet has arrived, before the password check.
+    connectTimeout: limits.connectTimeoutMs,
     maxClientsIdLength: 128,
     drainTimeout: 30_000,
     concurrency: 1000,
@@ -191,7 +234,25 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     // The controller's in-process edge publishes without a client.
     if (!client) return done(null);
     const kind = kinds.get(client);
+    // A retained message stays in memory until replaced: nothing larger than a status is kept,
+    // for anyone (a receiver's retained will passes here too, and is then dropped).
+    if (packet.retain && packet.payload.length > MAX_PAYLOAD_BYTES) {
+      log.warn(
+        { clientId: client.id, topic: packet.topic, bytes: packet.payload.length },
+        'mqtt: retained message larger than a status refused',
+      );
+      return done(new Error(`retained payload over ${MAX_PAYLOAD_BYTES} bytes`));
+    }
     if (kind === 'controller' && !packet.topic.startsWith('$SYS/')) return done(null);
+    // A receiver retains only its status (protocol §5, §9: events are never retained), so it
+    // cannot park more in the broker's memory than one status.
+    if (packet.retain && packet.topic !== t.receiverStatus(client.id)) {
+      log.warn(
+        { clientId: client.id, topic: packet.topic },
+        'mqtt: retained publish outside the status refused',
+      );
+      return done(new Error('only the status is retained'));
+    }
     // Publishing rights do not depend on adoption: no lookup per message.
     const p: MqttPrincipal | null = kind
       ? { kind: 'receiver', receiverId: client.id, adopted: false, zoneId: null }
@@ -223,7 +284,40 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     if (kind === 'device' || kind === 'discovered') opts.onDeviceGone?.(client.id);
   });
 
-  const server: Server = createServer(aedes.handle);
+  const admission = createConnectionLimits({
+    maxPerAddress: limits.maxConnectionsPerAddress,
+    ratePerSecond: limits.connectRatePerSecond,
+    exempt: limits.exemptAddresses,
+  });
+  /** addresses refused in the current second: one log line each, not one per attempt of a flood */
+  let refusedLogged = new Set<string>();
+  const refusedLogReset = setInterval(() => {
+    refusedLogged = new Set();
+  }, 1000).unref();
+
+  /** every admitted socket, so that close() can end those aedes does not know yet (no CONNECT) */
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    const address = socket.remoteAddress;
+    const admitted = admission.admit(address);
+    if (!admitted.ok) {
+      if (address !== undefined && !refusedLogged.has(address)) {
+        refusedLogged.add(address);
+        log.warn({ address, reason: admitted.reason }, 'mqtt: connection refused');
+      }
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      admission.release(admitted.key);
+    });
+    aedes.handle(socket);
+    guardPacketSize(socket, limits.maxPacketBytes, (err) => {
+      log.warn({ address, err: err.message }, 'mqtt: connection cut');
+    });
+  });
   server.listen(opts.port, opts.host);
   try {
     await Promise.race([
@@ -233,6 +327,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       }),
     ]);
   } catch (err) {
+    clearInterval(refusedLogReset);
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new BrokerPortInUseError(
@@ -261,6 +356,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       client.close();
       return true;
     },
+    connectionsFrom: (address) => admission.openFrom(address),
     isConnected(receiverId) {
       const client = connected.get(receiverId);
       if (!client) return false;
@@ -268,8 +364,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return (kind === 'device' || kind === 'discovered') && client.connected;
     },
     async close() {
+      clearInterval(refusedLogReset);
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }
