@@ -140,6 +140,13 @@ export const deliverySchema = z
     attempts: z.number().int(),
     sentAt: z.string().nullable(),
     updatedAt: z.string(),
+    reoffers: z.number().int().optional().describe('times a failed download was offered again'),
+    concluded: z
+      .boolean()
+      .optional()
+      .describe(
+        'true: the controller concluded this final state (the clock, a deadline, the receiver confirming a stop) rather than the receiver reporting it',
+      ),
   })
   .meta({ id: 'Delivery' });
 
