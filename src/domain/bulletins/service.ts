@@ -14,43 +14,24 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import {
-  decodePayload,
-  eventSchema,
-  type PlayCommand,
-  type Priority,
-  type ReceiverEvent,
-} from '../../contract/mqtt.js';
+import { decodePayload, eventSchema, type Priority, type ReceiverEvent } from '../../contract/mqtt.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
-import { type Db, nowIso } from '../../storage/db.js';
+import type { Db } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
-import { type AudioLibrary, assertPlayable, playable } from '../audio/library.js';
+import { type AudioLibrary, assertPlayable } from '../audio/library.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Fleet } from '../fleet/fleet.js';
-import {
-  type BulletinRow,
-  type BulletinTarget,
-  createBulletinRepo,
-  type DeliveryRow,
-  type DeliveryUpdate,
-} from './repo.js';
-import {
-  canMove,
-  type DeliveryState,
-  eventIgnoredBecause,
-  isFinal,
-  NOT_STARTED_STATES,
-  stateForEvent,
-} from './states.js';
+import { type BulletinRow, type BulletinTarget, createBulletinRepo, type DeliveryRow } from './repo.js';
+import { createReportHandler } from './reports.js';
+import { eventIgnoredBecause, isFinal, NOT_STARTED_STATES } from './states.js';
 import { createStopTracker, type StopDetail, type StopRecord, type StopTracker } from './stops.js';
 import { type BulletinSummary, summarize } from './summary.js';
 import { resolveTargets } from './targets.js';
+import { createDeliveryTracker, type Tracked } from './tracker.js';
 
 /** A receiver that has not acknowledged a command within this time gets it again on its own topic. */
 const ACK_TIMEOUT_MS = 10_000;
 const MAX_ATTEMPTS = 10;
-/** A delivery still `playing` this long after it should have finished is marked failed. */
-const PLAY_REPORT_GRACE_MS = 120_000;
 const SWEEP_INTERVAL_MS = 1000;
 /** How long cancel and stop wait for the broker to take the command before answering. */
 const HANDOFF_MS = 2000;
@@ -63,10 +44,9 @@ const STOP_MAX_TTL_MS = 7 * 86400 * 1000;
 /**
  * A download that failed (network trouble, a controller restart) is offered again under a new
  * command id while the bulletin is valid: after REOFFER_BASE_MS, doubled at each try, at most
- * MAX_REOFFERS times. Only `download_failed`: a checksum or size mismatch will not get better.
+ * three times (reports.ts). Only `download_failed`: a checksum or size mismatch will not get better.
  */
 const REOFFER_BASE_MS = 15_000;
-const MAX_REOFFERS = 3;
 
 export interface CreateBulletinInput {
   title?: string | undefined;
@@ -103,34 +83,6 @@ export interface StopAnswer {
   stopping: number;
   /** whether the broker took the stop before the answer (false: accepted, goes out when it is back) */
   handedOff: boolean;
-}
-
-interface TrackedDelivery {
-  state: DeliveryState;
-  sentAt: number | null;
-  attempts: number;
-  /** a play of it started (the receiver said so) */
-  played: boolean;
-  /** the final state is the controller's conclusion, not the receiver's report */
-  concluded: boolean;
-  /** the id of the copy offered last, when a re-offer gave it one */
-  commandId: string | null;
-  reoffers: number;
-  /** a failed download is offered again from then on */
-  retryAtMs: number | null;
-}
-
-interface Tracked {
-  row: BulletinRow;
-  /** the play command, sealed per topic at each send */
-  readonly command: PlayCommand;
-  /** sha256 of the bulletin's audio: a `finished` proves a play only with it */
-  sha256: string | null;
-  explicit: string[];
-  deliveries: Map<string, TrackedDelivery>;
-  expiresAtMs: number;
-  /** after this, deliveries still `playing` are given up on */
-  reportDeadlineMs: number;
 }
 
 export interface BulletinService extends EventEmitter<BulletinServiceEvents> {
@@ -191,10 +143,23 @@ export function createBulletinService(deps: {
   const emitter = new EventEmitter<BulletinServiceEvents>();
   // One listener per open progress stream (officers' phones, dashboards): no arbitrary cap.
   emitter.setMaxListeners(0);
-  const active = new Map<string, Tracked>();
-  const byCommand = new Map<string, string>();
-  let pending: DeliveryUpdate[] = [];
-  let flushScheduled = false;
+  const tracker = createDeliveryTracker({
+    repo,
+    log,
+    fleet,
+    audio: deps.audio,
+    dispatcher,
+    progress: (id: string) => emitter.emit('progress', id),
+  });
+  const { active, byCommand, track, move, logOnly, resend, flush } = tracker;
+  const { applyEvent, lateEvent } = createReportHandler({
+    tracker,
+    repo,
+    log,
+    fleet,
+    audio: deps.audio,
+    reofferBaseMs,
+  });
   let sweeper: NodeJS.Timeout | null = null;
   const stops: StopTracker = createStopTracker({
     db: deps.db,
@@ -205,189 +170,6 @@ export function createBulletinService(deps: {
     confirmed: (stop, receiverId) => stopConfirmed(stop, receiverId),
     changed: (stopId) => emitter.emit('stopProgress', stopId),
   });
-
-  function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
-    // Audio stored from a damaged file (no valid duration) cannot be played: as if it were gone.
-    const audio = playable(deps.audio.get(row.audioId));
-    let command: PlayCommand | null = null;
-    const expiresAtMs = Date.parse(row.expiresAt);
-    const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
-    const t: Tracked = {
-      row,
-      sha256: audio?.sha256 ?? null,
-      // Built at first send, not at load: at start the HTTP server (and so the URL base) is not up yet.
-      get command() {
-        if (command === null) {
-          if (!audio) throw new Error(`audio ${row.audioId} of bulletin ${row.id} is gone`);
-          command = dispatcher.playCommand(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp));
-        }
-        return command;
-      },
-      explicit: explicitReceivers(row.target),
-      deliveries: new Map(
-        deliveries.map((d) => [
-          d.receiverId,
-          {
-            state: d.state,
-            sentAt: d.sentAt ? Date.parse(d.sentAt) : null,
-            attempts: d.attempts,
-            played: d.play !== null,
-            concluded: d.concluded ?? false,
-            commandId: d.commandId ?? null,
-            reoffers: d.reoffers ?? 0,
-            // a re-offer due before a restart goes out at the first sweep
-            retryAtMs: d.state === 'queued' && (d.reoffers ?? 0) > 0 ? 0 : null,
-          },
-        ]),
-      ),
-      expiresAtMs,
-      reportDeadlineMs: expiresAtMs + playMs + PLAY_REPORT_GRACE_MS,
-    };
-    active.set(row.id, t);
-    byCommand.set(row.commandId, row.id);
-    for (const d of t.deliveries.values()) if (d.commandId) byCommand.set(d.commandId, row.id);
-    return t;
-  }
-
-  /** The play command as `receiverId` is to get it: the bulletin's, or its re-offer's id. */
-  function commandFor(t: Tracked, d: TrackedDelivery): PlayCommand {
-    return d.commandId ? { ...t.command, id: d.commandId } : t.command;
-  }
-
-  /** Forgets a bulletin whose deliveries are all final. */
-  function untrack(t: Tracked): void {
-    active.delete(t.row.id);
-    byCommand.delete(t.row.commandId);
-    for (const d of t.deliveries.values()) if (d.commandId) byCommand.delete(d.commandId);
-  }
-
-  function explicitReceivers(target: BulletinTarget): string[] {
-    if (target.all || !target.receivers?.length) return [];
-    const inZones = new Set(fleet.adoptedIds(target.zones ?? []));
-    return target.receivers.filter((id) => !inZones.has(id));
-  }
-
-  function queueUpdate(u: DeliveryUpdate): void {
-    pending.push(u);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
-  }
-
-  function flush(): void {
-    flushScheduled = false;
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    repo.applyUpdates(batch);
-    const touched = new Set(batch.map((u) => u.bulletinId));
-    for (const id of touched) {
-      const t = active.get(id);
-      if (t && [...t.deliveries.values()].every((d) => isFinal(d.state))) {
-        if (t.row.status === 'active') {
-          repo.setStatus(id, 'completed');
-          t.row.status = 'completed';
-        }
-        untrack(t);
-      }
-      emitter.emit('progress', id);
-    }
-  }
-
-  /** Moves a tracked delivery, if the state machine allows it, and queues the write. */
-  function move(
-    t: Tracked,
-    receiverId: string,
-    to: DeliveryState,
-    extra: {
-      reason?: string | null;
-      detail?: string | null;
-      play?: number | null;
-      receiverTs?: string | null;
-      /** the receiver's own word; absent: the controller's conclusion */
-      event?: string | null;
-      /** allow leaving a final state the controller concluded (the receiver's later proof) */
-      correct?: boolean;
-    } = {},
-  ): boolean {
-    const d = t.deliveries.get(receiverId);
-    if (!d) return false;
-    const allowed = canMove(d.state, to) || (extra.correct === true && d.concluded && isFinal(d.state));
-    if (!allowed) return false;
-    d.state = to;
-    const concluded = extra.event === undefined || extra.event === null;
-    d.concluded = isFinal(to) && concluded;
-    queueUpdate({
-      bulletinId: t.row.id,
-      receiverId,
-      state: to,
-      reason: extra.reason ?? null,
-      detail: extra.detail ?? null,
-      play: extra.play ?? null,
-      at: nowIso(),
-      receiverTs: extra.receiverTs ?? null,
-      event: extra.event ?? null,
-      concluded: d.concluded,
-    });
-    return true;
-  }
-
-  /** Writes a receiver's report to the as-run log without changing the delivery. */
-  function logOnly(t: Tracked, receiverId: string, e: ReceiverEvent, detail: string | null = null): void {
-    const d = t.deliveries.get(receiverId);
-    queueUpdate({
-      bulletinId: t.row.id,
-      receiverId,
-      state: d?.state ?? stateForEvent(e.state),
-      reason: e.reason ?? null,
-      detail: detail ?? e.detail ?? null,
-      play: e.play ?? null,
-      at: nowIso(),
-      receiverTs: e.ts,
-      event: e.state,
-      logOnly: true,
-    });
-  }
-
-  function markSent(t: Tracked, receiverId: string, reoffer = false): void {
-    const d = t.deliveries.get(receiverId);
-    if (!d) return;
-    const now = Date.now();
-    d.sentAt = now;
-    d.attempts += 1;
-    if (reoffer) {
-      // A new id: the receiver remembers the old one as handled and would refuse it as a replay.
-      d.commandId = randomUUID();
-      d.reoffers += 1;
-      d.retryAtMs = null;
-      byCommand.set(d.commandId, t.row.id);
-    }
-    if (d.state === 'queued') d.state = 'sent';
-    queueUpdate({
-      bulletinId: t.row.id,
-      receiverId,
-      state: d.state,
-      reason: null,
-      detail: null,
-      play: null,
-      at: new Date(now).toISOString(),
-      receiverTs: null,
-      sent: true,
-      ...(reoffer ? { commandId: d.commandId, reoffers: d.reoffers } : {}),
-    });
-  }
-
-  async function resend(t: Tracked, receiverId: string, reoffer = false): Promise<void> {
-    markSent(t, receiverId, reoffer);
-    const d = t.deliveries.get(receiverId);
-    if (!d) return;
-    try {
-      await dispatcher.sendToReceiver(commandFor(t, d), receiverId);
-    } catch (err) {
-      log.warn({ err: (err as Error).message, receiverId }, 'bulletins: resend failed; will retry');
-    }
-  }
 
   /**
    * A receiver applied `stop`: it reported `cancelled` for each item of it that it held, before
@@ -527,120 +309,6 @@ export function createBulletinService(deps: {
     }
     flush();
     stops.sweep(now);
-  }
-
-  /** A receiver's report about the copy it holds: what it moves, what it proves, what it logs. */
-  function applyEvent(t: Tracked, receiverId: string, d: TrackedDelivery, e: ReceiverEvent): void {
-    const to = stateForEvent(e.state);
-    const base = { play: e.play ?? null, receiverTs: e.ts, event: e.state };
-    if (e.state === 'finished' && (!e.sha256 || e.sha256 !== t.sha256)) {
-      // [protocol §9] `finished` proves a play only with the sha256 of the bytes played.
-      if (!e.sha256) {
-        log.warn(
-          { receiverId, commandId: e.commandId },
-          'bulletins: finished without sha256; not proof of play',
-        );
-        logOnly(t, receiverId, e, 'finished reported without the sha256 of the bytes played: not counted');
-        return;
-      }
-      move(t, receiverId, 'failed', {
-        ...base,
-        reason: 'checksum_mismatch',
-        detail: 'the receiver reports playing bytes whose sha256 differs from the bulletin audio',
-        correct: true,
-      });
-      fleet.notePlayback(receiverId, e.commandId, null);
-      return;
-    }
-    if (e.state === 'started' || e.state === 'finished') d.played = true;
-    if (e.state === 'started') {
-      fleet.notePlayback(receiverId, e.commandId, {
-        commandId: e.commandId,
-        bulletinId: t.row.id,
-        priority: t.row.priority,
-        play: e.play ?? 1,
-        startedAt: e.ts,
-      });
-    } else if (isFinal(to)) {
-      fleet.notePlayback(receiverId, e.commandId, null);
-    }
-    if (
-      e.state === 'failed' &&
-      e.reason === 'download_failed' &&
-      d.state !== 'stopping' &&
-      d.reoffers < MAX_REOFFERS &&
-      Date.now() + reofferBaseMs < t.expiresAtMs &&
-      t.row.status === 'active'
-    ) {
-      // Not final yet: the download is offered again later (a controller restart, a 4G outage).
-      d.state = 'queued';
-      d.retryAtMs = Date.now() + reofferBaseMs * 2 ** d.reoffers;
-      queueUpdate({
-        bulletinId: t.row.id,
-        receiverId,
-        state: 'queued',
-        reason: 'download_failed',
-        detail: `download failed (${e.detail ?? 'no detail'}); offered again at ${new Date(d.retryAtMs).toISOString()} (re-offer ${d.reoffers + 1} of ${MAX_REOFFERS})`,
-        play: null,
-        at: nowIso(),
-        receiverTs: e.ts,
-        event: e.state,
-      });
-      return;
-    }
-    // Started or finished after the controller concluded otherwise (a clock or deadline
-    // conclusion, a stop's confirmation): the receiver's word wins, and says what aired.
-    const correct = e.state === 'finished' || (e.state === 'started' && d.concluded);
-    const moved = move(t, receiverId, d.state === 'stopping' && e.state === 'finished' ? 'done' : to, {
-      ...base,
-      reason: e.reason ?? (e.state === 'rejected' ? 'rejected' : null),
-      detail:
-        e.detail ??
-        (d.state === 'stopping' && e.state === 'finished'
-          ? 'played to the end before the stop reached it'
-          : null),
-      correct,
-    });
-    // Reports that change nothing (another play while a stop is on its way, a late report) are
-    // still what the receiver did: the as-run log keeps them.
-    if (!moved) logOnly(t, receiverId, e);
-  }
-
-  /**
-   * A report for a bulletin no longer tracked (every delivery final): kept in the as-run log, and a
-   * final state the controller concluded yields to the receiver's proof of play.
-   */
-  function lateEvent(receiverId: string, e: ReceiverEvent): void {
-    const row = repo.bulletinOfCommand(e.commandId, receiverId);
-    const d = row ? repo.delivery(row.id, receiverId) : null;
-    if (!row || !d) {
-      log.debug(
-        { receiverId, commandId: e.commandId, state: e.state },
-        'bulletins: event for no bulletin of it',
-      );
-      return;
-    }
-    if (e.state === 'rejected' || e.state === 'received' || e.state === 'downloading' || e.state === 'ready')
-      return;
-    const sha = deps.audio.get(row.audioId)?.sha256 ?? null;
-    const proof = e.state === 'finished' && e.sha256 !== undefined && e.sha256 === sha;
-    const correct = proof && d.concluded === true && d.state !== 'done';
-    queueUpdate({
-      bulletinId: row.id,
-      receiverId,
-      state: correct ? 'done' : d.state,
-      reason: e.reason ?? null,
-      detail: correct
-        ? 'played; the report came after the controller had concluded otherwise'
-        : (e.detail ?? null),
-      play: e.play ?? null,
-      at: nowIso(),
-      receiverTs: e.ts,
-      event: e.state,
-      logOnly: !correct,
-    });
-    if (correct)
-      log.warn({ receiverId, bulletinId: row.id }, 'bulletins: a late report corrected a concluded delivery');
   }
 
   const service = Object.assign(emitter, {
