@@ -54,6 +54,15 @@ async function setUp(cp: ControllerProcess, ids: string[]) {
   return { api, bundles, audioId: audio.id };
 }
 
+/** Starts the receivers and waits until the controller shows every one online. */
+async function startAll(api: Api, rxs: SimReceiver[]): Promise<void> {
+  await Promise.all(rxs.map((r) => r.start()));
+  await waitFor('all online', async () => {
+    const list = await api.json<{ items: { online: boolean }[] }>('GET', '/api/receivers');
+    return list.items.every((r) => r.online);
+  });
+}
+
 /** POST answering 200 or 202: status and body. */
 async function post<T>(api: Api, path: string, body: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(api.baseUrl + path, {
@@ -79,11 +88,7 @@ describe.skipIf(!mosquittoAvailable())('stops are facts, and deliveries follow w
         for (const id of ['rx-1', 'rx-2'])
           rxs.push(new SimReceiver({ ...optionsFromBundle(bundles.get(id)!), reconnectMaxMs: 500 }));
         const [rx1, rx2] = rxs as [SimReceiver, SimReceiver];
-        await Promise.all(rxs.map((r) => r.start()));
-        await waitFor('both online', async () => {
-          const list = await api.json<{ items: { online: boolean }[] }>('GET', '/api/receivers');
-          return list.items.every((r) => r.online);
-        });
+        await startAll(api, rxs);
         // 6 plays of 1.5 s with 1 s between: about 14 s of sound.
         const b = await api.json<Bulletin>('POST', '/api/bulletins', {
           audioId,
@@ -199,11 +204,7 @@ describe.skipIf(!mosquittoAvailable())('stops are facts, and deliveries follow w
             reconnectMaxMs: 500,
           }),
         );
-      await Promise.all(rxs.map((r) => r.start()));
-      await waitFor('both online', async () => {
-        const list = await api.json<{ items: { online: boolean }[] }>('GET', '/api/receivers');
-        return list.items.every((r) => r.online);
-      });
+      await startAll(api, rxs);
       const b = await api.json<Bulletin>('POST', '/api/bulletins', {
         audioId,
         target: { zones: ['thon-1'] },
