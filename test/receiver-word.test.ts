@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimReceiver } from '../firmware-sim/index.js';
 import { MAX_SESSION_AHEAD_S } from '../src/contract/mqtt.js';
 import type { ProvisioningBundle } from '../src/contract/provisioning.js';
+import { judgeStatus } from '../src/domain/fleet/status-rules.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -219,5 +220,48 @@ describe("a receiver's word about itself is checked", () => {
     const shown = await waitFor('real nowPlaying shown', async () => (await getRx('rx-1')).nowPlaying);
     expect(shown).toMatchObject({ commandId, priority: 'normal' });
     await c.endAsync();
+  });
+});
+
+describe('the status rules (pure)', () => {
+  const now = Date.parse('2026-12-02T00:00:00Z');
+  const nowS = Math.floor(now / 1000);
+  it('takes a newer session, ignores an older one, refuses one beyond the bound', () => {
+    expect(judgeStatus({ state: 'online', session: 5 }, null, null, now)).toEqual({
+      accept: true,
+      newSession: true,
+      historyReset: false,
+    });
+    expect(judgeStatus({ state: 'online', session: 5 }, 5, null, now)).toMatchObject({
+      accept: true,
+      newSession: false,
+    });
+    expect(judgeStatus({ state: 'offline', session: 4 }, 5, null, now)).toEqual({
+      accept: false,
+      why: 'late',
+    });
+    expect(judgeStatus({ state: 'online', session: nowS + MAX_SESSION_AHEAD_S }, 5, null, now).accept).toBe(
+      true,
+    );
+    expect(judgeStatus({ state: 'offline', session: nowS + MAX_SESSION_AHEAD_S + 1 }, 5, null, now)).toEqual({
+      accept: false,
+      why: 'impossible_session',
+    });
+  });
+  it('lets a live connection outrank the statuses, where the broker can tell', () => {
+    expect(judgeStatus({ state: 'offline', session: 9 }, 5, true, now)).toEqual({
+      accept: false,
+      why: 'offline_while_connected',
+    });
+    expect(judgeStatus({ state: 'online', session: 3 }, 9, true, now)).toEqual({
+      accept: true,
+      newSession: true,
+      historyReset: true,
+    });
+    expect(judgeStatus({ state: 'online', session: 3 }, 9, false, now)).toEqual({
+      accept: false,
+      why: 'late',
+    });
+    expect(judgeStatus({ state: 'offline', session: 9 }, 5, false, now).accept).toBe(true);
   });
 });

@@ -9,7 +9,6 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
   decodePayload,
-  MAX_SESSION_AHEAD_S,
   type ReceiverConfig,
   type Status,
   statusSchema,
@@ -23,6 +22,7 @@ import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
 import { createDeviceCredentials, type DeviceCredentials, type IssuedCredentials } from './credentials.js';
 import { createFleetRepo, type NowPlaying, type Receiver, type StatusUpdate, type Zone } from './repo.js';
+import { judgeStatus } from './status-rules.js';
 
 /** Unknown receivers beyond this many pending ones are not recorded (a flood of random ids). */
 const MAX_PENDING = 2000;
@@ -477,41 +477,21 @@ export function createFleet(deps: {
         if (!recordUnknown(receiverId)) return;
         known = live.get(receiverId)!;
       }
-      // [protocol §5] a session beyond the bound cannot be genuine: accepting it would make every
-      // later genuine status look stale.
-      const bound = Math.floor(Date.now() / 1000) + MAX_SESSION_AHEAD_S;
-      if (s.session > bound) {
-        log.warn(
-          { receiverId, session: s.session, bound },
-          'fleet: status with an impossible session refused',
+      const verdict = judgeStatus(s, known.session, isConnected?.(receiverId) ?? null, Date.now());
+      if (!verdict.accept) {
+        const level = verdict.why === 'impossible_session' ? 'warn' : 'debug';
+        log[level](
+          { receiverId, session: s.session, current: known.session, why: verdict.why },
+          'fleet: status not taken',
         );
         return;
       }
-      const live_now = isConnected?.(receiverId) ?? null;
-      if (s.state === 'offline' && live_now === true) {
-        // The broker holds a live connection of it: an "offline" (its own, or a forged one) waits
-        // for the connection to end (connectionClosed).
-        log.debug(
-          { receiverId, session: s.session },
-          'fleet: offline status while connected; connection outranks it',
-        );
-        return;
-      }
-      // [session rule] a status from an older session is late news: a late "offline" (last will of
-      // a connection already replaced) must never overwrite a fresh "online". Where the broker sees
-      // the connection, a live one saying "online" is the truth, whatever came before.
-      if (known.session !== null && s.session < known.session) {
-        if (!(s.state === 'online' && live_now === true)) {
-          log.debug({ receiverId, session: s.session, current: known.session }, 'fleet: late status ignored');
-          return;
-        }
+      if (verdict.historyReset)
         log.warn(
           { receiverId, session: s.session, previous: known.session },
           'fleet: live connection with a lower session than recorded; session history reset',
         );
-        known.session = null;
-      }
-      const newSession = known.session === null || s.session > known.session;
+      const { newSession } = verdict;
       const online = s.state === 'online';
       const wasOnline = known.online;
       known.session = s.session;
