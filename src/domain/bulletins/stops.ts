@@ -248,14 +248,34 @@ export function createStopTracker(deps: {
     ...(st.bulletinId ? { bulletinId: st.bulletinId } : {}),
   });
 
+  /** copies handed to the MQTT client and not yet acknowledged by the broker */
+  const inFlight = new Set<StopReceiverRow>();
+
+  /**
+   * Sends the stop to one receiver on its own topic. It shows `sent` only once the broker has
+   * acknowledged the copy: what the officer sees is what happened, not what was intended.
+   */
   function sendTo(o: OpenStop, r: StopReceiverRow): void {
-    r.state = 'sent';
+    if (inFlight.has(r)) return;
+    inFlight.add(r);
     r.attempts += 1;
     r.sentAt = nowIso();
     touch(o.record.id, r);
-    dispatcher.sendToReceiver(o.command, r.receiverId).catch((err: unknown) => {
-      log.warn({ err: (err as Error).message, receiverId: r.receiverId }, 'stops: resend failed; will retry');
-    });
+    dispatcher.sendToReceiver(o.command, r.receiverId).then(
+      () => {
+        inFlight.delete(r);
+        if (r.state !== 'pending') return;
+        r.state = 'sent';
+        touch(o.record.id, r);
+      },
+      (err: unknown) => {
+        inFlight.delete(r);
+        log.warn(
+          { err: (err as Error).message, receiverId: r.receiverId },
+          'stops: resend failed; will retry',
+        );
+      },
+    );
   }
 
   function close(o: OpenStop): void {
@@ -267,14 +287,17 @@ export function createStopTracker(deps: {
     flush();
     const counts = repo.counts(st.id);
     const openCount = counts.pending + counts.sent;
-    const status: StopDetail['status'] = !st.handedOffAt
-      ? openCount > 0 || counts.total === 0
-        ? 'accepted'
-        : 'ended'
-      : counts.confirmed === counts.total
+    // `accepted` until some copy reached the broker; `confirmed` once every receiver applied it.
+    const reached = st.handedOffAt !== null || counts.sent + counts.confirmed + counts.refused > 0;
+    const status: StopDetail['status'] =
+      counts.total > 0 && counts.confirmed === counts.total
         ? 'confirmed'
-        : openCount > 0
-          ? 'sent'
+        : openCount > 0 || counts.total === 0
+          ? reached
+            ? counts.total === 0
+              ? 'confirmed'
+              : 'sent'
+            : 'accepted'
           : 'ended';
     return {
       ...st,
@@ -407,11 +430,11 @@ export function createStopTracker(deps: {
         if (!up) continue;
         for (const r of o.receivers.values()) {
           if (!deps.isOnline(r.receiverId) || r.attempts >= MAX_ATTEMPTS) continue;
-          const silent =
-            r.state === 'sent' && r.sentAt !== null && now - Date.parse(r.sentAt) > ACK_TIMEOUT_MS;
-          // `pending` and online: the broker was away at issue, or this receiver was (and its
-          // return went unnoticed, e.g. across a controller restart).
-          if (silent || r.state === 'pending') sendTo(o, r);
+          if (r.state !== 'pending' && r.state !== 'sent') continue;
+          // Silent since the last copy; or `pending` and online: the broker was away at issue, or
+          // this receiver was (and its return went unnoticed, e.g. across a controller restart).
+          const silent = r.sentAt === null || now - Date.parse(r.sentAt) > ACK_TIMEOUT_MS;
+          if (silent) sendTo(o, r);
         }
       }
       flush();
