@@ -67,6 +67,9 @@ describe('auth', () => {
         '/api/audio',
         '/api/health',
         '/api/stop',
+        '/api/stops',
+        '/api/stops/{id}',
+        '/api/stops/{id}/progress',
       ]),
     );
   });
