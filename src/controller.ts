@@ -80,8 +80,9 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     };
     // Per-device MQTT credentials (hashes only); the embedded broker checks them before the fleet exists.
     const deviceCredentials = createDeviceCredentials(db);
-    // bound to the fleet once it exists (the broker starts first)
+    // bound to the fleet and the bulletins once they exist (the broker starts first)
     let deviceGone: (id: string) => void = () => {};
+    let report: (topic: string, payload: Buffer) => void = () => {};
     if (!mqttUrl) {
       const fleetRepo = createFleetRepo(db);
       broker = await startEmbeddedBroker({
@@ -106,6 +107,15 @@ export async function startController(config: Config, log: Logger): Promise<Cont
           exemptAddresses: config.MQTT_LIMIT_EXEMPT,
         },
         onDeviceGone: (id) => deviceGone(id),
+        // Reports are handled before the broker acknowledges them, and acknowledged after this
+        // turn's batched writes (flushed by setImmediate callbacks queued while handling them).
+        onReport: (topic, payload, acknowledge) => {
+          try {
+            report(topic, payload);
+          } finally {
+            setImmediate(acknowledge);
+          }
+        },
         log: log.child({ part: 'broker' }),
       });
       const b = broker;
@@ -138,8 +148,11 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       },
     };
     // On its own embedded broker the controller needs no TCP connection to itself.
+    // On the embedded broker receivers' reports come through onReport (before the broker
+    // acknowledges them), so the in-process edge listens to nothing itself.
+    if (broker) report = (topic, payload) => edgeOptions.onMessage(topic, payload);
     const edge: MqttEdge = broker
-      ? createInProcessEdge({ aedes: broker.aedes, ...edgeOptions })
+      ? createInProcessEdge({ aedes: broker.aedes, ...edgeOptions, subscriptions: [] })
       : createMqttEdge({ url: mqttUrl, clientId: config.MQTT_CLIENT_ID, ...credentials, ...edgeOptions });
 
     const auth = createAuthService({

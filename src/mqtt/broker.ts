@@ -57,6 +57,14 @@ export interface EmbeddedBrokerOptions {
   limits?: Partial<BrokerLimits>;
   /** a receiver's connection ended and no newer one of it replaced it */
   onDeviceGone?: (receiverId: string) => void;
+  /**
+   * A receiver's publish on its own status or event topic (its last will included), handed over
+   * before the broker acknowledges it: aedes sends a QoS 1 PUBACK before it delivers to
+   * subscribers, so a report delivered the usual way could be acknowledged to the receiver (which
+   * then forgets it) and lost in a controller crash before it is written. The broker acknowledges
+   * once `acknowledge` is called — after the report is written.
+   */
+  onReport?: (topic: string, payload: Buffer, acknowledge: () => void) => void;
   log: Logger;
 }
 
@@ -257,7 +265,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     const p: MqttPrincipal | null = kind
       ? { kind: 'receiver', receiverId: client.id, adopted: false, zoneId: null }
       : null;
-    if (p && mayPublish(t, p, packet.topic)) return done(null);
+    if (p && mayPublish(t, p, packet.topic)) {
+      if (!opts.onReport) return done(null);
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      try {
+        opts.onReport(packet.topic, payload, () => done(null));
+      } catch (err) {
+        log.error({ err, clientId: client.id, topic: packet.topic }, 'mqtt: report handler failed');
+        done(null);
+      }
+      return;
+    }
     log.warn({ clientId: client.id, topic: packet.topic }, 'mqtt: publish outside its topics refused');
     done(new Error('not allowed'));
   };
