@@ -6,46 +6,17 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toneWav } from '../scripts/wav.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from './helpers/controller.js';
+import { addOfficer, controllersPerTest, OFFICER_PASSWORD } from './helpers/officers.js';
 
-const PASSWORD = 'officer-password-123';
-const running: TestController[] = [];
-afterEach(async () => {
-  for (const tc of running.splice(0)) await tc.stop();
-});
+const PASSWORD = OFFICER_PASSWORD;
+const start = controllersPerTest();
 
-async function start(env: Record<string, string> = {}): Promise<TestController> {
-  const tc = await startTestController(env);
-  running.push(tc);
-  return tc;
-}
+const addUser = (tc: TestController, username: string, roles: string[], zones?: string[]) =>
+  addOfficer(tc, username, roles, { zones });
 
-async function addUser(
-  tc: TestController,
-  username: string,
-  roles: string[],
-  zones?: string[],
-): Promise<string> {
-  const made = await tc.api('POST', '/api/users', {
-    username,
-    password: PASSWORD,
-    roles,
-    ...(zones ? { zones } : {}),
-  });
-  expect(made.status).toBe(201);
-  const login = await tc.api<{ token: string }>(
-    'POST',
-    '/api/auth/login',
-    { username, password: PASSWORD },
-    null,
-  );
-  expect(login.status).toBe(200);
-  return login.body.token;
-}
-
-/** Two villages with one registered receiver each, and one audio clip. */
 async function village(tc: TestController): Promise<string> {
   for (const [zone, rx] of [
     ['thon-1', 'rx-1'],
@@ -702,10 +673,14 @@ describe('hardening', () => {
     const parent = mkdtempSync(join(tmpdir(), 'loalang-perm-'));
     try {
       const dataDir = join(parent, 'data');
-      await start({ LOALANG_DATA_DIR: dataDir });
-      expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+      // Started here, not with start(): it must be stopped before its parent folder goes.
+      const tc = await startTestController({ LOALANG_DATA_DIR: dataDir });
+      try {
+        expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+      } finally {
+        await tc.stop();
+      }
     } finally {
-      for (const tc of running.splice(0)) await tc.stop();
       rmSync(parent, { recursive: true, force: true });
     }
   });

@@ -264,3 +264,23 @@ describe.skipIf(!mosquittoAvailable())('receiver payloads are untrusted (Mosquit
   });
   untrustedPayloads(() => mtc);
 });
+
+describe('stops: bad input', () => {
+  it('refuses an empty or unknown scope with 400, records nothing, and answers 404 for an unknown stop', async () => {
+    const before = countIn(tc, 'stops');
+    const empty = await tc.api<{ error: string }>('POST', '/api/stop', {});
+    expect(empty).toMatchObject({ status: 400, body: { error: 'empty_target' } });
+    const unknown = await tc.api<{ error: string; message: string }>('POST', '/api/stop', {
+      zones: ['no-such-zone'],
+    });
+    expect(unknown).toMatchObject({ status: 400, body: { error: 'unknown_zone' } });
+    expect(unknown.body.message).toContain('no-such-zone');
+    const badZone = await tc.api('POST', '/api/stop', { zones: ['a/b'] });
+    expect(badZone.status).toBe(400);
+    expect(countIn(tc, 'stops')).toBe(before);
+    expect((await tc.api('GET', '/api/stops/00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    expect((await tc.api('GET', '/api/stops/00000000-0000-0000-0000-000000000000/progress')).status).toBe(
+      404,
+    );
+  });
+});

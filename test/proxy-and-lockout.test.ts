@@ -3,20 +3,12 @@
  * (TRUSTED_PROXIES), a lockout of an officer's account, and answers that tell which user names
  * exist. Real controller over HTTP on 127.0.0.1, real SQLite.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toneWav } from '../scripts/wav.js';
-import { startTestController, type TestController } from './helpers/controller.js';
+import type { TestController } from './helpers/controller.js';
+import { controllersPerTest, OFFICER_PASSWORD } from './helpers/officers.js';
 
-const running: TestController[] = [];
-afterEach(async () => {
-  for (const tc of running.splice(0)) await tc.stop();
-});
-
-async function start(env: Record<string, string> = {}): Promise<TestController> {
-  const tc = await startTestController(env);
-  running.push(tc);
-  return tc;
-}
+const start = controllersPerTest();
 
 /** A login with an X-Forwarded-For header; status and body. */
 async function loginVia(tc: TestController, forwardedFor: string, username: string, password: string) {
@@ -78,7 +70,7 @@ describe('X-Forwarded-For (TRUSTED_PROXIES)', () => {
   });
 });
 
-const PASSWORD = 'officer-password-123';
+const PASSWORD = OFFICER_PASSWORD;
 const PIN = '246810';
 const OFFICE = '198.51.100.7';
 const ATTACKER = '203.0.113.66';

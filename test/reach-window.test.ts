@@ -3,21 +3,17 @@
  * CONFIRM_WINDOW_S, not at one request: a stolen phone cannot sound every horn a few villages at
  * a time. CONFIRM_PRIORITIES says which priorities count. Real controller, HTTP and SQLite.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toneWav } from '../scripts/wav.js';
-import { startTestController, type TestController } from './helpers/controller.js';
+import type { TestController } from './helpers/controller.js';
+import { addOfficer, controllersPerTest } from './helpers/officers.js';
 
-const PASSWORD = 'officer-password-123';
 const PIN = '246810';
-const running: TestController[] = [];
-afterEach(async () => {
-  for (const tc of running.splice(0)) await tc.stop();
-});
+const start = controllersPerTest();
 
 /** A controller with three villages (z1, z2, z3), one registered receiver each, and one clip. */
 async function commune(env: Record<string, string> = {}): Promise<{ tc: TestController; audioId: string }> {
-  const tc = await startTestController(env);
-  running.push(tc);
+  const tc = await start(env);
   for (const n of [1, 2, 3]) {
     expect((await tc.api('POST', '/api/zones', { id: `z${n}`, name: `Thôn ${n}` })).status).toBe(201);
     expect((await tc.api('POST', '/api/receivers', { id: `rx-${n}`, zoneId: `z${n}` })).status).toBe(201);
@@ -28,26 +24,8 @@ async function commune(env: Record<string, string> = {}): Promise<{ tc: TestCont
 }
 
 /** An operator with a PIN; returns their session token. */
-async function operator(tc: TestController, username: string): Promise<string> {
-  expect(
-    (await tc.api('POST', '/api/users', { username, password: PASSWORD, roles: ['operator'] })).status,
-  ).toBe(201);
-  const login = await tc.api<{ token: string }>(
-    'POST',
-    '/api/auth/login',
-    { username, password: PASSWORD },
-    null,
-  );
-  expect(login.status).toBe(200);
-  const pin = await tc.api(
-    'POST',
-    '/api/auth/pin',
-    { currentPassword: PASSWORD, pin: PIN },
-    login.body.token,
-  );
-  expect(pin.status).toBe(204);
-  return login.body.token;
-}
+const operator = (tc: TestController, username: string) =>
+  addOfficer(tc, username, ['operator'], { pin: PIN });
 
 const bulletinCount = async (tc: TestController) =>
   (await tc.api<{ total: number }>('GET', '/api/bulletins')).body.total;

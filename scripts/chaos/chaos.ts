@@ -221,10 +221,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     // Everything comes back, then settles.
     if (!up) await restartController('SIGTERM');
     for (const r of down) await r.goOnline();
-    const settleBy = deadline;
     const db = () => new Database(join(first.dataDir, 'loalang.db'), { readonly: true, fileMustExist: true });
     let settled = false;
-    while (Date.now() < settleBy) {
+    while (Date.now() < deadline) {
       const conn = db();
       try {
         const open = conn

@@ -110,6 +110,10 @@ export function createReportHandler(deps: {
    * final state the controller concluded yields to the receiver's proof of play.
    */
   function lateEvent(receiverId: string, e: ReceiverEvent): void {
+    // Acknowledgements and refusals of a bulletin no longer followed say nothing about what aired
+    // (resends answered `replayed` are most of them): no database read for them.
+    if (e.state === 'rejected' || e.state === 'received' || e.state === 'downloading' || e.state === 'ready')
+      return;
     const row = repo.bulletinOfCommand(e.commandId, receiverId);
     const d = row ? repo.delivery(row.id, receiverId) : null;
     if (!row || !d) {
@@ -119,8 +123,6 @@ export function createReportHandler(deps: {
       );
       return;
     }
-    if (e.state === 'rejected' || e.state === 'received' || e.state === 'downloading' || e.state === 'ready')
-      return;
     const sha = deps.audio.get(row.audioId)?.sha256 ?? null;
     const proof = e.state === 'finished' && e.sha256 !== undefined && e.sha256 === sha;
     const correct = proof && d.concluded === true && d.state !== 'done';

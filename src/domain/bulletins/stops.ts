@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { ReceiverEvent, StopCommand } from '../../contract/mqtt.js';
 import { type Db, nowIso } from '../../storage/db.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { type Dispatcher, stopCommand } from '../dispatch/dispatcher.js';
 import type { BulletinTarget } from './repo.js';
 
 /** A receiver that has not confirmed a stop within this time gets it again on its own topic. */
@@ -238,15 +238,7 @@ export function createStopTracker(deps: {
   }
 
   /** The stop command as receivers get it, rebuilt from the record (the same bytes are signed again). */
-  const commandOf = (st: StopRecord): StopCommand => ({
-    v: 1,
-    type: 'stop',
-    id: st.id,
-    seq: st.seq,
-    issuedAt: st.createdAt,
-    expiresAt: st.expiresAt,
-    ...(st.bulletinId ? { bulletinId: st.bulletinId } : {}),
-  });
+  const commandOf = (st: StopRecord): StopCommand => stopCommand({ ...st, issuedAt: st.createdAt });
 
   /** copies handed to the MQTT client and not yet acknowledged by the broker */
   const inFlight = new Set<StopReceiverRow>();
@@ -367,7 +359,7 @@ export function createStopTracker(deps: {
     },
 
     handleEvent(receiverId, e) {
-      let o = open.get(e.commandId);
+      const o = open.get(e.commandId);
       if (!o) {
         // A late word about a stop no longer open (already confirmed, or lapsed): nothing to do,
         // unless it is a stop at all.
@@ -402,7 +394,6 @@ export function createStopTracker(deps: {
         return true;
       }
       close(o);
-      o = undefined;
       return true;
     },
 

@@ -39,6 +39,28 @@ export interface Dispatcher {
   ): { command: StopCommand; sent: Promise<void> };
 }
 
+/**
+ * The stop command of a stop's fields: the one shape, whether the stop is new or reloaded from
+ * its record after a restart (the same bytes are then signed again for each resend).
+ */
+export function stopCommand(s: {
+  id: string;
+  seq: number;
+  issuedAt: string;
+  expiresAt: string;
+  bulletinId?: string | null | undefined;
+}): StopCommand {
+  return {
+    v: 1,
+    type: 'stop',
+    id: s.id,
+    seq: s.seq,
+    issuedAt: s.issuedAt,
+    expiresAt: s.expiresAt,
+    ...(s.bulletinId ? { bulletinId: s.bulletinId } : {}),
+  };
+}
+
 export function createDispatcher(deps: {
   publisher: Publisher;
   topics: Topics;
@@ -96,16 +118,13 @@ export function createDispatcher(deps: {
     sendToReceiver: (command, receiverId) => send(command, t.receiverCommand(receiverId)),
 
     stop(target, opts) {
-      const now = new Date();
-      const command: StopCommand = {
-        v: 1,
-        type: 'stop',
+      const command = stopCommand({
         id: crypto.randomUUID(),
         seq: deps.sequence.next(),
-        issuedAt: now.toISOString(),
+        issuedAt: new Date().toISOString(),
         expiresAt: opts.expiresAt.toISOString(),
-        ...(opts.bulletinId ? { bulletinId: opts.bulletinId } : {}),
-      };
+        bulletinId: opts.bulletinId,
+      });
       return { command, sent: sendToTarget(command, target, target.receivers ?? []) };
     },
   };

@@ -550,7 +550,7 @@ export function createFleet(deps: {
       pending.push({
         id,
         online: false,
-        session: known.session ?? 0,
+        session: known.session,
         lastSeen: nowIso(),
         firmware: null,
         volume: null,

@@ -80,7 +80,7 @@ function toReceiver(r: ReceiverRow): Receiver {
 export interface StatusUpdate {
   id: string;
   online: boolean;
-  session: number;
+  session: number | null;
   lastSeen: string;
   firmware: string | null;
   volume: number | null;
