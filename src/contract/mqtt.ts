@@ -22,6 +22,12 @@ export const DEFAULT_TOPIC_ROOT = 'loalang/v1';
 /** Largest payload either side accepts; anything bigger is dropped unread. */
 export const MAX_PAYLOAD_BYTES = 16 * 1024;
 
+/**
+ * Largest schedule document (contract/schedule.ts), the one payload allowed to be larger: it
+ * carries a horizon of airings. The controller shortens the horizon until its document fits.
+ */
+export const MAX_SCHEDULE_BYTES = 64 * 1024;
+
 /** Receiver and zone ids appear in topics, so they may not hold MQTT wildcards or separators. */
 export const DEVICE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const deviceIdSchema = z
@@ -43,6 +49,14 @@ export function topics(root = DEFAULT_TOPIC_ROOT) {
     receiverStatus: (id: string) => `${root}/rx/${id}/status`,
     /** receiver → controller: progress events for commands (QoS 1, not retained) */
     receiverEvent: (id: string) => `${root}/rx/${id}/event`,
+    /** controller → one receiver: its schedule (QoS 1, retained, signed; contract/schedule.ts) */
+    receiverSchedule: (id: string) => `${root}/rx/${id}/schedule`,
+    /** receiver → controller: reports about its schedule and airings (QoS 1, not retained) */
+    receiverAiring: (id: string) => `${root}/rx/${id}/airing`,
+    /** receiver → controller: time request (QoS 0) */
+    receiverTime: (id: string) => `${root}/rx/${id}/time`,
+    /** controller → one receiver: signed time reply (QoS 0) */
+    receiverClock: (id: string) => `${root}/rx/${id}/clock`,
     /** controller → every receiver of a zone (village) */
     zoneCommand: (zoneId: string) => `${root}/zone/${zoneId}/cmd`,
     /** controller → every adopted receiver */
@@ -50,6 +64,8 @@ export function topics(root = DEFAULT_TOPIC_ROOT) {
     /** wildcard subscriptions the controller uses */
     statusWildcard: () => `${root}/rx/+/status`,
     eventWildcard: () => `${root}/rx/+/event`,
+    airingWildcard: () => `${root}/rx/+/airing`,
+    timeWildcard: () => `${root}/rx/+/time`,
   } as const;
 }
 export type Topics = ReturnType<typeof topics>;
@@ -183,11 +199,12 @@ export type ReceiverConfig = z.infer<typeof receiverConfigSchema>;
  * and a message replayed onto another topic no longer verifies.
  */
 export const envelopeSchema = z.object({
-  // room for the signature and key id within MAX_PAYLOAD_BYTES
+  // room for the signature and key id within MAX_SCHEDULE_BYTES (the payload's own limit, checked
+  // first, is MAX_PAYLOAD_BYTES for everything but a schedule)
   body: z
     .string()
     .min(2)
-    .max(MAX_PAYLOAD_BYTES - 512),
+    .max(MAX_SCHEDULE_BYTES - 512),
   sig: z.string().min(1).max(200),
   /** key id, so a controller can rotate keys */
   kid: kidSchema,

@@ -101,10 +101,12 @@ export function open<T>(
   topic: string,
   schema: z.ZodType<T>,
   payload: Buffer | Uint8Array | string,
+  /** largest payload accepted (a schedule document may be larger than a command) */
+  maxBytes = MAX_PAYLOAD_BYTES,
 ): Opened<T> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
-  if (size > MAX_PAYLOAD_BYTES)
-    return { ok: false, reason: 'malformed', error: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}` };
+  if (size > maxBytes)
+    return { ok: false, reason: 'malformed', error: `payload of ${size} bytes exceeds ${maxBytes}` };
   let json: unknown;
   try {
     const text =

@@ -3,10 +3,11 @@
  * by the generated Mosquitto ACL file and by the HTTP authorization endpoint for EMQX.
  *
  * - the controller may do anything;
- * - an adopted receiver may subscribe to its own command and config topics, its zone's command
- *   topic and the all-receivers topic, and publish only its own status and events;
+ * - an adopted receiver may subscribe to its own command, config, schedule and clock topics, its
+ *   zone's command topic and the all-receivers topic, and publish only its own status, events,
+ *   airing reports and time requests;
  * - a pending receiver (discovery, see MQTT_DISCOVERY) may subscribe only to its own config topic
- *   and publish only its own status and events: it hears nothing until an officer adopts it;
+ *   and publish only its own reports (as above): it hears nothing until an officer adopts it;
  * - nobody but the controller publishes commands or configs.
  */
 import type { Topics } from '../contract/mqtt.js';
@@ -21,6 +22,8 @@ export function subscribableTopics(t: Topics, p: Exclude<MqttPrincipal, { kind: 
   return [
     t.receiverCommand(p.receiverId),
     t.receiverConfig(p.receiverId),
+    t.receiverSchedule(p.receiverId),
+    t.receiverClock(p.receiverId),
     t.allCommand(),
     ...(p.zoneId ? [t.zoneCommand(p.zoneId)] : []),
   ];
@@ -28,7 +31,12 @@ export function subscribableTopics(t: Topics, p: Exclude<MqttPrincipal, { kind: 
 
 /** Topics a principal may publish to. */
 export function publishableTopics(t: Topics, p: Exclude<MqttPrincipal, { kind: 'controller' }>): string[] {
-  return [t.receiverStatus(p.receiverId), t.receiverEvent(p.receiverId)];
+  return [
+    t.receiverStatus(p.receiverId),
+    t.receiverEvent(p.receiverId),
+    t.receiverAiring(p.receiverId),
+    t.receiverTime(p.receiverId),
+  ];
 }
 
 export function maySubscribe(t: Topics, p: MqttPrincipal, topicFilter: string): boolean {
