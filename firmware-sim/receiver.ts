@@ -25,6 +25,7 @@ import {
   type Topics,
   topics,
 } from '../src/contract/mqtt.js';
+import { type Clock, systemClock } from '../src/time/clock.js';
 import { AudioCache } from './cache.js';
 import { downloadAudio } from './download.js';
 import { applyConfig, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
@@ -47,6 +48,8 @@ export class SimReceiver extends ObservableReceiver {
   /** Scales playback time; settable. */
   timeFactor: number;
   readonly #opts: SimReceiverOptions;
+  /** the true time scale (the system clock, or a test's scaled clock) */
+  readonly clock: Clock;
   readonly #topics: Topics;
   readonly #log: Logger;
   readonly #cache: AudioCache;
@@ -93,7 +96,8 @@ export class SimReceiver extends ObservableReceiver {
     this.#cache = new AudioCache(opts.cacheItems ?? 50);
     this.#session = opts.initialSession ?? Math.floor(Date.now() / 1000);
     this.#volume = opts.volume ?? 70;
-    this.timeFactor = opts.timeFactor ?? 1;
+    this.clock = opts.clock ?? systemClock;
+    this.timeFactor = opts.timeFactor ?? this.clock.realMs(1);
     this.faults = resolveFaults(opts);
     this.#credentials =
       opts.username !== undefined && opts.password !== undefined
@@ -164,9 +168,17 @@ export class SimReceiver extends ObservableReceiver {
     this.faults.clockOffsetMs = ms;
   }
 
-  /** The receiver's clock, epoch ms. */
+  /** The receiver's own clock, epoch ms: the true time plus its offset. */
   now(): number {
-    return Date.now() + this.faults.clockOffsetMs;
+    return this.clock.now() + this.faults.clockOffsetMs;
+  }
+
+  /**
+   * The receiver's best estimate of the controller's time scale, on which every schedule instant
+   * is given. Without a time exchange, its own clock.
+   */
+  controllerNow(): number {
+    return this.now();
   }
 
   /** Empties the audio cache, as after a flash wipe. */

@@ -2,6 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
+import type { Clock } from '../src/time/clock.js';
 import type { DownloadFaults } from './download.js';
 import type { CommandVerifier } from './inbound.js';
 import type { PlayedEntry } from './player/player.js';
@@ -10,7 +11,7 @@ import type { PlayedEntry } from './player/player.js';
 export interface SimFaults extends DownloadFaults {
   /** answer every play with `rejected` reason `busy` */
   rejectCommands: boolean;
-  /** receiver clock = Date.now() + this (ms); positive runs ahead */
+  /** receiver clock = true time (options.clock) + this (ms); positive runs ahead */
   clockOffsetMs: number;
 }
 
@@ -35,7 +36,12 @@ export interface SimReceiverOptions {
   firmware?: string | undefined;
   /** own output volume 0–100 (default 70) */
   volume?: number | undefined;
-  /** playback and gap time = nominal × timeFactor (default 1) */
+  /**
+   * The true time scale the simulated hardware lives in (default the system clock). A scaled clock
+   * (src/time/clock.ts), shared with the controller, runs a day of schedule in seconds.
+   */
+  clock?: Clock | undefined;
+  /** playback and gap time = nominal × timeFactor (default 1, or the clock's scale when a clock is given) */
   timeFactor?: number | undefined;
   clockOffsetMs?: number | undefined;
   /** status republication period (default 60 s) */
