@@ -94,19 +94,25 @@ describe('generated Mosquitto files (pure)', () => {
         'topic read loalang/v1/all/cmd',
         'topic read loalang/v1/rx/rx-a/cmd',
         'topic read loalang/v1/rx/rx-a/config',
+        'topic read loalang/v1/rx/rx-a/schedule',
+        'topic read loalang/v1/rx/rx-a/clock',
         'topic read loalang/v1/zone/thon-1/cmd',
         'topic write loalang/v1/rx/rx-a/event',
         'topic write loalang/v1/rx/rx-a/status',
+        'topic write loalang/v1/rx/rx-a/airing',
+        'topic write loalang/v1/rx/rx-a/time',
       ].sort(),
     );
     expect(block('rx-b')).toContain('topic read loalang/v1/zone/thon-2/cmd');
     expect(block('rx-b')).not.toContain('topic read loalang/v1/zone/thon-1/cmd');
-    // pending: its own config only (it learns it is not adopted), and its own status and events
+    // pending: its own config only (it learns it is not adopted), and its own reports
     expect(block('rx-p')).toEqual(
       [
         'topic read loalang/v1/rx/rx-p/config',
         'topic write loalang/v1/rx/rx-p/event',
         'topic write loalang/v1/rx/rx-p/status',
+        'topic write loalang/v1/rx/rx-p/airing',
+        'topic write loalang/v1/rx/rx-p/time',
       ].sort(),
     );
     // no pattern lines, no wildcards for receivers
