@@ -27,6 +27,7 @@ import auditRoutes from './http/routes/audit.js';
 import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
 import mqttAuthRoutes from './http/routes/mqtt-auth.js';
+import programRoutes from './http/routes/programs.js';
 import receiverRoutes from './http/routes/receivers.js';
 import stopRoutes from './http/routes/stops.js';
 import systemRoutes from './http/routes/system.js';
@@ -132,6 +133,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
   await app.register(stopRoutes, { prefix: '/api', ...opts });
+  await app.register(programRoutes, { prefix: '/api', ...opts });
   await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
   await app.register(mqttAuthRoutes, { prefix: '/api/mqtt', ...opts });
   await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });

@@ -152,7 +152,7 @@ export const configSchema = z.object({
     .string()
     .refine(isTimeZone, 'an IANA time zone such as Asia/Ho_Chi_Minh')
     .default('Asia/Ho_Chi_Minh')
-    .describe("station's time zone"),
+    .describe("station's IANA time zone: programs' start times and quiet hours are local to it"),
   PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -217,6 +217,25 @@ export const configSchema = z.object({
     .describe(
       'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
     ),
+  SCHEDULES_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('folder of site files (zones, receivers, programs, quiet hours) loaded at start and on reload'),
+  SCHEDULE_HORIZON_H: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(14 * 24)
+    .default(48)
+    .describe('how far ahead each receiver holds its airings'),
+  PREFETCH_MIN: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(60)
+    .describe('how long before an airing receivers fetch its audio'),
   LOGIN_MAX_FAILURES: z.coerce
     .number()
     .int()

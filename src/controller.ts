@@ -18,6 +18,7 @@ import { createDispatcher } from './domain/dispatch/dispatcher.js';
 import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
 import { createFleetRepo } from './domain/fleet/repo.js';
+import { createScheduleService, type ScheduleService } from './domain/programs/service.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
@@ -28,6 +29,7 @@ import { loadOrCreateSecrets } from './secrets.js';
 import { createKeyRotation, createSigningKeys } from './signing-keys.js';
 import { type Db, openDatabase } from './storage/db.js';
 import { createSequence } from './storage/sequence.js';
+import { type Clock, systemClock } from './time/clock.js';
 
 export interface Controller {
   app: FastifyInstance;
@@ -42,12 +44,23 @@ export interface Controller {
   audio: AudioLibrary;
   fleet: Fleet;
   bulletins: BulletinService;
+  schedules: ScheduleService;
   /** set when the first admin was created with a generated password (printed once) */
   generatedAdminPassword: string | null;
   stop(): Promise<void>;
 }
 
-export async function startController(config: Config, log: Logger): Promise<Controller> {
+export interface ControllerOptions {
+  /** the time scale of schedules (default the system clock; tests run a scaled one) */
+  clock?: Clock;
+}
+
+export async function startController(
+  config: Config,
+  log: Logger,
+  opts: ControllerOptions = {},
+): Promise<Controller> {
+  const clock = opts.clock ?? systemClock;
   const dataDir = resolve(config.LOALANG_DATA_DIR);
   // The data directory holds the database, the audio and the secrets: its owner only.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -136,15 +149,17 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     const handlers = {
       status: (_id: string, _p: Buffer) => {},
       event: (_id: string, _p: Buffer) => {},
+      airing: (_id: string, _p: Buffer) => {},
     };
     const edgeOptions = {
-      subscriptions: [t.statusWildcard(), t.eventWildcard()],
+      subscriptions: [t.statusWildcard(), t.eventWildcard(), t.airingWildcard()],
       log: log.child({ part: 'mqtt' }),
       onMessage(topic: string, payload: Buffer) {
         const parsed = parseReceiverTopic(t.root, topic);
         if (!parsed) return;
         if (parsed.leaf === 'status') handlers.status(parsed.receiverId, payload);
         else if (parsed.leaf === 'event') handlers.event(parsed.receiverId, payload);
+        else if (parsed.leaf === 'airing') handlers.airing(parsed.receiverId, payload);
       },
     };
     // On its own embedded broker the controller needs no TCP connection to itself.
@@ -207,6 +222,21 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));
     handlers.event = (id, p) => bulletins.handleEvent(id, p);
+    const schedules = createScheduleService({
+      db,
+      log: log.child({ part: 'schedule' }),
+      fleet,
+      audio,
+      publisher: edge,
+      topics: t,
+      commandKey: () => signingKeys.commandKey(),
+      sequence,
+      clock,
+      timeZone: config.TZ,
+      horizonMs: config.SCHEDULE_HORIZON_H * 3600_000,
+      prefetchMs: config.PREFETCH_MIN * 60_000,
+    });
+    handlers.airing = (id, p) => schedules.handleReport(id, p);
 
     // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.
     const mosquittoFiles = startMosquittoFilesFromConfig({
@@ -225,6 +255,8 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     cleanups.push(() => edge.stop());
     cleanups.push(() => fleet.stop());
     await fleet.publishAllConfigs();
+    schedules.start();
+    cleanups.push(() => schedules.stop());
 
     const approvals = createApprovalService({
       db,
@@ -252,6 +284,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       fleet,
       bulletins,
       approvals,
+      schedules,
       signingKeys,
       keyRotation: createKeyRotation({ keys: signingKeys, fleet, log: log.child({ part: 'keys' }) }),
       mqttConnected: () => edge.connected(),
@@ -284,6 +317,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       audio,
       fleet,
       bulletins,
+      schedules,
       generatedAdminPassword: admin.generatedPassword ?? null,
       stop: stopAll,
     };

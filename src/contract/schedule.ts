@@ -72,7 +72,8 @@ export const RESUME_POLICIES = ['where_stopped', 'item_start'] as const;
 export const scheduledAiringSchema = z.object({
   /** unique; every report about this airing carries it */
   id: idSchema,
-  programId: idSchema,
+  /** the program's id (a slug, 1–64 characters) */
+  programId: z.string().min(1).max(64),
   title: z.string().min(1).max(120),
   /** scheduled start (controller time scale) */
   at: isoTime,

@@ -7,6 +7,7 @@ import type { AudioLibrary } from '../domain/audio/library.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
 import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
+import type { ScheduleService } from '../domain/programs/service.js';
 import type { KeyRotation, SigningKeys } from '../signing-keys.js';
 import type { Db } from '../storage/db.js';
 import type { Audit } from './audit.js';
@@ -23,6 +24,8 @@ export interface Services {
   fleet: Fleet;
   bulletins: BulletinService;
   approvals: ApprovalService;
+  /** programs, airings and the receivers' schedules */
+  schedules: ScheduleService;
   /** the controller's command-signing keys */
   signingKeys: SigningKeys;
   /** key rotation (GET/POST /api/system/signing-keys…) */

@@ -255,4 +255,127 @@ CREATE UNIQUE INDEX delivery_log_report
   ON delivery_log(bulletin_id, receiver_id, event, coalesce(play, 0), receiver_ts) WHERE event IS NOT NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'schedules',
+    sql: `
+-- A program (chương trình): items, targets, priority and recurrence. 'source' says who owns it: the
+-- API, or a site file of the schedules folder (then 'source_file' names it and the API refuses edits).
+CREATE TABLE programs (
+  id          TEXT PRIMARY KEY,
+  title       TEXT NOT NULL,
+  -- the approved definition that airs (JSON of ProgramInput); NULL until first approved
+  body        TEXT,
+  -- an edit waiting for approval (JSON of ProgramInput), with its approval id
+  pending     TEXT,
+  approval_id TEXT,
+  version     INTEGER NOT NULL DEFAULT 0,
+  source      TEXT NOT NULL CHECK (source IN ('api', 'file')),
+  source_file TEXT,
+  created_at  TEXT NOT NULL,
+  created_by  TEXT,
+  updated_at  TEXT NOT NULL,
+  updated_by  TEXT,
+  deleted_at  TEXT
+) STRICT;
+
+-- Airings are facts: one per program and local date (the occurrence key), so a program can never
+-- air twice for one occurrence, whatever restarts or edits happen. Airings in the future follow the
+-- program's edits; once their instant has passed, they are never rewritten.
+CREATE TABLE airings (
+  id              TEXT PRIMARY KEY,
+  program_id      TEXT NOT NULL REFERENCES programs(id) ON DELETE CASCADE,
+  occurrence      TEXT NOT NULL,
+  program_version INTEGER NOT NULL,
+  title           TEXT NOT NULL,
+  priority        TEXT NOT NULL CHECK (priority IN ('normal', 'priority', 'emergency')),
+  -- scheduled start (UTC ISO) and local wall-clock start in the station's zone
+  at              TEXT NOT NULL,
+  local           TEXT NOT NULL,
+  -- nothing of it plays after this instant: at + planned duration + grace
+  window_end      TEXT NOT NULL,
+  duration_ms     INTEGER NOT NULL,
+  -- the items as they will air (resolved audio, sha256, durations), JSON
+  items           TEXT NOT NULL,
+  -- problems found while resolving (an audio name not in the library), JSON array
+  problems        TEXT NOT NULL DEFAULT '[]',
+  target          TEXT NOT NULL,
+  grace_ms        INTEGER NOT NULL,
+  late            TEXT NOT NULL,
+  resume          TEXT NOT NULL,
+  volume          INTEGER,
+  status          TEXT NOT NULL DEFAULT 'scheduled'
+                  CHECK (status IN ('scheduled', 'cancelled', 'suspended')),
+  -- set when an officer moved this one airing (its instant no longer follows the program)
+  shifted         INTEGER NOT NULL DEFAULT 0,
+  adjusted        TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL,
+  UNIQUE (program_id, occurrence)
+) STRICT;
+CREATE INDEX airings_at ON airings(at);
+
+-- Each receiver's readiness and outcome for an airing, from its reports (or a deadline passing,
+-- then concluded = 1 and a later report corrects it).
+CREATE TABLE airing_receivers (
+  airing_id   TEXT NOT NULL REFERENCES airings(id) ON DELETE CASCADE,
+  receiver_id TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  outcome     TEXT,
+  reason      TEXT,
+  ready_at    TEXT,
+  started_at  TEXT,
+  ended_at    TEXT,
+  concluded   INTEGER NOT NULL DEFAULT 0,
+  updated_at  TEXT NOT NULL,
+  PRIMARY KEY (airing_id, receiver_id)
+) STRICT;
+CREATE INDEX airing_receivers_receiver ON airing_receivers(receiver_id);
+
+-- as-run log of airings: every report a receiver sent about an airing, item by item
+CREATE TABLE airing_log (
+  id          INTEGER PRIMARY KEY,
+  airing_id   TEXT NOT NULL REFERENCES airings(id) ON DELETE CASCADE,
+  receiver_id TEXT NOT NULL,
+  item        INTEGER,
+  state       TEXT NOT NULL,
+  reason      TEXT,
+  outcome     TEXT,
+  at          TEXT NOT NULL,
+  receiver_ts TEXT,
+  received_at TEXT NOT NULL,
+  offset_ms   INTEGER,
+  resumed     INTEGER,
+  fallback    INTEGER,
+  sha256      TEXT,
+  by_id       TEXT
+) STRICT;
+-- reports are at-least-once: one sent again is one line
+CREATE UNIQUE INDEX airing_log_report
+  ON airing_log(airing_id, receiver_id, coalesce(item, -1), state, coalesce(offset_ms, -1), at);
+CREATE INDEX airing_log_at ON airing_log(at);
+
+-- the schedule document each receiver was sent last, and the version it acknowledged
+CREATE TABLE receiver_schedules (
+  receiver_id     TEXT PRIMARY KEY,
+  version         INTEGER NOT NULL,
+  digest          TEXT NOT NULL,
+  sent_at         TEXT NOT NULL,
+  -- the end of the document's horizon: a new copy goes out when half of it has run down
+  horizon_until   TEXT NOT NULL,
+  airings         INTEGER NOT NULL,
+  applied_version INTEGER,
+  applied_at      TEXT,
+  rejected_reason TEXT
+) STRICT;
+
+-- quiet hours (giờ yên tĩnh) per zone, local times; and a zone's schedule suspended until an instant
+CREATE TABLE zone_schedule (
+  zone_id         TEXT PRIMARY KEY,
+  quiet           TEXT NOT NULL DEFAULT '[]',
+  suspended_until TEXT,
+  source_file     TEXT
+) STRICT;
+`,
+  },
 ];

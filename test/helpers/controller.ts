@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
 import { type Controller, startController } from '../../src/controller.js';
 import { createLogger } from '../../src/log.js';
+import type { Clock } from '../../src/time/clock.js';
 
 export const ADMIN_PASSWORD = 'test-admin-password-123';
 
@@ -28,7 +29,11 @@ export interface TestController {
     token?: string | null,
   ): Promise<{ status: number; body: T }>;
   /** Uploads audio bytes (multipart) with the admin token; returns the HTTP status and the record. */
-  upload(bytes: Buffer, fileName: string): Promise<{ status: number; audio: { id: string; sha256: string } }>;
+  upload(
+    bytes: Buffer,
+    fileName: string,
+    name?: string,
+  ): Promise<{ status: number; audio: { id: string; sha256: string } }>;
   /** Whether the controller currently shows receiver `id` online. */
   isOnline(id: string): Promise<boolean>;
   /**
@@ -52,7 +57,7 @@ export interface TestController {
 
 export async function startTestController(
   env: Record<string, string> = {},
-  opts: { dataDir?: string; keepData?: boolean } = {},
+  opts: { dataDir?: string; keepData?: boolean; clock?: Clock } = {},
 ): Promise<TestController> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-test-'));
   const config = loadConfig({
@@ -65,7 +70,11 @@ export async function startTestController(
     ADMIN_PASSWORD,
     ...env,
   });
-  const controller = await startController(config, createLogger(config.LOG_LEVEL, false));
+  const controller = await startController(
+    config,
+    createLogger(config.LOG_LEVEL, false),
+    opts.clock ? { clock: opts.clock } : {},
+  );
   const url = controller.httpUrl;
 
   async function api<T>(method: string, path: string, body?: unknown, token?: string | null) {
@@ -82,8 +91,9 @@ export async function startTestController(
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
   }
 
-  async function upload(bytes: Buffer, fileName: string) {
+  async function upload(bytes: Buffer, fileName: string, name?: string) {
     const form = new FormData();
+    if (name !== undefined) form.append('name', name);
     form.append('file', new Blob([new Uint8Array(bytes)], { type: 'application/octet-stream' }), fileName);
     const res = await fetch(`${url}/api/audio`, {
       method: 'POST',

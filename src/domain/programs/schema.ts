@@ -91,6 +91,13 @@ export const programInputSchema = z.object({
   resume: z.enum(RESUME_POLICIES).default('where_stopped'),
   volume: z.number().int().min(0).max(100).optional(),
   enabled: z.boolean().default(true),
+  /**
+   * The officer's order where this program's airings overlap another program's on the same
+   * receivers (Circular 39: the commune decides the order): `first` — this one airs first and the
+   * other's clashing airing follows it; `after` — this one follows the other's; `skip` — this
+   * one's clashing airing does not air. A clash without an order is refused when saved.
+   */
+  clashes: z.record(programIdSchema, z.enum(['first', 'after', 'skip'])).default({}),
 });
 export type ProgramInput = z.infer<typeof programInputSchema>;
 export type ProgramInputRaw = z.input<typeof programInputSchema>;

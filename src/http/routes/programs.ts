@@ -1,0 +1,365 @@
+/** Programs (chương trình), their airings, one airing's receivers, and the schedules folder. */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AiringRecord } from '../../domain/programs/repo.js';
+import { programIdSchema, programInputSchema } from '../../domain/programs/schema.js';
+import { notFound } from '../../errors.js';
+import { errorBodySchema } from '../errors.js';
+import { idParams } from '../schemas.js';
+import type { RoutePlugin } from '../types.js';
+
+const itemSchema = z.object({
+  kind: z.enum(['audio', 'relay', 'pause']),
+  durationMs: z.number(),
+  audioId: z.string().optional(),
+  name: z.string().optional().describe('audio name, or the fallback audio of a relay'),
+  sha256: z.string().optional(),
+  url: z.string().optional().describe('the stream of a relay'),
+});
+
+export const airingSchema = z
+  .object({
+    id: z.string(),
+    programId: z.string(),
+    title: z.string(),
+    priority: z.string(),
+    at: z.string().describe('scheduled start, UTC'),
+    local: z.string().describe("local start in the station's time zone, as planned"),
+    windowEnd: z.string().describe('nothing of it plays after this instant'),
+    durationMs: z.number(),
+    items: z.array(itemSchema),
+    problems: z.array(z.string()),
+    status: z.enum(['scheduled', 'cancelled', 'suspended']),
+    shifted: z.boolean(),
+    adjusted: z.string().nullable(),
+  })
+  .meta({ id: 'Airing' });
+
+const programSchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    body: z.unknown().nullable().describe('the definition that airs'),
+    version: z.number(),
+    source: z.enum(['api', 'file']),
+    sourceFile: z.string().nullable().describe('the site file that owns it (then the API refuses edits)'),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    next: z.array(airingSchema).optional(),
+  })
+  .meta({ id: 'Program' });
+
+const plannedSchema = z.object({
+  at: z.string(),
+  local: z.string(),
+  durationMs: z.number(),
+  adjusted: z.string().nullable(),
+  problems: z.array(z.string()),
+});
+
+const clashSchema = z.object({
+  programId: z.string(),
+  title: z.string(),
+  at: z.string(),
+  end: z.string(),
+  with: z.object({ at: z.string(), end: z.string() }),
+});
+
+const pickAiring = (a: AiringRecord): z.infer<typeof airingSchema> => ({
+  id: a.id,
+  programId: a.programId,
+  title: a.title,
+  priority: a.priority,
+  at: a.at,
+  local: a.local,
+  windowEnd: a.windowEnd,
+  durationMs: a.durationMs,
+  items: a.items.map((i) =>
+    i.kind === 'audio'
+      ? { kind: i.kind, durationMs: i.durationMs, audioId: i.audioId, name: i.name, sha256: i.sha256 }
+      : i.kind === 'relay'
+        ? {
+            kind: i.kind,
+            durationMs: i.durationMs,
+            url: i.url,
+            ...(i.fallback
+              ? { name: i.fallback.name, audioId: i.fallback.audioId, sha256: i.fallback.sha256 }
+              : {}),
+          }
+        : { kind: i.kind, durationMs: i.durationMs },
+  ),
+  problems: a.problems,
+  status: a.status,
+  shifted: a.shifted,
+  adjusted: a.adjusted,
+});
+
+const routes: RoutePlugin = async (app, { services }) => {
+  const { schedules } = services;
+  const tags = ['programs'];
+  const upcoming = (programId: string, limit: number) => {
+    const now = schedules.now();
+    return schedules.programs
+      .airingsOf(programId)
+      .filter((a) => Date.parse(a.windowEnd) > now && a.status === 'scheduled')
+      .slice(0, limit)
+      .map(pickAiring);
+  };
+
+  app.get(
+    '/programs',
+    {
+      schema: {
+        tags,
+        summary: 'Programs, each with its next airings',
+        response: { 200: z.object({ items: z.array(programSchema), timeZone: z.string() }) },
+      },
+    },
+    async () => ({
+      timeZone: schedules.timeZone,
+      items: schedules.programs.list().map((p) => ({ ...p, next: upcoming(p.id, 3) })),
+    }),
+  );
+
+  app.get(
+    '/programs/:id',
+    {
+      schema: {
+        tags,
+        summary: 'One program with its next airings',
+        params: idParams,
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(10) }),
+        response: { 200: programSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const p = schedules.programs.get(request.params.id);
+      if (!p) throw notFound('program', request.params.id);
+      return { ...p, next: upcoming(p.id, request.query.limit) };
+    },
+  );
+
+  app.post(
+    '/programs/preview',
+    {
+      schema: {
+        tags,
+        summary:
+          "A program's airings over the next days, and its clashes with other programs, without saving it",
+        body: programInputSchema.extend({ id: programIdSchema.optional() }),
+        querystring: z.object({ days: z.coerce.number().int().min(1).max(60).default(7) }),
+        response: {
+          200: z.object({ airings: z.array(plannedSchema), clashes: z.array(clashSchema) }),
+          400: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id, ...body } = request.body;
+      const { airings, clashes } = schedules.preview(id ?? null, body, request.query.days);
+      return {
+        airings: airings.map((a) => ({
+          at: a.at,
+          local: a.local,
+          durationMs: a.durationMs,
+          adjusted: a.adjusted,
+          problems: a.problems,
+        })),
+        clashes,
+      };
+    },
+  );
+
+  app.post(
+    '/programs',
+    {
+      schema: {
+        tags,
+        summary:
+          'Create a program (201). 409 schedule_clash lists the airings it overlaps on the same receivers: say which goes first in "clashes"',
+        body: programInputSchema.extend({ id: programIdSchema.optional() }),
+        response: { 201: programSchema, 400: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { id, ...body } = request.body;
+      const pid = id ?? `p-${randomUUID().slice(0, 8)}`;
+      if (schedules.programs.get(pid))
+        return reply
+          .code(409)
+          .send({ error: 'exists', message: `Program "${pid}" exists; use PUT to change it.` });
+      const p = schedules.saveProgram(pid, body, { user: request.user!.id, source: 'api' });
+      request.auditSubject = pid;
+      return reply.code(201).send({ ...p, next: [] });
+    },
+  );
+
+  app.put(
+    '/programs/:id',
+    {
+      schema: {
+        tags,
+        summary:
+          'Change a program: airings not begun follow the change; those begun or past are facts. 409 program_from_file for a program owned by a site file',
+        params: idParams,
+        body: programInputSchema,
+        response: { 200: programSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => {
+      if (!schedules.programs.get(request.params.id)) throw notFound('program', request.params.id);
+      const p = schedules.saveProgram(request.params.id, request.body, {
+        user: request.user!.id,
+        source: 'api',
+      });
+      return { ...p, next: [] };
+    },
+  );
+
+  app.delete(
+    '/programs/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a program: its airings not begun do not air; the as-run log keeps the rest',
+        params: idParams,
+        response: { 204: z.null(), 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      schedules.deleteProgram(request.params.id, request.user!.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/airings',
+    {
+      schema: {
+        tags,
+        summary: 'Airings of a period, for a calendar (filter by zone, program)',
+        querystring: z.object({
+          from: z.iso.datetime({ offset: true }).optional().describe('default now'),
+          to: z.iso.datetime({ offset: true }).optional().describe('default from + 7 days'),
+          zone: z.string().max(64).optional(),
+          program: z.string().max(64).optional(),
+          status: z.enum(['scheduled', 'cancelled', 'suspended']).optional(),
+        }),
+        response: { 200: z.object({ items: z.array(airingSchema) }), 400: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const inZone = q.zone
+        ? new Set(services.fleet.listReceivers({ zoneId: q.zone }).map((r) => r.id))
+        : null;
+      const from = q.from ? Date.parse(q.from) : schedules.now();
+      const to = q.to ? Date.parse(q.to) : from + 7 * 86_400_000;
+      const items = schedules.programs
+        .between(new Date(from).toISOString(), new Date(to).toISOString())
+        .filter((a) => !q.program || a.programId === q.program)
+        .filter((a) => !q.status || a.status === q.status)
+        .filter(
+          (a) =>
+            !q.zone ||
+            a.target.all ||
+            a.target.zones?.includes(q.zone) ||
+            (a.target.receivers ?? []).some((r) => inZone?.has(r)),
+        )
+        .map(pickAiring);
+      return { items };
+    },
+  );
+
+  app.get(
+    '/airings/:id',
+    {
+      schema: {
+        tags,
+        summary: "One airing with every receiver's readiness and outcome, from their reports",
+        params: idParams,
+        response: {
+          200: airingSchema.extend({
+            receivers: z.array(
+              z.object({
+                receiverId: z.string(),
+                state: z.string().describe('scheduled, ready, playing, interrupted, ended, no_report'),
+                outcome: z.enum(['aired', 'cut', 'missed']).nullable(),
+                reason: z.string().nullable(),
+                readyAt: z.string().nullable(),
+                startedAt: z.string().nullable(),
+                endedAt: z.string().nullable(),
+                concluded: z.boolean().describe('set by a deadline passing, not by a report'),
+              }),
+            ),
+            summary: z.record(z.string(), z.number()),
+          }),
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const a = schedules.programs.airing(request.params.id);
+      if (!a) throw notFound('airing', request.params.id);
+      const receivers = schedules.programs.receivers(a.id);
+      const summary: Record<string, number> = { total: receivers.length };
+      for (const r of receivers) {
+        const k = r.outcome ?? r.state;
+        summary[k] = (summary[k] ?? 0) + 1;
+      }
+      return { ...pickAiring(a), receivers, summary };
+    },
+  );
+
+  app.post(
+    '/airings/:id/cancel',
+    {
+      schema: {
+        tags,
+        summary: 'Cancel one airing (not begun); the program goes on',
+        params: idParams,
+        response: { 200: airingSchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => pickAiring(schedules.cancelAiring(request.params.id)),
+  );
+
+  app.post(
+    '/airings/:id/shift',
+    {
+      schema: {
+        tags,
+        summary: 'Move one airing (not begun) to another start',
+        params: idParams,
+        body: z.object({ at: z.iso.datetime({ offset: true }).describe('the new start') }),
+        response: { 200: airingSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request) => pickAiring(schedules.shiftAiring(request.params.id, new Date(request.body.at))),
+  );
+
+  app.post(
+    '/zones/:id/suspend',
+    {
+      schema: {
+        tags,
+        summary:
+          "Suspend a zone's schedule until an instant (null: resume now). Airings before it are taken off the zone's receivers; a stop does not do this",
+        params: idParams,
+        body: z.object({ until: z.iso.datetime({ offset: true }).nullable() }),
+        response: {
+          200: z.object({ zoneId: z.string(), suspendedUntil: z.string().nullable() }),
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      services.fleet.getZone(request.params.id); // 404
+      const until = request.body.until ? new Date(request.body.until) : null;
+      schedules.suspendZone(request.params.id, until);
+      return { zoneId: request.params.id, suspendedUntil: until ? until.toISOString() : null };
+    },
+  );
+};
+
+export default routes;

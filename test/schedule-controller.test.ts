@@ -1,0 +1,197 @@
+/**
+ * The controller's half of schedules, against a receiver played by a plain MQTT client (real MQTT,
+ * real SQLite): programs through the API, airings as facts, each receiver's signed and versioned
+ * schedule document, reports into the as-run state, and the deadline that concludes what no
+ * report settled.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchTrustedKeys } from '../firmware-sim/index.js';
+import { MAX_SCHEDULE_BYTES, topics } from '../src/contract/mqtt.js';
+import { type ScheduleDoc, scheduleDocSchema } from '../src/contract/schedule.js';
+import { open } from '../src/contract/signing.js';
+import { scaledClock } from '../src/time/clock.js';
+import { startTestController, type TestController } from './helpers/controller.js';
+import { waitFor } from './helpers/wait.js';
+
+const FIXTURE = new URL('./fixtures/audio/tone.mp3', import.meta.url);
+const t = topics();
+
+interface Airing {
+  id: string;
+  at: string;
+  local: string;
+  status: string;
+  items: { kind: string; sha256?: string }[];
+  problems: string[];
+}
+
+describe('schedules on the controller', () => {
+  let tc: TestController;
+  let rx: MqttClient;
+  let trusted: Awaited<ReturnType<typeof fetchTrustedKeys>>;
+  const docs: ScheduleDoc[] = [];
+  let audioSha = '';
+
+  beforeAll(async () => {
+    // Real time runs 1:1 here; a start a few minutes ahead keeps everything in the future.
+    tc = await startTestController({ TZ: 'Asia/Ho_Chi_Minh' }, { clock: scaledClock(1) });
+    await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
+    await tc.api('POST', '/api/zones', { id: 'thon-2', name: 'Thôn 2' });
+    const b1 = await tc.register('rx-1', 'thon-1');
+    await tc.register('rx-2', 'thon-2');
+    const up = await tc.upload(readFileSync(FIXTURE), 'ban-tin.mp3', 'Bản tin sáng');
+    expect(up.status).toBe(201);
+    audioSha = up.audio.sha256;
+    trusted = await fetchTrustedKeys(`${tc.url}/api/system/signing-key`);
+    rx = await mqtt.connectAsync(tc.mqttUrl, {
+      clientId: 'rx-1',
+      username: b1.mqtt.username,
+      password: b1.mqtt.password,
+      reconnectPeriod: 0,
+    });
+    const topic = t.receiverSchedule('rx-1');
+    rx.on('message', (tp, payload) => {
+      if (tp !== topic) return;
+      const opened = open(trusted, tp, scheduleDocSchema, payload, MAX_SCHEDULE_BYTES);
+      if (opened.ok) docs.push(opened.value);
+    });
+    await rx.subscribeAsync(topic, { qos: 1 });
+  });
+
+  afterAll(async () => {
+    await rx?.endAsync();
+    await tc?.stop();
+  });
+
+  const localInHcm = (ms: number) => new Date(ms + 7 * 3600_000).toISOString().slice(11, 16); // Asia/Ho_Chi_Minh is UTC+7, no DST
+
+  it('saves a program, plans its airings in the station time zone and sends rx-1 a signed document', async () => {
+    const start = Date.now() + 10 * 60_000;
+    const at = localInHcm(start);
+    const today = new Date(start + 7 * 3600_000).toISOString().slice(0, 10);
+    const res = await tc.api<{ id: string; version: number }>('POST', '/api/programs', {
+      id: 'sang',
+      title: 'Chương trình sáng',
+      target: { zones: ['thon-1'] },
+      recurrence: { kind: 'daily', at, from: today },
+      items: [
+        { kind: 'relay', url: 'http://127.0.0.1:9/vov1', duration: '30s', fallback: 'Bản tin sáng' },
+        { kind: 'audio', audio: 'Bản tin sáng' },
+        { kind: 'pause', duration: 2 },
+      ],
+    });
+    expect(res.status).toBe(201);
+    const got = await tc.api<{ next: Airing[] }>('GET', '/api/programs/sang');
+    expect(got.body.next.length).toBeGreaterThanOrEqual(2);
+    const first = got.body.next[0]!;
+    expect(first.local.slice(11)).toBe(at);
+    expect(first.problems).toEqual([]);
+    expect(first.items.map((i) => i.kind)).toEqual(['relay', 'audio', 'pause']);
+
+    const doc = await waitFor('a schedule document for rx-1', async () =>
+      docs.find((d) => d.airings.some((a) => a.id === first.id)),
+    );
+    expect(doc.receiverId).toBe('rx-1');
+    const airing = doc.airings.find((a) => a.id === first.id)!;
+    expect(airing.at).toBe(first.at);
+    expect(airing.items[1]).toMatchObject({ kind: 'audio', sha256: audioSha });
+    expect(doc.assets.map((a) => a.sha256)).toEqual([audioSha]);
+    // rx-2 is in another village: the program does not concern it.
+    const detail = await tc.api<{ receivers: { receiverId: string }[] }>('GET', `/api/airings/${first.id}`);
+    expect(detail.body.receivers.map((r) => r.receiverId)).toEqual(['rx-1']);
+  });
+
+  it('an edit reaches the receiver as a newer version; an unchanged refresh sends nothing', async () => {
+    const before = docs.at(-1)!;
+    await tc.controller.schedules.refresh();
+    expect(docs.at(-1)!.version).toBe(before.version);
+    const p = (await tc.api<{ body: Record<string, unknown> }>('GET', '/api/programs/sang')).body.body;
+    const res = await tc.api('PUT', '/api/programs/sang', { ...p, title: 'Chương trình buổi sáng' });
+    expect(res.status).toBe(200);
+    const doc = await waitFor('a newer document', async () =>
+      docs.find((d) => d.version > before.version && d.airings[0]?.title === 'Chương trình buổi sáng'),
+    );
+    expect(doc.version).toBeGreaterThan(before.version);
+  });
+
+  it('records the receiver’s reports about an airing, once each, and its outcome', async () => {
+    const doc = docs.at(-1)!;
+    const a = doc.airings[0]!;
+    const report = (x: Record<string, unknown>) =>
+      rx.publishAsync(
+        t.receiverAiring('rx-1'),
+        JSON.stringify({
+          v: 1,
+          kind: 'airing',
+          airingId: a.id,
+          session: 1,
+          ts: new Date().toISOString(),
+          ...x,
+        }),
+        { qos: 1 },
+      );
+    await rx.publishAsync(
+      t.receiverAiring('rx-1'),
+      JSON.stringify({
+        v: 1,
+        kind: 'schedule',
+        version: doc.version,
+        state: 'applied',
+        session: 1,
+        ts: new Date().toISOString(),
+      }),
+      { qos: 1 },
+    );
+    await report({ state: 'ready', at: new Date().toISOString() });
+    const started = { state: 'started', item: 0, at: a.at, offsetMs: 0, fallback: true };
+    await report(started);
+    await report(started); // sent again after a lost acknowledgement
+    await report({ state: 'ended', outcome: 'aired', at: new Date(Date.parse(a.at) + 32_000).toISOString() });
+    // a report about an airing rx-1 was never given, and a malformed one: dropped
+    await rx.publishAsync(t.receiverAiring('rx-1'), '{"v":1,"kind":"airing"}', { qos: 1 });
+    const detail = await waitFor('rx-1 aired', async () => {
+      const d = await tc.api<{
+        receivers: { receiverId: string; outcome: string | null; state: string; concluded: boolean }[];
+      }>('GET', `/api/airings/${a.id}`);
+      return d.body.receivers[0]?.outcome === 'aired' ? d.body : null;
+    });
+    expect(detail.receivers[0]).toMatchObject({ state: 'ended', outcome: 'aired', concluded: false });
+    const lines = tc.controller.db
+      .prepare('SELECT state, item FROM airing_log WHERE airing_id = ? ORDER BY id')
+      .all(a.id);
+    expect(lines).toEqual([
+      { state: 'ready', item: null },
+      { state: 'started', item: 0 },
+      { state: 'ended', item: null },
+    ]);
+    const applied = tc.controller.db
+      .prepare('SELECT applied_version FROM receiver_schedules WHERE receiver_id = ?')
+      .get('rx-1') as { applied_version: number };
+    expect(applied.applied_version).toBe(doc.version);
+  });
+
+  it('refuses an edit of a program owned by a site file, and a clash without an order', async () => {
+    const p = (await tc.api<{ body: Record<string, unknown> }>('GET', '/api/programs/sang')).body.body;
+    const clash = await tc.api<{ error: string; details: { clashes: { programId: string }[] } }>(
+      'POST',
+      '/api/programs',
+      { ...p, id: 'trung', title: 'Trùng giờ' },
+    );
+    expect(clash.status).toBe(409);
+    expect(clash.body.error).toBe('schedule_clash');
+    expect(clash.body.details.clashes[0]!.programId).toBe('sang');
+    const ordered = await tc.api('POST', '/api/programs', {
+      ...p,
+      id: 'trung',
+      title: 'Trùng giờ',
+      clashes: { sang: 'after' },
+    });
+    expect(ordered.status).toBe(201);
+    const next = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/trung')).body.next;
+    const sang = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/sang')).body.next;
+    // it follows the other program's airing: starts where that one's items end
+    expect(Date.parse(next[0]!.at)).toBeGreaterThan(Date.parse(sang[0]!.at));
+  });
+});
