@@ -22,6 +22,7 @@ import { installAuditHook } from './http/audit.js';
 import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
 import approvalRoutes from './http/routes/approvals.js';
+import asRunRoutes from './http/routes/asrun.js';
 import audioRoutes from './http/routes/audio.js';
 import auditRoutes from './http/routes/audit.js';
 import authRoutes from './http/routes/auth.js';
@@ -134,6 +135,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
   await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(programRoutes, { prefix: '/api', ...opts });
+  await app.register(asRunRoutes, { prefix: '/api', ...opts });
   await app.register(auditRoutes, { prefix: '/api/audit', ...opts });
   await app.register(mqttAuthRoutes, { prefix: '/api/mqtt', ...opts });
   await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });

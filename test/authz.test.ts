@@ -85,6 +85,8 @@ const MATRIX: Record<string, string> = {
   'POST /api/airings/:id/cancel': 'AO',
   'POST /api/airings/:id/shift': 'AO',
   'POST /api/zones/:id/suspend': 'AO',
+  'GET /api/asrun': 'AEPOV',
+  'GET /api/asrun/summary': 'AEPOV',
   'GET /api/stops': 'AEPOV',
   'GET /api/stops/:id': 'AEPOV',
   'GET /api/stops/:id/progress': 'AEPOV',

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchTrustedKeys } from '../firmware-sim/index.js';
 import { MAX_SCHEDULE_BYTES, topics } from '../src/contract/mqtt.js';
@@ -193,5 +194,73 @@ describe('schedules on the controller', () => {
     const sang = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/sang')).body.next;
     // it follows the other program's airing: starts where that one's items end
     expect(Date.parse(next[0]!.at)).toBeGreaterThan(Date.parse(sang[0]!.at));
+  });
+
+  it('shows the airing in the as-run log, as JSON and as CSV with Vietnamese headers, and in the daily summary', async () => {
+    const rows = await tc.api<{
+      items: { kind: string; receiverId: string; outcome: string; programId: string }[];
+    }>('GET', '/api/asrun?kind=airing&receiver=rx-1&outcome=aired');
+    expect(rows.status).toBe(200);
+    expect(rows.body.items).toHaveLength(1);
+    expect(rows.body.items[0]).toMatchObject({
+      kind: 'airing',
+      receiverId: 'rx-1',
+      outcome: 'aired',
+      programId: 'sang',
+    });
+    const csv = await fetch(`${tc.url}/api/asrun?kind=airing&format=csv&lang=vi`, {
+      headers: { authorization: `Bearer ${tc.token}` },
+    });
+    expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
+    const bytes = Buffer.from(await csv.arrayBuffer());
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]); // a BOM: spreadsheets read UTF-8
+    const text = bytes.subarray(3).toString('utf8');
+    expect(text.split('\r\n')[0]).toBe(
+      'loại,mã,tiêu đề,chương trình,mức ưu tiên,thiết bị,thôn,giờ theo lịch,bắt đầu,kết thúc,kết quả,lý do,suy ra theo hạn,sha256',
+    );
+    expect(text).toContain('đã phát');
+    const summary = await tc.api<{ days: { zoneId: string; aired: number }[] }>('GET', '/api/asrun/summary');
+    expect(summary.body.days.find((d) => d.zoneId === 'thon-1')?.aired).toBe(1);
+  });
+
+  it('concludes, after its window and a margin, what no receiver reported, flagged as concluded', async () => {
+    const a = docs.at(-1)!.airings[1]!; // the next day's airing: rx-1 says nothing about it
+    const end = Date.parse(a.at) + a.items.reduce((s, i) => s + i.durationMs, 0) + a.graceMs;
+    // A clock past the deadline: the same database, read by the heartbeat's own conclusion step.
+    const { createOutcomes, REPORT_MARGIN_MS } = await import('../src/domain/programs/outcomes.js');
+    const outcomes = createOutcomes({
+      db: tc.controller.db,
+      log: pino({ level: 'silent' }),
+      isOnline: () => false,
+    });
+    expect(outcomes.concludeDue(end + REPORT_MARGIN_MS - 1000)).toBe(0);
+    expect(outcomes.concludeDue(end + REPORT_MARGIN_MS + 1000)).toBeGreaterThanOrEqual(1);
+    const detail = await tc.api<{ receivers: { outcome: string; reason: string; concluded: boolean }[] }>(
+      'GET',
+      `/api/airings/${a.id}`,
+    );
+    expect(detail.body.receivers[0]).toMatchObject({ outcome: 'missed', reason: 'offline', concluded: true });
+    // the receiver's own word, arriving late, corrects it
+    await rx.publishAsync(
+      t.receiverAiring('rx-1'),
+      JSON.stringify({
+        v: 1,
+        kind: 'airing',
+        airingId: a.id,
+        state: 'ended',
+        outcome: 'aired',
+        at: a.at,
+        session: 1,
+        ts: new Date().toISOString(),
+      }),
+      { qos: 1 },
+    );
+    await waitFor('the late report taken', async () => {
+      const d = await tc.api<{ receivers: { outcome: string; concluded: boolean }[] }>(
+        'GET',
+        `/api/airings/${a.id}`,
+      );
+      return d.body.receivers[0]?.outcome === 'aired' && !d.body.receivers[0].concluded;
+    });
   });
 });

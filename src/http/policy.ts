@@ -92,6 +92,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/airings/:id/cancel': ['operator'],
   'POST /api/airings/:id/shift': ['operator'],
   'POST /api/zones/:id/suspend': ['operator'],
+  'GET /api/asrun': READ,
+  'GET /api/asrun/summary': READ,
   'GET /api/stops': READ,
   'GET /api/stops/:id': READ,
   'GET /api/stops/:id/progress': READ,
