@@ -18,6 +18,7 @@ import { createDispatcher } from './domain/dispatch/dispatcher.js';
 import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
 import { createFleetRepo } from './domain/fleet/repo.js';
+import { createTimeResponder, type TimeResponder } from './domain/timesync/responder.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
@@ -28,6 +29,7 @@ import { loadOrCreateSecrets } from './secrets.js';
 import { createKeyRotation, createSigningKeys } from './signing-keys.js';
 import { type Db, openDatabase } from './storage/db.js';
 import { createSequence } from './storage/sequence.js';
+import { type Clock, systemClock } from './time/clock.js';
 
 export interface Controller {
   app: FastifyInstance;
@@ -42,12 +44,19 @@ export interface Controller {
   audio: AudioLibrary;
   fleet: Fleet;
   bulletins: BulletinService;
+  /** answers receivers' time requests (docs/protocol.md §12) */
+  timeSync: TimeResponder;
   /** set when the first admin was created with a generated password (printed once) */
   generatedAdminPassword: string | null;
   stop(): Promise<void>;
 }
 
-export async function startController(config: Config, log: Logger): Promise<Controller> {
+export async function startController(
+  config: Config,
+  log: Logger,
+  opts: { clock?: Clock | undefined } = {},
+): Promise<Controller> {
+  const clock = opts.clock ?? systemClock;
   const dataDir = resolve(config.LOALANG_DATA_DIR);
   // The data directory holds the database, the audio and the secrets: its owner only.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -136,15 +145,17 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     const handlers = {
       status: (_id: string, _p: Buffer) => {},
       event: (_id: string, _p: Buffer) => {},
+      time: (_id: string, _p: Buffer) => {},
     };
     const edgeOptions = {
-      subscriptions: [t.statusWildcard(), t.eventWildcard()],
+      subscriptions: [t.statusWildcard(), t.eventWildcard(), t.timeWildcard()],
       log: log.child({ part: 'mqtt' }),
       onMessage(topic: string, payload: Buffer) {
         const parsed = parseReceiverTopic(t.root, topic);
         if (!parsed) return;
         if (parsed.leaf === 'status') handlers.status(parsed.receiverId, payload);
         else if (parsed.leaf === 'event') handlers.event(parsed.receiverId, payload);
+        else if (parsed.leaf === 'time') handlers.time(parsed.receiverId, payload);
       },
     };
     // On its own embedded broker the controller needs no TCP connection to itself.
@@ -207,6 +218,16 @@ export async function startController(config: Config, log: Logger): Promise<Cont
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));
     handlers.event = (id, p) => bulletins.handleEvent(id, p);
+    const timeSync = createTimeResponder({
+      publisher: edge,
+      topics: t,
+      commandKey: () => signingKeys.commandKey(),
+      clock,
+      // the embedded broker refuses a pending receiver its clock topic; an external one may not
+      mayAnswer: (id) => fleet.brokerRights(id)?.adopted === true,
+      log: log.child({ part: 'time' }),
+    });
+    handlers.time = (id, p) => timeSync.handle(id, p);
 
     // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.
     const mosquittoFiles = startMosquittoFilesFromConfig({
@@ -284,6 +305,7 @@ export async function startController(config: Config, log: Logger): Promise<Cont
       audio,
       fleet,
       bulletins,
+      timeSync,
       generatedAdminPassword: admin.generatedPassword ?? null,
       stop: stopAll,
     };
