@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
 import { type Controller, startController } from '../../src/controller.js';
 import { createLogger } from '../../src/log.js';
+import type { Clock } from '../../src/time/clock.js';
 
 export const ADMIN_PASSWORD = 'test-admin-password-123';
 
@@ -52,7 +53,7 @@ export interface TestController {
 
 export async function startTestController(
   env: Record<string, string> = {},
-  opts: { dataDir?: string; keepData?: boolean } = {},
+  opts: { dataDir?: string; keepData?: boolean; clock?: Clock } = {},
 ): Promise<TestController> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-test-'));
   const config = loadConfig({
@@ -65,7 +66,9 @@ export async function startTestController(
     ADMIN_PASSWORD,
     ...env,
   });
-  const controller = await startController(config, createLogger(config.LOG_LEVEL, false));
+  const controller = await startController(config, createLogger(config.LOG_LEVEL, false), {
+    clock: opts.clock,
+  });
   const url = controller.httpUrl;
 
   async function api<T>(method: string, path: string, body?: unknown, token?: string | null) {
