@@ -210,6 +210,11 @@ export class SimReceiver extends ObservableReceiver {
     return this.#time.state;
   }
 
+  /** Starts a time-exchange burst now (timeSync on and online); 'synced' follows. */
+  resync(): void {
+    if (this.#state === 'online') this.#time.online();
+  }
+
   /** Empties the audio cache, as after a flash wipe. */
   clearCache(): void {
     this.#cache.clear();

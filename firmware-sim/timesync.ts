@@ -24,7 +24,7 @@ export interface ClockSyncOptions extends Partial<EstimatorOptions> {
   maxSamples?: number | undefined;
   /** a burst stops early once the error bound is this small (default 10 ms) */
   targetBoundMs?: number | undefined;
-  /** real ms between two requests of a burst (default 50) */
+  /** real ms between two requests of a burst (default 100) */
   spacingMs?: number | undefined;
   /** real ms an answer may take; later ones are ignored (default 2000) */
   replyTimeoutMs?: number | undefined;
@@ -95,7 +95,7 @@ export class ClockSync {
       minSamples: opts.minSamples ?? 8,
       maxSamples: opts.maxSamples ?? 48,
       targetBoundMs: opts.targetBoundMs ?? 10,
-      spacingMs: opts.spacingMs ?? 50,
+      spacingMs: opts.spacingMs ?? 100,
       replyTimeoutMs: opts.replyTimeoutMs ?? 2000,
       resyncMs: opts.resyncMs ?? 600_000,
       retryMs: opts.retryMs ?? 5000,
