@@ -132,7 +132,7 @@ describe('time exchange', () => {
     console.info(
       `time sync |error| ms over ${errors.length}: median ${errors[errors.length >> 1]!.toFixed(2)}, max ${errors.at(-1)!.toFixed(2)}`,
     );
-    // Measured over 5 runs of 12 receivers: median 1.5–4.2 ms, max 8–13 ms, bounds 8–22 ms.
+    // Measured over 8 runs of 12 receivers: median 1.5–4.2 ms, max 8–16 ms (always within the bound).
     expect(errors.at(-1)!).toBeLessThanOrEqual(25);
   }, 30_000);
 
