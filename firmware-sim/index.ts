@@ -3,6 +3,7 @@
  * library in tests and as the reference receiver behaviour for hardware vendors.
  */
 export { AudioCache } from './cache.js';
+export { DelayLine, type OneWayDelays, ownTime } from './clockmodel.js';
 export { type DownloadFaults, type DownloadResult, downloadAudio } from './download.js';
 export { type Fleet, type FleetOptions, fleetIds, startFleet } from './fleet.js';
 export { CommandVerifier } from './inbound.js';
@@ -24,4 +25,13 @@ export {
   trustedKeysFromBundle,
 } from './provisioning.js';
 export { SimReceiver } from './receiver.js';
+export { notSyncing } from './timelink.js';
+export { ClockSync, type ClockSyncOptions, type SyncState } from './timesync.js';
+export {
+  type Estimate,
+  type EstimatorOptions,
+  OffsetEstimator,
+  sampleOf,
+  type TimeSample,
+} from './timesync-estimate.js';
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';

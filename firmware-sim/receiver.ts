@@ -27,12 +27,15 @@ import {
 } from '../src/contract/mqtt.js';
 import { type Clock, systemClock } from '../src/time/clock.js';
 import { AudioCache } from './cache.js';
+import { ownTime } from './clockmodel.js';
 import { downloadAudio } from './download.js';
 import { applyConfig, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
 import { type LinkHooks, MqttLink, subscribeGranted } from './link.js';
 import { ObservableReceiver } from './observable.js';
 import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
 import { type EventExtra, type NowPlaying, Player } from './player/player.js';
+import { TimeLink } from './timelink.js';
+import type { SyncState } from './timesync.js';
 import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
 import { firstOf, iso, ReplayMemory, Serial } from './util.js';
 
@@ -82,6 +85,10 @@ export class SimReceiver extends ObservableReceiver {
   #subscribedOn = -1;
   readonly #outbox = new EventOutbox(1000);
   readonly #verifier: CommandVerifier;
+  /** drift counts from here (./clockmodel.ts) */
+  readonly #t0: number;
+  /** network delays and the time exchange */
+  readonly #time: TimeLink;
 
   constructor(opts: SimReceiverOptions) {
     super(opts.historySize ?? 1000);
@@ -103,6 +110,22 @@ export class SimReceiver extends ObservableReceiver {
       opts.username !== undefined && opts.password !== undefined
         ? { username: opts.username, password: opts.password }
         : undefined;
+    this.#t0 = this.clock.now();
+    this.#time = new TimeLink({
+      receiverId: opts.id,
+      topics: this.#topics,
+      delay: opts.delay,
+      timeSync: opts.timeSync,
+      now: () => this.now(),
+      trusted: () => this.#trusted,
+      link: () => this.#link,
+      realMs: (ms) => this.clock.realMs(ms),
+      onSynced: (state) => this.emit('synced', state),
+      log: this.#log,
+    });
+    this.on('online', () => this.#time.online());
+    this.on('offline', () => this.#time.halt());
+    this.on('stopped', () => this.#time.halt());
     this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
     this.#player = new Player({
       now: () => this.now(),
@@ -168,17 +191,28 @@ export class SimReceiver extends ObservableReceiver {
     this.faults.clockOffsetMs = ms;
   }
 
-  /** The receiver's own clock, epoch ms: the true time plus its offset. */
+  /** The receiver's own clock, epoch ms: the true time plus its offset and drift (./clockmodel.ts). */
   now(): number {
-    return this.clock.now() + this.faults.clockOffsetMs;
+    return ownTime(this.clock.now(), this.faults.clockOffsetMs, this.#opts.driftPpm ?? 0, this.#t0);
   }
 
   /**
    * The receiver's best estimate of the controller's time scale, on which every schedule instant
-   * is given. Without a time exchange, its own clock.
+   * is given: its own clock corrected by the time exchange (docs/protocol.md §12); before the
+   * first sync, or with timeSync off, its own clock.
    */
   controllerNow(): number {
-    return this.now();
+    return this.#time.controllerNow(this.now());
+  }
+
+  /** The time exchange's state (synced false while it has not succeeded, or with timeSync off). */
+  get sync(): SyncState {
+    return this.#time.state;
+  }
+
+  /** Starts a time-exchange burst now (timeSync on and online); 'synced' follows. */
+  resync(): void {
+    if (this.#state === 'online') this.#time.online();
   }
 
   /** Empties the audio cache, as after a flash wipe. */
@@ -247,7 +281,7 @@ export class SimReceiver extends ObservableReceiver {
           this.#log.warn({ err }, 'sim: connection setup failed'),
         );
       },
-      message: (topic, payload) => this.#onMessage(topic, payload),
+      message: (topic, payload) => this.#time.arrive(topic, payload, (tp, p) => this.#onMessage(tp, p)),
       refused: (code, reason) => {
         // Keep the credentials and retry slowly: an officer may re-issue them (re-provisioning).
         this.#log.warn({ code, reason }, 'sim: the broker refused the connection; check the credentials');
@@ -296,7 +330,7 @@ export class SimReceiver extends ObservableReceiver {
 
   async #subscribe(client: MqttClient, gen: number): Promise<void> {
     const t = this.#topics;
-    const own = [t.receiverCommand(this.id), t.receiverConfig(this.id)];
+    const own = [t.receiverCommand(this.id), t.receiverConfig(this.id), ...this.#time.topics];
     // Zones from the last config are subscribed at once; the retained config then corrects them.
     const group = [...this.#groupTopics];
     const granted = await subscribeGranted(client, [...own, ...group], 1);

@@ -3,9 +3,11 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
 import type { Clock } from '../src/time/clock.js';
+import type { OneWayDelays } from './clockmodel.js';
 import type { DownloadFaults } from './download.js';
 import type { CommandVerifier } from './inbound.js';
 import type { PlayedEntry } from './player/player.js';
+import type { ClockSyncOptions, SyncState } from './timesync.js';
 
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
 export interface SimFaults extends DownloadFaults {
@@ -44,6 +46,22 @@ export interface SimReceiverOptions {
   /** playback and gap time = nominal × timeFactor (default 1, or the clock's scale when a clock is given) */
   timeFactor?: number | undefined;
   clockOffsetMs?: number | undefined;
+  /**
+   * Rate error of the receiver's crystal, ppm (positive runs fast): own clock = true + offset +
+   * driftPpm·(true − t0), t0 the construction instant. Default 0.
+   */
+  driftPpm?: number | undefined;
+  /**
+   * One-way network delays, real ms per message, order kept (a TCP link): time requests are held
+   * `upMs` before they are published; every incoming message is handled `downMs` after it
+   * arrived. Absent: no added delay (messages are handled as they arrive).
+   */
+  delay?: OneWayDelays | undefined;
+  /**
+   * The time exchange (docs/protocol.md §12): true or options to run it, so that controllerNow()
+   * follows the controller's clock. Default off (controllerNow() is the own clock).
+   */
+  timeSync?: boolean | ClockSyncOptions | undefined;
   /** status republication period (default 60 s) */
   heartbeatMs?: number | undefined;
   /** session of the first connection (default: Unix seconds, so it grows across reboots) */
@@ -97,6 +115,8 @@ export type SimReceiverEventMap = {
   stopped: [];
   /** the broker refused the connection for who it is (CONNACK 2, 4 or 5): credentials missing, wrong or revoked */
   refused: [code: number, reason: string];
+  /** a time-exchange burst ended with an estimate (timeSync on) */
+  synced: [SyncState];
   /** the receiver was about to publish a payload its own contract rejects: a simulator bug */
   protocolError: [message: string, payload: unknown];
 };

@@ -19,6 +19,7 @@ import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
 import { createFleetRepo } from './domain/fleet/repo.js';
 import { createScheduleService, type ScheduleService } from './domain/programs/service.js';
+import { createTimeResponder, type TimeResponder } from './domain/timesync/responder.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
@@ -45,6 +46,8 @@ export interface Controller {
   fleet: Fleet;
   bulletins: BulletinService;
   schedules: ScheduleService;
+  /** answers receivers' time requests (docs/protocol.md §12) */
+  timeSync: TimeResponder;
   /** set when the first admin was created with a generated password (printed once) */
   generatedAdminPassword: string | null;
   stop(): Promise<void>;
@@ -150,9 +153,10 @@ export async function startController(
       status: (_id: string, _p: Buffer) => {},
       event: (_id: string, _p: Buffer) => {},
       airing: (_id: string, _p: Buffer) => {},
+      time: (_id: string, _p: Buffer) => {},
     };
     const edgeOptions = {
-      subscriptions: [t.statusWildcard(), t.eventWildcard(), t.airingWildcard()],
+      subscriptions: [t.statusWildcard(), t.eventWildcard(), t.airingWildcard(), t.timeWildcard()],
       log: log.child({ part: 'mqtt' }),
       onMessage(topic: string, payload: Buffer) {
         const parsed = parseReceiverTopic(t.root, topic);
@@ -160,6 +164,7 @@ export async function startController(
         if (parsed.leaf === 'status') handlers.status(parsed.receiverId, payload);
         else if (parsed.leaf === 'event') handlers.event(parsed.receiverId, payload);
         else if (parsed.leaf === 'airing') handlers.airing(parsed.receiverId, payload);
+        else if (parsed.leaf === 'time') handlers.time(parsed.receiverId, payload);
       },
     };
     // On its own embedded broker the controller needs no TCP connection to itself.
@@ -237,6 +242,16 @@ export async function startController(
       prefetchMs: config.PREFETCH_MIN * 60_000,
     });
     handlers.airing = (id, p) => schedules.handleReport(id, p);
+    const timeSync = createTimeResponder({
+      publisher: edge,
+      topics: t,
+      commandKey: () => signingKeys.commandKey(),
+      clock,
+      // the embedded broker refuses a pending receiver its clock topic; an external one may not
+      mayAnswer: (id) => fleet.brokerRights(id)?.adopted === true,
+      log: log.child({ part: 'time' }),
+    });
+    handlers.time = (id, p) => timeSync.handle(id, p);
 
     // An external Mosquitto's password and ACL files, rewritten whenever a receiver's rights change.
     const mosquittoFiles = startMosquittoFilesFromConfig({
@@ -318,6 +333,7 @@ export async function startController(
       fleet,
       bulletins,
       schedules,
+      timeSync,
       generatedAdminPassword: admin.generatedPassword ?? null,
       stop: stopAll,
     };
