@@ -223,6 +223,8 @@ function issueToError(
     if (options) message += `: one of ${options.join(', ')}`;
   } else if (discriminator && options) {
     message = `"${discriminator}" must be one of: ${options.join(', ')}`;
+  } else if (iss.code === 'invalid_value') {
+    message = `must be one of: ${iss.values.map(String).join(', ')}`;
   } else if (iss.code === 'invalid_union') {
     // a plain union (a duration: number or text): name what each branch expected
     const expected = iss.errors.flat().flatMap((e) => (e.code === 'invalid_type' ? [e.expected] : []));
