@@ -253,9 +253,10 @@ describe('an invalid folder gives errors only, each with file, line and path', (
     expect(twice).toEqual([
       expect.objectContaining({
         file: 'b.yaml',
-        line: 2,
+        line: 1,
+        column: 1,
         path: 'site',
-        message: expect.stringContaining('a.yaml:2'),
+        message: expect.stringContaining('a.yaml:1'),
       }),
     ]);
     const none = errorsOf(loadSiteFolder(folder({ 'zones.yaml': ZONES })));

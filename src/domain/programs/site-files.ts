@@ -259,8 +259,18 @@ function crossCheck(files: Loaded[]): SiteError[] {
   const ref = (f: Loaded, path: PropertyKey[]) => `${f.file}:${f.source.locate(path).line}`;
 
   const withSite = files.filter((f) => f.data.site !== undefined);
-  for (const f of withSite.slice(1))
-    err(f, ['site'], `"site" is declared more than once: here and in ${ref(withSite[0]!, ['site'])}`);
+  const siteKey = (f: Loaded) => f.source.locateKey([], 'site');
+  for (const f of withSite.slice(1)) {
+    const first = `${withSite[0]!.file}:${siteKey(withSite[0]!).line}`;
+    const { line, column } = siteKey(f);
+    errors.push({
+      file: f.file,
+      line,
+      column,
+      path: 'site',
+      message: `"site" is declared more than once: here and in ${first}`,
+    });
+  }
   if (withSite.length === 0)
     errors.push({
       file: '.',
