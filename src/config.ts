@@ -218,10 +218,11 @@ export const configSchema = z.object({
       'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
     ),
   SCHEDULES_DIR: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('folder of site files (zones, receivers, programs, quiet hours) loaded at start and on reload'),
+    .preprocess((v) => (v === '' || v === 'off' ? undefined : v), z.string().min(1).optional())
+    .default('schedules/huong-dao')
+    .describe(
+      'folder of site files (zones, receivers, programs, quiet hours; docs/schedules.md) loaded at start, on POST /api/schedules/reload and on SIGHUP; "off": none',
+    ),
   SCHEDULE_HORIZON_H: z.coerce
     .number()
     .int()

@@ -19,6 +19,7 @@ import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
 import { createFleetRepo } from './domain/fleet/repo.js';
 import { createScheduleService, type ScheduleService } from './domain/programs/service.js';
+import { createSiteLoader, type SiteLoader } from './domain/programs/site-apply.js';
 import { createTimeResponder, type TimeResponder } from './domain/timesync/responder.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
@@ -46,6 +47,8 @@ export interface Controller {
   fleet: Fleet;
   bulletins: BulletinService;
   schedules: ScheduleService;
+  /** the schedules folder (SCHEDULES_DIR): reload() on the API and SIGHUP */
+  site: SiteLoader;
   /** answers receivers' time requests (docs/protocol.md §12) */
   timeSync: TimeResponder;
   /** set when the first admin was created with a generated password (printed once) */
@@ -242,6 +245,14 @@ export async function startController(
       prefetchMs: config.PREFETCH_MIN * 60_000,
     });
     handlers.airing = (id, p) => schedules.handleReport(id, p);
+    const site = createSiteLoader({
+      db,
+      fleet,
+      schedules,
+      dir: config.SCHEDULES_DIR,
+      timeZone: config.TZ,
+      log: log.child({ part: 'schedules-folder' }),
+    });
     const timeSync = createTimeResponder({
       publisher: edge,
       topics: t,
@@ -270,8 +281,6 @@ export async function startController(
     cleanups.push(() => edge.stop());
     cleanups.push(() => fleet.stop());
     await fleet.publishAllConfigs();
-    schedules.start();
-    cleanups.push(() => schedules.stop());
 
     const approvals = createApprovalService({
       db,
@@ -300,6 +309,7 @@ export async function startController(
       bulletins,
       approvals,
       schedules,
+      site,
       signingKeys,
       keyRotation: createKeyRotation({ keys: signingKeys, fleet, log: log.child({ part: 'keys' }) }),
       mqttConnected: () => edge.connected(),
@@ -321,6 +331,11 @@ export async function startController(
     const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
     const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
     httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    // Schedules start once audio URLs can be made (with port 0 only now).
+    schedules.start();
+    cleanups.push(() => schedules.stop());
+    // An invalid folder is logged and changes nothing: the controller runs on what it holds.
+    await site.reload();
 
     return {
       app,
@@ -333,6 +348,7 @@ export async function startController(
       fleet,
       bulletins,
       schedules,
+      site,
       timeSync,
       generatedAdminPassword: admin.generatedPassword ?? null,
       stop: stopAll,

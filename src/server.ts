@@ -58,6 +58,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // SIGHUP reloads the schedules folder (an invalid folder changes nothing, and says why in the log).
+  process.on('SIGHUP', () => {
+    controller.site.reload().catch((err: unknown) => log.error({ err }, 'schedules folder reload failed'));
+  });
 }
 
 main().catch((err) => {

@@ -86,6 +86,8 @@ const MATRIX: Record<string, string> = {
   'POST /api/airings/:id/shift': 'AO',
   'POST /api/zones/:id/suspend': 'AO',
   'GET /api/asrun': 'AEPOV',
+  'GET /api/schedules': 'AEPOV',
+  'POST /api/schedules/reload': 'A',
   'GET /api/asrun/summary': 'AEPOV',
   'GET /api/stops': 'AEPOV',
   'GET /api/stops/:id': 'AEPOV',

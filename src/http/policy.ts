@@ -93,6 +93,8 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/airings/:id/shift': ['operator'],
   'POST /api/zones/:id/suspend': ['operator'],
   'GET /api/asrun': READ,
+  'GET /api/schedules': READ,
+  'POST /api/schedules/reload': ADMIN,
   'GET /api/asrun/summary': READ,
   'GET /api/stops': READ,
   'GET /api/stops/:id': READ,

@@ -8,6 +8,7 @@ import type { BulletinService } from '../domain/bulletins/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
 import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
 import type { ScheduleService } from '../domain/programs/service.js';
+import type { SiteLoader } from '../domain/programs/site-apply.js';
 import type { KeyRotation, SigningKeys } from '../signing-keys.js';
 import type { Db } from '../storage/db.js';
 import type { Audit } from './audit.js';
@@ -26,6 +27,8 @@ export interface Services {
   approvals: ApprovalService;
   /** programs, airings and the receivers' schedules */
   schedules: ScheduleService;
+  /** the schedules folder */
+  site: SiteLoader;
   /** the controller's command-signing keys */
   signingKeys: SigningKeys;
   /** key rotation (GET/POST /api/system/signing-keys…) */

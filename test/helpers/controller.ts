@@ -68,6 +68,8 @@ export async function startTestController(
     LOALANG_DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ADMIN_PASSWORD,
+    // no site folder unless a test asks for one
+    SCHEDULES_DIR: 'off',
     ...env,
   });
   const controller = await startController(

@@ -39,7 +39,10 @@ const programSchema = z
   .object({
     id: z.string(),
     title: z.string(),
-    body: z.unknown().nullable().describe('the definition that airs'),
+    body: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .describe('the definition that airs (as saved, defaults filled in)'),
     version: z.number(),
     source: z.enum(['api', 'file']),
     sourceFile: z.string().nullable().describe('the site file that owns it (then the API refuses edits)'),
@@ -358,6 +361,76 @@ const routes: RoutePlugin = async (app, { services }) => {
       const until = request.body.until ? new Date(request.body.until) : null;
       schedules.suspendZone(request.params.id, until);
       return { zoneId: request.params.id, suspendedUntil: until ? until.toISOString() : null };
+    },
+  );
+
+  const siteErrorSchema = z.object({
+    file: z.string(),
+    line: z.number(),
+    column: z.number(),
+    path: z.string(),
+    message: z.string(),
+  });
+
+  app.get(
+    '/schedules',
+    {
+      schema: {
+        tags,
+        summary: 'The schedules folder: where it is, the digest applied, and the errors of a refused reload',
+        response: {
+          200: z.object({
+            dir: z.string().nullable(),
+            digest: z.string().nullable(),
+            appliedAt: z.string().nullable(),
+            errors: z.array(siteErrorSchema),
+            timeZone: z.string(),
+          }),
+        },
+      },
+    },
+    async () => ({ ...services.site.status(), timeZone: schedules.timeZone }),
+  );
+
+  app.post(
+    '/schedules/reload',
+    {
+      schema: {
+        tags,
+        summary:
+          'Reload the schedules folder (as SIGHUP does): 200 applied or unchanged; 422 with every error (file, line, path) and nothing changed',
+        response: {
+          200: z.object({
+            status: z.enum(['applied', 'unchanged']),
+            dir: z.string(),
+            digest: z.string(),
+            zones: z.number(),
+            receivers: z.number(),
+            programs: z.number(),
+            created: z.array(z.string()),
+          }),
+          409: errorBodySchema,
+          422: z.object({
+            error: z.literal('invalid_schedules'),
+            message: z.string(),
+            errors: z.array(siteErrorSchema),
+          }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const result = await services.site.reload();
+      if (!result)
+        return reply
+          .code(409)
+          .send({ error: 'no_schedules_dir', message: 'No schedules folder is configured (SCHEDULES_DIR).' });
+      if (result.status === 'invalid')
+        return reply.code(422).send({
+          error: 'invalid_schedules' as const,
+          message: `The schedules folder has ${result.errors.length} error(s); nothing was changed.`,
+          errors: result.errors,
+        });
+      return result;
     },
   );
 };
