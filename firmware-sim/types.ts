@@ -6,6 +6,7 @@ import type { Clock } from '../src/time/clock.js';
 import type { DownloadFaults } from './download.js';
 import type { CommandVerifier } from './inbound.js';
 import type { PlayedEntry } from './player/player.js';
+import type { AiringRecord } from './schedule/reports.js';
 
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
 export interface SimFaults extends DownloadFaults {
@@ -92,6 +93,8 @@ export type SimReceiverEventMap = {
   event: [ReceiverEvent];
   config: [ReceiverConfig];
   played: [PlayedEntry];
+  /** a report about its schedule or an airing (published, or queued while offline) */
+  airing: [AiringRecord];
   online: [session: number];
   offline: [];
   stopped: [];
