@@ -67,7 +67,7 @@ export class ScheduleEngine {
   #onAir: AiringRun | null = null;
   #waiting: Waiter[] = [];
   /** airings due whose downloads are still running: begun when they settle */
-  readonly #awaiting = new Set<string>();
+  readonly #awaiting = new Map<string, 'on_time' | 'late'>();
   readonly #readySent = new Set<string>();
   /** airings whose prefetch has begun in this run of the engine */
   readonly #fetching = new Set<string>();
@@ -85,7 +85,7 @@ export class ScheduleEngine {
     this.#runHost = {
       clock: host.clock,
       cache: host.cache,
-      report: (f) => host.reporter.airing(f),
+      report: (f, atMs) => host.reporter.airing(f, atMs),
       quietAt: (now) => this.quietAt(now),
       assetDurationMs: (sha) => this.#asset(sha)?.durationMs,
       relayConnectTimeoutMs: host.relayConnectTimeoutMs ?? 5000,
@@ -282,7 +282,11 @@ export class ScheduleEngine {
         this.#readySent.add(tl.airing.id);
         this.host.reporter.airing({ airingId: tl.airing.id, state: 'ready' });
       }
-      if (this.#awaiting.delete(tl.airing.id)) this.#begin(tl, 'downloads');
+      const cause = this.#awaiting.get(tl.airing.id);
+      if (cause === undefined) return;
+      this.#awaiting.delete(tl.airing.id);
+      // Already late when due (started, or got the document, after the instant): still `late`.
+      this.#begin(tl, cause === 'late' ? 'late' : 'downloads');
     });
     return done;
   }
@@ -292,13 +296,13 @@ export class ScheduleEngine {
     const shas = assetsOf(tl.airing);
     if (!this.#prefetch.holds(shas) && this.host.clock.now() < tl.windowEnd) {
       if (!this.#fetching.has(tl.airing.id)) {
-        this.#awaiting.add(tl.airing.id);
+        this.#awaiting.set(tl.airing.id, cause);
         void this.#fetch(tl);
         return;
       }
       if (!this.#prefetch.settled(shas)) {
         // Still downloading: start when the downloads settle (then late, per the `late` policy).
-        this.#awaiting.add(tl.airing.id);
+        this.#awaiting.set(tl.airing.id, cause);
         return;
       }
     }

@@ -82,12 +82,13 @@ export class AiringReporter {
     return this.#entries.size;
   }
 
-  airing(fields: AiringFields): void {
+  /** `atMs`: when it happened (controller time), if not now: the instant a timer fired for it. */
+  airing(fields: AiringFields, atMs?: number): void {
     this.#add({
       v: PROTOCOL_VERSION,
       kind: 'airing',
       ...fields,
-      at: iso(this.host.controllerNow()),
+      at: iso(atMs ?? this.host.controllerNow()),
       session: this.host.session(),
       ts: iso(this.host.ownNow()),
     });

@@ -16,7 +16,8 @@ export interface RunHost {
   /** the controller's time scale, as the receiver estimates it */
   clock: Clock;
   cache: AudioCache;
-  report(fields: AiringFields): void;
+  /** `atMs`: the instant it happened (controller time), if not now */
+  report(fields: AiringFields, atMs?: number): void;
   /** whether `now` is inside the document's quiet hours */
   quietAt(now: number): boolean;
   /** planned duration of an asset (a relay's fallback), ms */
@@ -136,7 +137,11 @@ export class AiringRun {
     return this.#anchor + (this.tl.starts[k] ?? this.tl.total) + (this.tl.airing.items[k]?.durationMs ?? 0);
   }
 
-  #enter(k: number, offsetMs: number, resumed: boolean): void {
+  /**
+   * Item `k` begins, `offsetMs` into it, at `now` (the instant its timer fired: what the reports
+   * say, whatever the reporting itself then costs).
+   */
+  #enter(k: number, offsetMs: number, resumed: boolean, now = this.host.clock.now()): void {
     this.#silence();
     this.#k = k;
     const item = this.tl.airing.items[k];
@@ -144,7 +149,6 @@ export class AiringRun {
       this.#end();
       return;
     }
-    const now = this.host.clock.now();
     const slotEnd = this.#slotEnd(k);
     if (quietApplies(this.priority) && this.host.quietAt(now)) {
       this.#cutRest(k, 'quiet_hours');
@@ -157,18 +161,16 @@ export class AiringRun {
     const base = { airingId: this.id, item: k };
     const started = (extra: Partial<AiringFields> = {}) => {
       this.#startedAny = true;
-      this.host.report({
-        ...base,
-        state: 'started',
-        offsetMs: offsetMs,
-        ...(resumed ? { resumed } : {}),
-        ...extra,
-      });
+      this.host.report(
+        { ...base, state: 'started', offsetMs, ...(resumed ? { resumed } : {}), ...extra },
+        // a relay (or its fallback) starts sounding when the answer comes: reported then
+        item.kind === 'relay' ? undefined : now,
+      );
     };
     if (item.kind === 'pause') {
       started();
       this.#phase = 'sounding';
-      this.#until(slotEnd, () => this.#finish({}));
+      this.#until(slotEnd, (t) => this.#finish({}, t));
       return;
     }
     if (item.kind === 'audio') {
@@ -182,7 +184,7 @@ export class AiringRun {
       const sha256 = sha256Of(bytes);
       started();
       this.#phase = 'sounding';
-      this.#until(slotEnd, () => this.#finish({ sha256 }));
+      this.#until(slotEnd, (t) => this.#finish({ sha256 }, t));
       return;
     }
     this.#relay(item, slotEnd, started);
@@ -198,7 +200,7 @@ export class AiringRun {
     this.#connect = connect;
     // Connecting counts as sounding: an interruption now is reported at its position in the slot.
     this.#phase = 'sounding';
-    this.#until(slotEnd, () => this.#finish({}));
+    this.#until(slotEnd, (t) => this.#finish({}, t));
     void openStream(item.url, connect.signal, this.host.relayConnectTimeoutMs).then((opened) => {
       if (token !== this.#token) {
         if (opened.ok) opened.stream.close();
@@ -238,31 +240,31 @@ export class AiringRun {
       started({ fallback: true, offsetMs: 0 });
       const fileEnd = now + (this.host.assetDurationMs(item.fallback) ?? item.durationMs);
       const end = Math.min(slotEnd, fileEnd);
-      this.#until(end, () => {
+      this.#until(end, (t) => {
         this.host.report({ airingId: this.id, item: this.#k, state: 'finished', fallback: true, sha256 });
         if (end < slotEnd) this.#silentUntil(slotEnd);
-        else this.#enter(this.#k + 1, 0, false);
+        else this.#enter(this.#k + 1, 0, false, t);
       });
     });
   }
 
-  #finish(extra: Partial<AiringFields>): void {
-    this.host.report({ airingId: this.id, item: this.#k, state: 'finished', ...extra });
-    this.#enter(this.#k + 1, 0, false);
+  #finish(extra: Partial<AiringFields>, now: number): void {
+    this.host.report({ airingId: this.id, item: this.#k, state: 'finished', ...extra }, now);
+    this.#enter(this.#k + 1, 0, false, now);
   }
 
   /** Silence for the rest of a slot whose item did not sound, then the next item. */
   #silentUntil(slotEnd: number): void {
     this.#silence();
     this.#phase = 'silent';
-    this.#until(slotEnd, () => this.#enter(this.#k + 1, 0, false));
+    this.#until(slotEnd, (t) => this.#enter(this.#k + 1, 0, false, t));
   }
 
-  #until(instant: number, fn: () => void): void {
+  #until(instant: number, fn: (firedAt: number) => void): void {
     this.#timer?.cancel();
     const token = this.#token;
     this.#timer = at(this.host.clock, instant, () => {
-      if (token === this.#token) fn();
+      if (token === this.#token) fn(this.host.clock.now());
     });
   }
 
