@@ -309,6 +309,47 @@ describe('SimReceiver keeps its schedule', () => {
           .length === 2,
     );
   });
+
+  for (const resume of ['where_stopped', 'item_start'] as const) {
+    it(`an emergency bulletin preempts the airing, which resumes (${resume})`, async () => {
+      const rx = await receiver();
+      const a = h.audio.add(wav(800, 200), 40_000);
+      const b = h.audio.add(wav(820, 200), 10_000);
+      const alert = h.audio.add(wav(900, 200), 8_000);
+      const at = clock.now() + 20_000;
+      const air = airing(at, [audioItem(a), audioItem(b)], { resume, graceMs: 120_000 });
+      const version = h.nextSeq();
+      await publishDoc(
+        h.controller,
+        h.t,
+        rx.id,
+        scheduleDoc(rx.id, version, clock.now(), [air], [a, b]),
+        h.key,
+      );
+      await rx.waitForAiring((r) => r.airingId === air.id && r.item === 0 && r.state === 'started', 5000);
+      const cmd = h.play(alert, { priority: 'emergency' });
+      await h.send(rx, cmd);
+      await rx.waitForAiring(ended(air.id), 8000);
+      expect(trail(rx, air.id)).toEqual([
+        'ready',
+        '0:started',
+        '0:preempted',
+        '0:started',
+        '0:finished',
+        '1:started',
+        '1:finished',
+        'ended',
+      ]);
+      const rs = of(rx, air.id);
+      const pre = rs.find((r) => r.state === 'preempted');
+      expect(pre?.by).toBe(cmd.id);
+      const resumed = rs.filter((r) => r.item === 0 && r.state === 'started')[1];
+      expect(resumed?.resumed).toBe(true);
+      expect(resumed?.offsetMs).toBe(resume === 'where_stopped' ? pre?.offsetMs : 0);
+      expect(rx.events.filter((e) => e.commandId === cmd.id).map((e) => e.state)).toContain('finished');
+      expect(rs.at(-1)?.outcome).toBe('aired');
+    });
+  }
 });
 
 /** Polls a local condition that a network round trip makes true; bounded. */
