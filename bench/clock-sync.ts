@@ -79,6 +79,7 @@ export async function measureClockSync(opts: ClockSyncBenchOptions = {}): Promis
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
     LOALANG_DATA_DIR: dataDir,
+    SCHEDULES_DIR: 'off',
     LOG_LEVEL: 'silent',
     ADMIN_PASSWORD: password,
   });

@@ -138,6 +138,7 @@ export async function startControllerProcess(opts: {
     PORT: String(port),
     HOST: '127.0.0.1',
     LOALANG_DATA_DIR: dataDir,
+    SCHEDULES_DIR: 'off',
     ADMIN_PASSWORD: adminPassword,
     LOG_LEVEL: 'warn',
     ...opts.env,

@@ -15,6 +15,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
+import type { AudioRef } from '../src/contract/mqtt.js';
 import {
   CLOCK_SKEW_TOLERANCE_MS,
   DEFAULT_TOPIC_ROOT,
@@ -25,6 +26,7 @@ import {
   type Topics,
   topics,
 } from '../src/contract/mqtt.js';
+import type { ScheduleDoc } from '../src/contract/schedule.js';
 import { type Clock, systemClock } from '../src/time/clock.js';
 import { AudioCache } from './cache.js';
 import { ownTime } from './clockmodel.js';
@@ -34,10 +36,12 @@ import { type LinkHooks, MqttLink, subscribeGranted } from './link.js';
 import { ObservableReceiver } from './observable.js';
 import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
 import { type EventExtra, type NowPlaying, Player } from './player/player.js';
+import { ScheduleEngine } from './schedule/engine.js';
+import { type AiringRecord, AiringReporter } from './schedule/reports.js';
 import { TimeLink } from './timelink.js';
 import type { SyncState } from './timesync.js';
 import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
-import { firstOf, iso, ReplayMemory, Serial } from './util.js';
+import { firstOf, iso, ReplayMemory, Serial, waitForMatch } from './util.js';
 
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
 
@@ -89,6 +93,9 @@ export class SimReceiver extends ObservableReceiver {
   readonly #t0: number;
   /** network delays and the time exchange */
   readonly #time: TimeLink;
+  /** the schedule it holds and keeps by its own clock (firmware-sim/schedule/) */
+  readonly #schedule: ScheduleEngine;
+  readonly #airingReports: AiringReporter;
 
   constructor(opts: SimReceiverOptions) {
     super(opts.historySize ?? 1000);
@@ -132,20 +139,91 @@ export class SimReceiver extends ObservableReceiver {
       timeFactor: () => this.timeFactor,
       volume: () => this.#volume,
       cache: this.#cache,
-      download: (audio, signal) =>
-        downloadAudio(audio, {
-          signal,
-          faults: this.faults,
-          retryBaseMs: opts.downloadRetryBaseMs,
-          retryMaxMs: opts.downloadRetryMaxMs,
-          attempts: opts.downloadAttempts,
-          // The signed URL alone is refused: the receiver proves who it is with its credentials.
-          auth: this.#credentials,
-          log: this.#log,
-        }),
+      download: (audio, signal) => this.#download(audio, signal),
       report: (cmd, state, extra) => this.#report(cmd.id, cmd.bulletinId, state, extra),
       played: (entry) => this.recordPlayed(entry),
+      speaker: {
+        holder: () => this.#schedule.onAir,
+        preempt: (commandId) => this.#schedule.preemptedBy(commandId),
+        free: (next) => this.#schedule.speakerFree(next),
+      },
     });
+    this.#airingReports = new AiringReporter(
+      {
+        controllerNow: () => this.controllerNow(),
+        ownNow: () => this.now(),
+        trueNow: () => this.clock.now(),
+        session: () => this.#session,
+        check: opts.checkOwnPayloads ?? true,
+        recorded: (record) => {
+          this.emit('airing', record);
+          this.#flushOutbox();
+        },
+        protocolError: (message, payload) => this.#protocolError(message, payload),
+      },
+      1000,
+      opts.historySize ?? 1000,
+    );
+    this.#schedule = new ScheduleEngine({
+      id: opts.id,
+      topic: this.#topics.receiverSchedule(opts.id),
+      trusted: () => this.#trusted,
+      // Every schedule instant is on the controller's time scale; timer delays in real ms.
+      clock: { now: () => this.controllerNow(), realMs: (ms) => this.clock.realMs(ms) },
+      cache: this.#cache,
+      download: (audio, signal) => this.#download(audio, signal),
+      reporter: this.#airingReports,
+      bulletins: {
+        playing: () => {
+          const np = this.#player.nowPlaying;
+          return np ? { id: np.commandId, priority: np.priority } : null;
+        },
+        yieldTo: (by) => this.#player.yieldTo(by),
+        resume: () => this.#player.resume(),
+      },
+      log: this.#log,
+    });
+  }
+
+  #download(audio: AudioRef, signal: AbortSignal) {
+    return downloadAudio(audio, {
+      signal,
+      faults: this.faults,
+      retryBaseMs: this.#opts.downloadRetryBaseMs,
+      retryMaxMs: this.#opts.downloadRetryMaxMs,
+      attempts: this.#opts.downloadAttempts,
+      // The signed URL alone is refused: the receiver proves who it is with its credentials.
+      auth: this.#credentials,
+      log: this.#log,
+    });
+  }
+
+  /** Every report about its schedule and airings (published, or queued while offline), oldest first. */
+  get airings(): readonly AiringRecord[] {
+    return this.#airingReports.records;
+  }
+  /** Airing reports not yet acknowledged by the broker. */
+  get airingsPending(): number {
+    return this.#airingReports.pending;
+  }
+  /** The schedule document in force, or null. */
+  get schedule(): ScheduleDoc | null {
+    return this.#schedule.memory.doc;
+  }
+
+  /** Resolves with the first airing report matching `predicate` (past ones count); rejects after `timeoutMs`. */
+  waitForAiring(predicate: (r: AiringRecord) => boolean, timeoutMs = 5000): Promise<AiringRecord> {
+    const subscribe = (listener: (r: AiringRecord) => void) => {
+      this.on('airing', listener);
+      return () => this.off('airing', listener);
+    };
+    const describe = () => {
+      const last = this.airings
+        .slice(-5)
+        .map((r) => `${r.airingId ?? r.version}:${r.item ?? '-'}:${r.state}`);
+      return `${this.id}: no matching airing report within ${timeoutMs} ms (last: ${last.join(', ') || 'none'})`;
+    };
+    return waitForMatch(subscribe, predicate, timeoutMs, this.airings, describe);
   }
 
   get id(): string {
@@ -234,6 +312,8 @@ export class SimReceiver extends ObservableReceiver {
   async start(): Promise<void> {
     if (this.#state === 'online') return;
     const online = this.#waitOnline(this.#opts.startTimeoutMs ?? 30_000);
+    // The schedule held runs from power-on, broker or not.
+    this.#schedule.start();
     this.#link.open();
     await online;
   }
@@ -251,6 +331,7 @@ export class SimReceiver extends ObservableReceiver {
   /** Graceful shutdown: publishes "offline" for the session, disconnects, silences everything. */
   async stop(): Promise<void> {
     this.#heartbeat(false);
+    this.#schedule.shutdown();
     this.#player.shutdown();
     const wasOnline = this.#state === 'online';
     this.#state = 'offline';
@@ -330,7 +411,12 @@ export class SimReceiver extends ObservableReceiver {
 
   async #subscribe(client: MqttClient, gen: number): Promise<void> {
     const t = this.#topics;
-    const own = [t.receiverCommand(this.id), t.receiverConfig(this.id), ...this.#time.topics];
+    const own = [
+      t.receiverCommand(this.id),
+      t.receiverConfig(this.id),
+      t.receiverSchedule(this.id),
+      ...this.#time.topics,
+    ];
     // Zones from the last config are subscribed at once; the retained config then corrects them.
     const group = [...this.#groupTopics];
     const granted = await subscribeGranted(client, [...own, ...group], 1);
@@ -378,6 +464,8 @@ export class SimReceiver extends ObservableReceiver {
             this.#configSeenOn = gen;
             this.#configSeen?.();
           });
+      } else if (topic === this.#topics.receiverSchedule(this.id)) {
+        this.#schedule.onDocument(payload);
       } else if (topic === this.#topics.receiverCommand(this.id) || this.#groupTopics.has(topic)) {
         this.#onCommand(topic, payload);
       } else {
@@ -437,12 +525,20 @@ export class SimReceiver extends ObservableReceiver {
     this.#seen.add(cmd.id, expiresAt + CLOCK_SKEW_TOLERANCE_MS, now);
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
     if (cmd.type === 'stop') {
+      // An all-stop or zone stop also ends the airing on air (not later ones), docs/protocol.md §13.9.
+      this.#schedule.stop(cmd);
       this.#player.stop(cmd);
+      this.#player.resume();
       // Confirms the stop after the `cancelled` of each item it stopped (docs/protocol.md §7.4):
       // the controller then knows nothing the stop covers can still play here.
       this.#report(cmd.id, cmd.bulletinId, 'received');
     } else if (this.faults.rejectCommands) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
+    } else if (cmd.priority !== 'emergency' && this.#schedule.quietAt(this.controllerNow())) {
+      this.#report(cmd.id, cmd.bulletinId, 'rejected', {
+        reason: 'quiet_hours',
+        detail: 'normal and priority bulletins do not start inside quiet hours',
+      });
     } else {
       this.#player.play(cmd);
     }
@@ -511,6 +607,7 @@ export class SimReceiver extends ObservableReceiver {
     const client = this.#link.client;
     if (client && this.#state === 'online') {
       this.#outbox.flush(client, this.#topics.receiverEvent(this.id), this.#link.generation);
+      this.#airingReports.flush(client, this.#topics.receiverAiring(this.id), this.#link.generation);
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * The arithmetic of the time exchange (docs/protocol.md §12.3), kept apart from the messaging so
+ * The arithmetic of the time exchange (docs/protocol.md §14.3), kept apart from the messaging so
  * a firmware author can read it alone.
  *
  * Offset θ = controller time − own time. One exchange (t1, t4 on the own clock, t2, t3 on the

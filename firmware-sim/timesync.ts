@@ -1,5 +1,5 @@
 /**
- * The receiver's half of the time exchange (docs/protocol.md §12), as a firmware should do it.
+ * The receiver's half of the time exchange (docs/protocol.md §14), as a firmware should do it.
  *
  * While online, it runs bursts: a request every `spacingMs` (real time) on `rx/<id>/time`, each
  * with a fresh nonce and t1 from the own clock, until the estimate is tight enough

@@ -7,6 +7,7 @@ import type { OneWayDelays } from './clockmodel.js';
 import type { DownloadFaults } from './download.js';
 import type { CommandVerifier } from './inbound.js';
 import type { PlayedEntry } from './player/player.js';
+import type { AiringRecord } from './schedule/reports.js';
 import type { ClockSyncOptions, SyncState } from './timesync.js';
 
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
@@ -110,6 +111,8 @@ export type SimReceiverEventMap = {
   event: [ReceiverEvent];
   config: [ReceiverConfig];
   played: [PlayedEntry];
+  /** a report about its schedule or an airing (published, or queued while offline) */
+  airing: [AiringRecord];
   online: [session: number];
   offline: [];
   stopped: [];

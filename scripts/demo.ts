@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
     LOALANG_DATA_DIR: dataDir,
+    SCHEDULES_DIR: 'off',
     LOG_LEVEL: 'warn',
     ADMIN_PASSWORD: password,
   });

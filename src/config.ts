@@ -218,8 +218,9 @@ export const configSchema = z.object({
       'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
     ),
   SCHEDULES_DIR: z
-    .preprocess((v) => (v === '' || v === 'off' ? undefined : v), z.string().min(1).optional())
+    .string()
     .default('schedules/huong-dao')
+    .transform((v) => (v === '' || v === 'off' ? undefined : v))
     .describe(
       'folder of site files (zones, receivers, programs, quiet hours; docs/schedules.md) loaded at start, on POST /api/schedules/reload and on SIGHUP; "off": none',
     ),

@@ -233,7 +233,10 @@ describe('embedded broker under attack', () => {
     };
     const kept: string[] = [];
     for await (const p of store.createRetainedStream(`${t.root}/rx/rx-big/#`)) kept.push(p.topic);
-    expect(kept.sort()).toEqual([t.receiverConfig('rx-big'), t.receiverStatus('rx-big')]);
+    // what the controller retains for it (its config and its schedule), and its last good status
+    expect(kept.sort()).toEqual(
+      [t.receiverConfig('rx-big'), t.receiverSchedule('rx-big'), t.receiverStatus('rx-big')].sort(),
+    );
 
     // A fresh subscriber gets the retained status: the last one within the limit.
     const { brokerSecret } = loadOrCreateSecrets(tc.dataDir);

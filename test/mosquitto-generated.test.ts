@@ -355,6 +355,7 @@ describe.skipIf(!mosquittoAvailable())('Mosquitto configured from the files loal
       t.zoneCommand('thon-1'),
       t.receiverCommand('rx-a'),
       t.receiverConfig('rx-a'),
+      t.receiverSchedule('rx-a'),
     ]);
     expect(rogue.got.map((g) => g.topic).filter((topic) => !allowedToA.has(topic))).toEqual([]);
     expect(rogue.got.some((g) => g.topic === t.allCommand())).toBe(true);

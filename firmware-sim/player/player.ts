@@ -58,6 +58,24 @@ export interface PlayerHost {
   download(audio: AudioRef, signal: AbortSignal): Promise<DownloadResult>;
   report(cmd: PlayCommand, state: EventState, extra?: EventExtra): void;
   played(entry: PlayedEntry): void;
+  /** another source sharing the loudspeaker (the schedule); absent: the player is alone */
+  speaker?: SharedSpeaker | undefined;
+}
+
+/**
+ * The other side of the loudspeaker (firmware-sim/schedule/speaker.ts has the rules): what it
+ * sounds, how to take the loudspeaker from it, and the moment the player has nothing to sound.
+ */
+export interface SharedSpeaker {
+  /** what the other source sounds now, if anything */
+  holder(): { id: string; priority: Priority } | null;
+  /** the bulletin `commandId` takes over (it preempts the holder) */
+  preempt(commandId: string): void;
+  /**
+   * The player has nothing sounding; `next` is the priority of its next queued bulletin. Returns
+   * true when the other source sounds now: the player's queue then waits until resume().
+   */
+  free(next: Priority | null): boolean;
 }
 
 interface Item {
@@ -160,6 +178,19 @@ export class Player {
     }
   }
 
+  /** The bulletin sounding is preempted by `by` (an airing of higher priority): reported, dropped. */
+  yieldTo(by: string): void {
+    const current = this.#current;
+    if (!current) return;
+    this.#drop(current);
+    this.host.report(current.cmd, 'preempted', { by });
+  }
+
+  /** The other source let go of the loudspeaker: play what waits. */
+  resume(): void {
+    if (!this.#current) this.#startNext();
+  }
+
   /** Drops everything silently: the receiver is shutting down. */
   shutdown(): void {
     for (const item of [
@@ -206,12 +237,15 @@ export class Player {
       return;
     }
     const current = this.#current;
-    if (current && !preempts(item.priority, current.priority)) {
+    const other = current ? null : (this.host.speaker?.holder() ?? null);
+    const playing = current ?? other;
+    if (playing && !preempts(item.priority, playing.priority)) {
       item.stage = 'queued';
       this.#queue.push(item);
       this.#armExpiry(item);
       return;
     }
+    if (other) this.host.speaker?.preempt(item.cmd.id);
     if (current) {
       this.#drop(current);
       this.host.report(current.cmd, 'preempted', { by: item.cmd.id });
@@ -262,6 +296,8 @@ export class Player {
 
   #startNext(): void {
     while (!this.#current) {
+      // The other source first, if it has something waiting that the next bulletin does not preempt.
+      if (this.host.speaker?.free(this.#queue.items()[0]?.priority ?? null)) return;
       const next = this.#queue.shift();
       if (!next) return;
       if (this.#expired(next)) {
@@ -306,7 +342,8 @@ export class Player {
   }
 
   #canStartNow(priority: Priority): boolean {
-    return !this.#current || preempts(priority, this.#current.priority);
+    const playing = this.#current ?? this.host.speaker?.holder();
+    return !playing || preempts(priority, playing.priority);
   }
 
   #scaled(ms: number): number {

@@ -297,6 +297,8 @@ export const FAILURE_REASONS = [
   'not_yet_valid',
   'busy',
   'expired',
+  /** a normal or priority play arriving inside the quiet hours of the receiver's schedule (§13.10) */
+  'quiet_hours',
   'other',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

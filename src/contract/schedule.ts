@@ -3,7 +3,7 @@
  * what it reports about them, and the time exchange that keeps its clock in step.
  *
  * - `rx/<id>/schedule` controller → receiver, QoS 1, **retained**, signed: the receiver's whole
- *   schedule for a horizon (ScheduleDoc). One document per receiver: see docs/protocol.md §11 for
+ *   schedule for a horizon (ScheduleDoc). One document per receiver: see docs/protocol.md §13 for
  *   why not one per zone. A document carries a `version` from the controller-wide sequence; a
  *   receiver never replaces a document by one with a lower version.
  * - `rx/<id>/airing` receiver → controller, QoS 1: AiringReport (the schedule applied or refused,
@@ -12,7 +12,7 @@
  * - `rx/<id>/clock` controller → receiver, QoS 0, signed: TimeReply (t1 echoed, t2, t3).
  *
  * Every instant in these payloads is the controller's time scale (UTC); a receiver converts with
- * the offset its time exchange estimated (docs/protocol.md §12).
+ * the offset its time exchange estimated (docs/protocol.md §14).
  */
 import { z } from 'zod';
 import { idSchema, MAX_SCHEDULE_BYTES, PROTOCOL_VERSION, prioritySchema } from './mqtt.js';
@@ -230,7 +230,7 @@ export const airingReportSchema = z.discriminatedUnion('kind', [
 export type AiringReport = z.infer<typeof airingReportSchema>;
 
 /**
- * Time exchange, NTP-style (docs/protocol.md §12). Times are epoch milliseconds, fractions allowed.
+ * Time exchange, NTP-style (docs/protocol.md §14). Times are epoch milliseconds, fractions allowed.
  * The receiver sends t1 (its clock at send); the controller answers, signed, with t1 echoed, t2
  * (its clock at receipt) and t3 (its clock at send); the receiver notes t4 at receipt. Then
  * offset = ((t2 − t1) + (t3 − t4)) / 2 and round-trip delay = (t4 − t1) − (t3 − t2).

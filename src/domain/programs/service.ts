@@ -87,7 +87,9 @@ export function createScheduleService(deps: {
   /** the heartbeat's cron expression (default every minute) */
   heartbeat?: string;
 }): ScheduleService {
-  const { db, log, fleet, clock, timeZone } = deps;
+  const { db, log, fleet, timeZone } = deps;
+  // Whole milliseconds: a scaled clock has fractions, instants in the database do not.
+  const clock = { now: () => Math.floor(deps.clock.now()) };
   const repo = createProgramRepo(db);
   const lookup = audioLookup(db);
   const outcomes = createOutcomes({ db, log, isOnline: (id) => fleet.isOnline(id) });

@@ -1,12 +1,12 @@
 /**
- * The controller's half of the time exchange (docs/protocol.md §12): a receiver publishes a
+ * The controller's half of the time exchange (docs/protocol.md §14): a receiver publishes a
  * TimeRequest `{v, id, t1}` on `rx/<id>/time`; the controller answers on `rx/<id>/clock` with a
  * signed TimeReply `{v, type: 'time', id, t1, t2, t3}`, QoS 0, never retained.
  *
  * - t2 is read first, before anything else is done with the message: every microsecond spent
  *   between the arrival and t2 would be counted by the receiver as network delay on the way up.
  * - t3 is read just before sealing. The signature (tens of microseconds) then adds to the way
- *   down; the receiver's bounds stay true (it only widens them), see §12.3.
+ *   down; the receiver's bounds stay true (it only widens them), see §14.3.
  * - Answers are signed with the command key and for the receiver's own clock topic: a forged
  *   clock would move every airing, and a reply replayed onto another receiver does not verify.
  * - Each receiver is limited to a token bucket (a burst, then a steady rate); excess requests and

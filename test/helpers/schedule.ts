@@ -1,0 +1,118 @@
+/**
+ * Schedule test helpers: documents and airings as the controller would sign them, a "radio
+ * station" HTTP server with a live stream and a dead one, and the publishing of retained,
+ * sealed documents on a receiver's schedule topic.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { MqttClient } from 'mqtt';
+import type { Topics } from '../../src/contract/mqtt.js';
+import type { ScheduleDoc, ScheduledAiring, ScheduleItem } from '../../src/contract/schedule.js';
+import { type SigningKey, seal } from '../../src/contract/signing.js';
+import type { AudioFile } from './sim-harness.js';
+
+export const isoAt = (ms: number): string => new Date(ms).toISOString();
+
+export function airing(
+  at: number,
+  items: ScheduleItem[],
+  over: Partial<ScheduledAiring> = {},
+): ScheduledAiring {
+  return {
+    id: randomUUID(),
+    programId: randomUUID(),
+    title: 'Bản tin sáng',
+    at: isoAt(at),
+    priority: 'normal',
+    items,
+    graceMs: 60_000,
+    late: 'join',
+    resume: 'where_stopped',
+    ...over,
+  };
+}
+
+export const audioItem = (f: AudioFile): ScheduleItem => ({
+  kind: 'audio',
+  sha256: f.audio.sha256,
+  durationMs: f.audio.durationMs,
+});
+
+export function scheduleDoc(
+  receiverId: string,
+  version: number,
+  now: number,
+  airings: ScheduledAiring[],
+  assets: AudioFile[],
+  over: Partial<ScheduleDoc> = {},
+): ScheduleDoc {
+  return {
+    v: 1,
+    type: 'schedule',
+    receiverId,
+    version,
+    issuedAt: isoAt(now),
+    from: isoAt(now - 3600_000),
+    until: isoAt(now + 48 * 3600_000),
+    assets: assets.map((f) => f.audio),
+    airings,
+    quiet: [],
+    prefetchMs: 60 * 60_000,
+    ...over,
+  };
+}
+
+/** Publishes `doc` sealed for receiver `id`'s schedule topic, retained, QoS 1 (or raw `payload`). */
+export async function publishDoc(
+  client: MqttClient,
+  t: Topics,
+  id: string,
+  doc: ScheduleDoc | string,
+  key?: SigningKey,
+): Promise<void> {
+  const topic = t.receiverSchedule(id);
+  const payload = typeof doc === 'string' ? doc : seal(key as SigningKey, topic, doc);
+  await client.publishAsync(topic, payload, { qos: 1, retain: true });
+}
+
+/** A radio station: `/live` streams bytes until the listener hangs up; `/dead` answers 503. */
+export class StreamServer {
+  #server: Server | null = null;
+  base = '';
+  /** listeners connected to /live now */
+  listeners = 0;
+  /** bytes sent on /live in all */
+  sent = 0;
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/live') {
+        res.writeHead(503).end('off air');
+        return;
+      }
+      this.listeners++;
+      res.writeHead(200, { 'content-type': 'audio/mpeg' });
+      const chunk = Buffer.alloc(512, 0xaa);
+      const timer = setInterval(() => {
+        this.sent += chunk.length;
+        res.write(chunk);
+      }, 5);
+      res.on('close', () => {
+        clearInterval(timer);
+        this.listeners--;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const addr = server.address();
+    if (!addr || typeof addr === 'string') throw new Error('no port');
+    this.base = `http://127.0.0.1:${addr.port}`;
+    this.#server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
