@@ -99,6 +99,9 @@ export function createScheduleService(deps: {
   let again = false;
   let soon: NodeJS.Timeout | undefined;
   let stopped = false;
+  // The first publication after a start goes to every receiver: a broker that keeps retained
+  // messages in memory (the embedded one) lost them with the restart.
+  let republishAll = true;
 
   const s = {
     schedule: db.prepare<[string], { version: number; digest: string; horizon_until: string }>(
@@ -272,6 +275,7 @@ export function createScheduleService(deps: {
       );
     }
     await Promise.all(sends);
+    republishAll = false;
     return count;
   }
 
