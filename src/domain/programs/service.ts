@@ -233,8 +233,9 @@ export function createScheduleService(deps: {
         signedUrl: (id, exp) => deps.audio.signedUrl(id, exp),
       });
       const prev = s.schedule.get(r.id);
-      if (prev && prev.digest === digest && Date.parse(prev.horizon_until) - now > deps.horizonMs / 2)
-        continue;
+      const fresh =
+        prev && prev.digest === digest && Date.parse(prev.horizon_until) - now > deps.horizonMs / 2;
+      if (fresh && !republishAll) continue;
       const topic = deps.topics.receiverSchedule(r.id);
       const key = deps.commandKey();
       const { payload, doc } = sealWithinLimit(body, deps.sequence.next(), iso(now), (d: ScheduleDoc) =>
