@@ -127,10 +127,11 @@ describe('npm start', () => {
 });
 
 describe('npm run demo', () => {
-  it('brings 14 villages online and plays a bulletin on all of them', async () => {
+  it('loads Hướng Đạo, airs its 05:00 program on all 14 villages in scaled time, then plays a bulletin on all', async () => {
     const p = run('scripts/demo.ts', ['--once'], {});
     expect(await p.exited, p.output()).toBe(0);
     expect(p.output()).toContain('online: 14/14');
+    expect(p.output()).toContain('Program aired: 14/14 villages at 05:00');
     expect(p.output()).toContain('Finished: 14/14');
   }, 90_000);
 });
