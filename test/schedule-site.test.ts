@@ -53,9 +53,16 @@ describe('the schedules folder on a controller', () => {
     expect(byId.get('chieu')!.next[0]!.local.slice(11)).toBe('17:00');
     // No audio uploaded yet: each airing says so, and the relay still airs.
     expect(byId.get('sang')!.next[0]!.problems.join(' ')).toMatch(/Bản tin sáng/);
-    const status = await tc.api<{ digest: string; errors: unknown[] }>('GET', '/api/schedules');
+    const status = await tc.api<{
+      digest: string;
+      errors: unknown[];
+      zones: { zoneId: string; quietHours: { from: string; to: string }[] }[];
+    }>('GET', '/api/schedules');
     expect(status.body.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(status.body.errors).toEqual([]);
+    expect(status.body.zones.find((z) => z.zoneId === 'thon-07')?.quietHours).toEqual([
+      { from: '21:00', to: '05:00' },
+    ]);
   });
 
   it('refuses to edit or delete a program the files own, naming the file', async () => {

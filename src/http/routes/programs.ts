@@ -377,7 +377,8 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'The schedules folder: where it is, the digest applied, and the errors of a refused reload',
+        summary:
+          "The schedules folder (where it is, the digest applied, the errors of a refused reload) and every village's quiet hours and suspension",
         response: {
           200: z.object({
             dir: z.string().nullable(),
@@ -385,11 +386,30 @@ const routes: RoutePlugin = async (app, { services }) => {
             appliedAt: z.string().nullable(),
             errors: z.array(siteErrorSchema),
             timeZone: z.string(),
+            zones: z
+              .array(
+                z.object({
+                  zoneId: z.string(),
+                  quietHours: z.array(z.object({ from: z.string(), to: z.string() })),
+                  suspendedUntil: z.string().nullable(),
+                  sourceFile: z.string().nullable(),
+                }),
+              )
+              .describe("each village's quiet hours (local times) and schedule suspension"),
           }),
         },
       },
     },
-    async () => ({ ...services.site.status(), timeZone: schedules.timeZone }),
+    async () => ({
+      ...services.site.status(),
+      timeZone: schedules.timeZone,
+      zones: schedules.programs.zoneSchedules().map((z) => ({
+        zoneId: z.zoneId,
+        quietHours: z.quiet,
+        suspendedUntil: z.suspendedUntil,
+        sourceFile: z.sourceFile,
+      })),
+    }),
   );
 
   app.post(
