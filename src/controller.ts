@@ -296,6 +296,10 @@ export async function startController(
       confirmWindowS: config.CONFIRM_WINDOW_S,
     });
 
+    // An approved program becomes the version that airs.
+    approvals.setProgramSink({
+      save: (id, body, user) => schedules.saveProgram(id, body, { user, source: 'api' }),
+    });
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);
 
     const services: Services = {

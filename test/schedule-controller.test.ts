@@ -14,6 +14,7 @@ import { type ScheduleDoc, scheduleDocSchema } from '../src/contract/schedule.js
 import { open } from '../src/contract/signing.js';
 import { scaledClock } from '../src/time/clock.js';
 import { startTestController, type TestController } from './helpers/controller.js';
+import { addOfficer } from './helpers/officers.js';
 import { waitFor } from './helpers/wait.js';
 
 const FIXTURE = new URL('./fixtures/audio/tone.mp3', import.meta.url);
@@ -233,8 +234,16 @@ describe('schedules on the controller', () => {
       log: pino({ level: 'silent' }),
       isOnline: () => false,
     });
-    expect(outcomes.concludeDue(end + REPORT_MARGIN_MS - 1000)).toBe(0);
-    expect(outcomes.concludeDue(end + REPORT_MARGIN_MS + 1000)).toBeGreaterThanOrEqual(1);
+    const state = () =>
+      (
+        tc.controller.db
+          .prepare('SELECT state, concluded FROM airing_receivers WHERE airing_id = ? AND receiver_id = ?')
+          .get(a.id, 'rx-1') as { state: string; concluded: number }
+      ).concluded;
+    outcomes.concludeDue(end + REPORT_MARGIN_MS - 1000);
+    expect(state()).toBe(0); // not yet: its window plus the margin has not passed
+    outcomes.concludeDue(end + REPORT_MARGIN_MS + 1000);
+    expect(state()).toBe(1);
     const detail = await tc.api<{ receivers: { outcome: string; reason: string; concluded: boolean }[] }>(
       'GET',
       `/api/airings/${a.id}`,
@@ -262,5 +271,48 @@ describe('schedules on the controller', () => {
       );
       return d.body.receivers[0]?.outcome === 'aired' && !d.body.receivers[0].concluded;
     });
+  });
+
+  it("an editor's program waits in the approval queue and airs only once approved, as approved", async () => {
+    const editor = await addOfficer(tc, 'bien-tap', ['editor']);
+    const approver = await addOfficer(tc, 'phe-duyet', ['approver']);
+    const p = (await tc.api<{ body: Record<string, unknown> }>('GET', '/api/programs/sang')).body.body;
+    const body = {
+      ...p,
+      id: 'thong-bao',
+      title: 'Thông báo',
+      recurrence: { kind: 'once', at: '23:59', from: '2099-01-01' },
+    };
+    const filed = await tc.api<{ approval: { id: string; kind: string; programId: string } }>(
+      'POST',
+      '/api/programs',
+      body,
+      editor,
+    );
+    expect(filed.status).toBe(202);
+    expect(filed.body.approval).toMatchObject({ kind: 'program', programId: 'thong-bao' });
+    expect((await tc.api('GET', '/api/programs/thong-bao')).status).toBe(404); // nothing airs yet
+    // an editor's change to an existing program waits too; the approved version stays in force
+    const change = await tc.api('PUT', '/api/programs/sang', { ...p, title: 'Đổi tên' }, editor);
+    expect(change.status).toBe(202);
+    expect((await tc.api<{ title: string }>('GET', '/api/programs/sang')).body.title).not.toBe('Đổi tên');
+    // nobody approves their own request; an approver does
+    expect(
+      (await tc.api('POST', `/api/approvals/${filed.body.approval.id}/approve`, {}, editor)).status,
+    ).toBe(403);
+    const ok = await tc.api<{ program: { id: string; version: number } }>(
+      'POST',
+      `/api/approvals/${filed.body.approval.id}/approve`,
+      {},
+      approver,
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.body.program).toMatchObject({ id: 'thong-bao', version: 1 });
+    const saved = await tc.api<{ title: string; body: { recurrence: { from: string } } }>(
+      'GET',
+      '/api/programs/thong-bao',
+    );
+    expect(saved.body.title).toBe('Thông báo');
+    expect(saved.body.body.recurrence.from).toBe('2099-01-01');
   });
 });

@@ -79,13 +79,13 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/bulletins/:id/cancel': ['operator'],
   'POST /api/stop': ['operator'],
 
-  // programs: everyone reads; operators save (an editor's program would need the approval queue,
-  // not built for programs yet: editors preview only); operators cancel, shift and suspend
+  // programs: everyone reads; operators save; an editor's program waits in the approval queue
+  // (APPROVAL_PRIORITIES); operators cancel, shift and suspend
   'GET /api/programs': READ,
   'GET /api/programs/:id': READ,
   'POST /api/programs/preview': ['editor', 'operator'],
-  'POST /api/programs': ['operator'],
-  'PUT /api/programs/:id': ['operator'],
+  'POST /api/programs': ['editor', 'operator'],
+  'PUT /api/programs/:id': ['editor', 'operator'],
   'DELETE /api/programs/:id': ['operator'],
   'GET /api/airings': READ,
   'GET /api/airings/:id': READ,

@@ -208,21 +208,26 @@ export const apiTokenSchema = z
 export const approvalSchema = z
   .object({
     id: z.string(),
-    kind: z.literal('bulletin'),
+    kind: z
+      .enum(['bulletin', 'program'])
+      .describe("bulletin: play now once approved; program: a program's new version"),
     reason: z
       .enum(['editor', 'emergency_all'])
       .describe("editor: an editor's content; emergency_all: an emergency to every village"),
-    request: z.object({
-      title: z.string().optional(),
-      audioId: z.string(),
-      target: targetSchema,
-      priority: prioritySchema,
-      repeat: z.number().int(),
-      gapSeconds: z.number(),
-      volume: z.number().int().optional(),
-      expiresInSeconds: z.number().int().optional(),
-      expiresAt: z.string().optional(),
-    }),
+    request: z
+      .looseObject({
+        title: z.string().optional(),
+        target: targetSchema,
+        priority: prioritySchema,
+        audioId: z.string().optional().describe('bulletin'),
+        repeat: z.number().int().optional().describe('bulletin'),
+        gapSeconds: z.number().optional().describe('bulletin'),
+        volume: z.number().int().optional(),
+        expiresInSeconds: z.number().int().optional().describe('bulletin'),
+        expiresAt: z.string().optional().describe('bulletin'),
+        programId: z.string().optional().describe('program: its id; the rest is the program as saved'),
+      })
+      .describe('what was asked: a bulletin, or a program (with programId)'),
     title: z.string(),
     priority: prioritySchema,
     status: z.enum(['pending', 'approved', 'rejected', 'withdrawn', 'expired']),
@@ -233,5 +238,6 @@ export const approvalSchema = z
     decidedAt: z.string().nullable(),
     note: z.string().nullable(),
     bulletinId: z.string().nullable(),
+    programId: z.string().nullable(),
   })
   .meta({ id: 'Approval' });

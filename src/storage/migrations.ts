@@ -369,6 +369,33 @@ CREATE TABLE receiver_schedules (
   rejected_reason TEXT
 ) STRICT;
 
+-- the approval queue holds programs too: an editor's program, or a change to one, waits there
+CREATE TABLE approvals_v4 (
+  id          TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('bulletin', 'program')),
+  reason      TEXT NOT NULL CHECK (reason IN ('editor', 'emergency_all')),
+  request     TEXT NOT NULL,
+  title       TEXT NOT NULL,
+  priority    TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'pending'
+              CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn', 'expired')),
+  created_by  TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  expires_at  TEXT NOT NULL,
+  decided_by  TEXT,
+  decided_at  TEXT,
+  note        TEXT,
+  bulletin_id TEXT,
+  program_id  TEXT
+) STRICT;
+INSERT INTO approvals_v4 (id, kind, reason, request, title, priority, status, created_by, created_at,
+  expires_at, decided_by, decided_at, note, bulletin_id)
+  SELECT id, kind, reason, request, title, priority, status, created_by, created_at, expires_at,
+    decided_by, decided_at, note, bulletin_id FROM approvals;
+DROP TABLE approvals;
+ALTER TABLE approvals_v4 RENAME TO approvals;
+CREATE INDEX approvals_status ON approvals(status, created_at);
+
 -- quiet hours (giờ yên tĩnh) per zone, local times; and a zone's schedule suspended until an instant
 CREATE TABLE zone_schedule (
   zone_id         TEXT PRIMARY KEY,

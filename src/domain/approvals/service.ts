@@ -19,18 +19,28 @@ import { type AudioLibrary, assertPlayable } from '../audio/library.js';
 import type { BulletinDetail, BulletinService, CreateBulletinInput } from '../bulletins/service.js';
 import { resolveTargets } from '../bulletins/targets.js';
 import type { Fleet } from '../fleet/fleet.js';
+import type { ProgramRecord } from '../programs/repo.js';
+import type { ProgramInput } from '../programs/schema.js';
 
 /** A request for a bulletin, as the officer made it (without who made it). */
 export type BulletinRequest = Omit<CreateBulletinInput, 'userId' | 'approvedBy'>;
+/** A program (new, or a change to one) as an editor made it. */
+export type ProgramRequest = ProgramInput & { programId: string };
+
+/** Where approved programs go: the schedule service saves them as their approved version. */
+export interface ProgramSink {
+  save(id: string, body: ProgramInput, user: string): ProgramRecord;
+}
 
 export type ApprovalReason = 'editor' | 'emergency_all';
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'withdrawn' | 'expired';
 
 export interface Approval {
   id: string;
-  kind: 'bulletin';
+  kind: 'bulletin' | 'program';
   reason: ApprovalReason;
-  request: BulletinRequest;
+  /** a BulletinRequest, or a ProgramRequest when kind is 'program' */
+  request: BulletinRequest | ProgramRequest;
   title: string;
   priority: Priority;
   status: ApprovalStatus;
@@ -41,6 +51,7 @@ export interface Approval {
   decidedAt: string | null;
   note: string | null;
   bulletinId: string | null;
+  programId: string | null;
 }
 
 export type SubmitResult =
@@ -66,7 +77,13 @@ export interface ApprovalService {
     id: string,
     by: Principal,
     note?: string,
-  ): Promise<{ approval: Approval; bulletin: BulletinDetail }>;
+  ): Promise<{ approval: Approval; bulletin?: BulletinDetail; program?: ProgramRecord }>;
+  /** Files an editor's program (or change) for an approver; nothing of it airs before. */
+  fileProgram(request: ProgramRequest, by: Principal): Approval;
+  /** Whether `by` saving a program of `priority` needs an approver first. */
+  programNeedsApproval(priority: Priority, by: Principal): boolean;
+  /** Binds the schedule service (created after this one in some set-ups). */
+  setProgramSink(sink: ProgramSink): void;
   reject(id: string, by: Principal, note?: string): Approval;
   withdraw(id: string, by: Principal): Approval;
 }
@@ -78,7 +95,7 @@ const EDITOR_WAIT_MS = 7 * 86400 * 1000;
 
 interface Row {
   id: string;
-  kind: 'bulletin';
+  kind: 'bulletin' | 'program';
   reason: ApprovalReason;
   request: string;
   title: string;
@@ -91,6 +108,7 @@ interface Row {
   decided_at: string | null;
   note: string | null;
   bulletin_id: string | null;
+  program_id: string | null;
 }
 
 const decidedMeanwhile = () =>
@@ -100,7 +118,7 @@ const toApproval = (r: Row): Approval => ({
   id: r.id,
   kind: r.kind,
   reason: r.reason,
-  request: JSON.parse(r.request) as BulletinRequest,
+  request: JSON.parse(r.request) as BulletinRequest | ProgramRequest,
   title: r.title,
   priority: r.priority,
   status: r.status,
@@ -111,6 +129,7 @@ const toApproval = (r: Row): Approval => ({
   decidedAt: r.decided_at,
   note: r.note,
   bulletinId: r.bulletin_id,
+  programId: r.program_id,
 });
 
 export function createApprovalService(deps: {
@@ -131,6 +150,7 @@ export function createApprovalService(deps: {
   now?: () => number;
 }): ApprovalService {
   const { db, log, fleet } = deps;
+  let programSink: ProgramSink | null = null;
   const confirmPriorities: ReadonlySet<Priority> =
     deps.confirmPriorities ?? new Set<Priority>(['priority', 'emergency']);
   const windowMs = (deps.confirmWindowS ?? 900) * 1000;
@@ -203,22 +223,40 @@ export function createApprovalService(deps: {
         : request.expiresAt
           ? new Date(request.expiresAt)
           : new Date(now + EDITOR_WAIT_MS);
-    const id = randomUUID();
     const title = request.title ?? deps.audio.get(request.audioId)?.name ?? request.audioId;
+    return insert('bulletin', request, title, request.priority, reason, by, expiresAt, null);
+  }
+
+  function insert(
+    kind: 'bulletin' | 'program',
+    request: BulletinRequest | ProgramRequest,
+    title: string,
+    priority: Priority,
+    reason: ApprovalReason,
+    by: Principal,
+    expiresAt: Date,
+    programId: string | null,
+  ): Approval {
+    const id = randomUUID();
     db.prepare(
-      `INSERT INTO approvals (id, kind, reason, request, title, priority, created_by, created_at, expires_at)
-       VALUES (?, 'bulletin', ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO approvals (id, kind, reason, request, title, priority, created_by, created_at, expires_at, program_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       id,
+      kind,
       reason,
       JSON.stringify(request),
       title,
-      request.priority,
+      priority,
       by.id,
       nowIso(),
       expiresAt.toISOString(),
+      programId,
     );
-    log.info({ approvalId: id, reason, by: by.username }, 'approvals: bulletin waits for a second officer');
+    log.info(
+      { approvalId: id, kind, reason, by: by.username },
+      `approvals: ${kind} waits for a second officer`,
+    );
     return get(id);
   }
 
@@ -347,13 +385,51 @@ export function createApprovalService(deps: {
 
     get,
 
+    programNeedsApproval: (priority, by) =>
+      !hasRole(by, 'operator', 'admin') && deps.approvalPriorities.has(priority),
+
+    setProgramSink(sink) {
+      programSink = sink;
+    },
+
+    fileProgram(request, by) {
+      assertTargetInScope(by, request.target, fleet);
+      return insert(
+        'program',
+        request,
+        request.title,
+        request.priority,
+        'editor',
+        by,
+        new Date(Date.now() + EDITOR_WAIT_MS),
+        request.programId,
+      );
+    },
+
     async approve(id, by, note) {
       const a = pending(id);
       assertMayDecide(a, by);
+      if (a.kind === 'program') {
+        if (!programSink) throw new AppError(503, 'unavailable', 'Programs cannot be saved right now.');
+        if (!decide(id, 'approved', by, note)) throw decidedMeanwhile();
+        const { programId, ...body } = a.request as ProgramRequest;
+        try {
+          const program = programSink.save(programId, body, a.createdBy);
+          log.info({ approvalId: id, programId, by: by.username }, 'approvals: program approved');
+          return { approval: get(id), program };
+        } catch (err) {
+          // A clash that arose meanwhile, say: the request waits again, the reason in the error.
+          db.prepare(
+            "UPDATE approvals SET status = 'pending', decided_by = NULL, decided_at = NULL, note = NULL WHERE id = ?",
+          ).run(id);
+          throw err;
+        }
+      }
+      const request = a.request as BulletinRequest;
       if (!decide(id, 'approved', by, note)) throw decidedMeanwhile();
       let bulletin: BulletinDetail;
       try {
-        bulletin = await deps.bulletins.create({ ...a.request, userId: a.createdBy, approvedBy: by.id });
+        bulletin = await deps.bulletins.create({ ...request, userId: a.createdBy, approvedBy: by.id });
       } catch (err) {
         // Nothing aired: the request waits again, with the reason in the error for the approver.
         db.prepare(

@@ -50,11 +50,16 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Approve and send now (an approver; for an emergency to every village, an operator too)',
+        summary:
+          "Approve: a bulletin is sent now, a program's version becomes the one that airs (an approver; for an emergency to every village, an operator too)",
         params: idParams,
         body: decision,
         response: {
-          200: z.object({ approval: approvalSchema, bulletin: bulletinSchema }),
+          200: z.object({
+            approval: approvalSchema,
+            bulletin: bulletinSchema.optional(),
+            program: z.object({ id: z.string(), title: z.string(), version: z.number() }).optional(),
+          }),
           403: errorBodySchema,
           404: errorBodySchema,
           409: errorBodySchema,

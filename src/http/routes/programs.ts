@@ -1,11 +1,14 @@
 /** Programs (chương trình), their airings, one airing's receivers, and the schedules folder. */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { assertTargetInScope } from '../../auth/scope.js';
+import type { User } from '../../auth/service.js';
 import type { AiringRecord } from '../../domain/programs/repo.js';
-import { programIdSchema, programInputSchema } from '../../domain/programs/schema.js';
-import { notFound } from '../../errors.js';
+import { type ProgramInput, programIdSchema, programInputSchema } from '../../domain/programs/schema.js';
+import { CLASH_LOOKAHEAD_MS } from '../../domain/programs/service.js';
+import { conflict, notFound } from '../../errors.js';
 import { errorBodySchema } from '../errors.js';
-import { idParams } from '../schemas.js';
+import { approvalSchema, idParams } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
 const itemSchema = z.object({
@@ -99,6 +102,28 @@ const pickAiring = (a: AiringRecord): z.infer<typeof airingSchema> => ({
 
 const routes: RoutePlugin = async (app, { services }) => {
   const { schedules } = services;
+  /**
+   * An editor's program (or change) of a priority in APPROVAL_PRIORITIES waits for an approver:
+   * checked as a save would be (file ownership, clashes), then filed; nothing of it airs before.
+   */
+  const fileIfNeeded = (id: string, body: ProgramInput, user: User) => {
+    if (!services.approvals.programNeedsApproval(body.priority, user)) return null;
+    const existing = schedules.programs.get(id);
+    if (existing?.source === 'file')
+      throw conflict(
+        'program_from_file',
+        `Program "${id}" comes from the schedules file ${existing.sourceFile ?? '(unknown)'}; change it there and reload.`,
+        { file: existing.sourceFile },
+      );
+    const { clashes } = schedules.preview(id, body, CLASH_LOOKAHEAD_MS / 86_400_000);
+    if (clashes.length)
+      throw conflict(
+        'schedule_clash',
+        'This program overlaps other programs on the same receivers. Say which goes first in "clashes": {"<program id>": "first" | "after" | "skip"}.',
+        { clashes },
+      );
+    return services.approvals.fileProgram({ ...body, programId: id }, user);
+  };
   const tags = ['programs'];
   const upcoming = (programId: string, limit: number) => {
     const now = schedules.now();
@@ -179,9 +204,15 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary:
-          'Create a program (201). 409 schedule_clash lists the airings it overlaps on the same receivers: say which goes first in "clashes"',
+          'Create a program (201), or file an editor\'s for an approver (202). 409 schedule_clash lists the airings it overlaps on the same receivers: say which goes first in "clashes"',
         body: programInputSchema.extend({ id: programIdSchema.optional() }),
-        response: { 201: programSchema, 400: errorBodySchema, 409: errorBodySchema },
+        response: {
+          201: programSchema,
+          202: z.object({ approval: approvalSchema }),
+          400: errorBodySchema,
+          403: errorBodySchema,
+          409: errorBodySchema,
+        },
       },
     },
     async (request, reply) => {
@@ -191,8 +222,11 @@ const routes: RoutePlugin = async (app, { services }) => {
         return reply
           .code(409)
           .send({ error: 'exists', message: `Program "${pid}" exists; use PUT to change it.` });
-      const p = schedules.saveProgram(pid, body, { user: request.user!.id, source: 'api' });
+      assertTargetInScope(request.user!, body.target, services.fleet);
       request.auditSubject = pid;
+      const approval = fileIfNeeded(pid, body, request.user!);
+      if (approval) return reply.code(202).send({ approval });
+      const p = schedules.saveProgram(pid, body, { user: request.user!.id, source: 'api' });
       return reply.code(201).send({ ...p, next: [] });
     },
   );
@@ -203,19 +237,29 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary:
-          'Change a program: airings not begun follow the change; those begun or past are facts. 409 program_from_file for a program owned by a site file',
+          "Change a program (an editor's change waits for an approver: 202): airings not begun follow the change; those begun or past are facts. 409 program_from_file for a program owned by a site file",
         params: idParams,
         body: programInputSchema,
-        response: { 200: programSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+        response: {
+          200: programSchema,
+          202: z.object({ approval: approvalSchema }),
+          400: errorBodySchema,
+          403: errorBodySchema,
+          404: errorBodySchema,
+          409: errorBodySchema,
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       if (!schedules.programs.get(request.params.id)) throw notFound('program', request.params.id);
+      assertTargetInScope(request.user!, request.body.target, services.fleet);
+      const approval = fileIfNeeded(request.params.id, request.body, request.user!);
+      if (approval) return reply.code(202).send({ approval });
       const p = schedules.saveProgram(request.params.id, request.body, {
         user: request.user!.id,
         source: 'api',
       });
-      return { ...p, next: [] };
+      return reply.send({ ...p, next: [] });
     },
   );
 
