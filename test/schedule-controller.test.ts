@@ -174,7 +174,7 @@ describe('schedules on the controller', () => {
     expect(applied.applied_version).toBe(doc.version);
   });
 
-  it('refuses an edit of a program owned by a site file, and a clash without an order', async () => {
+  it('refuses a clash without an order; with "after" the new program follows the other', async () => {
     const p = (await tc.api<{ body: Record<string, unknown> }>('GET', '/api/programs/sang')).body.body;
     const clash = await tc.api<{ error: string; details: { clashes: { programId: string }[] } }>(
       'POST',
@@ -194,7 +194,58 @@ describe('schedules on the controller', () => {
     const next = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/trung')).body.next;
     const sang = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/sang')).body.next;
     // it follows the other program's airing: starts where that one's items end
-    expect(Date.parse(next[0]!.at)).toBeGreaterThan(Date.parse(sang[0]!.at));
+    expect(Date.parse(next[0]!.at)).toBe(
+      Date.parse(sang[0]!.at) + (sang[0] as unknown as { durationMs: number }).durationMs,
+    );
+  });
+
+  it('a clash between two priority programs is resolved by the officer’s order: first, or skip', async () => {
+    const audio = (await tc.api<{ items: { id: string }[] }>('GET', '/api/audio')).body.items[0]!.id;
+    // tomorrow at 12:00 in Hướng Đạo (UTC+7): within the horizon, so the airings are planned
+    const tomorrow = new Date(Date.now() + 7 * 3600_000 + 86_400_000).toISOString().slice(0, 10);
+    const noon = Date.parse(`${tomorrow}T05:00:00.000Z`);
+    const program = (id: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      title: `Thông báo ${id}`,
+      priority: 'priority',
+      target: { zones: ['thon-2'] },
+      recurrence: { kind: 'once', at: '12:00', from: tomorrow },
+      items: [{ kind: 'audio', audio }],
+      ...extra,
+    });
+    expect((await tc.api('POST', '/api/programs', program('uu-tien-1'))).status).toBe(201);
+    const clash = await tc.api<{ error: string; details: { clashes: { programId: string }[] } }>(
+      'POST',
+      '/api/programs',
+      program('uu-tien-2'),
+    );
+    expect(clash.status).toBe(409);
+    expect(clash.body.details.clashes.map((c) => c.programId)).toEqual(['uu-tien-1']);
+    // The commune decides: uu-tien-2 goes first, uu-tien-1 follows it.
+    const first = await tc.api(
+      'POST',
+      '/api/programs',
+      program('uu-tien-2', { clashes: { 'uu-tien-1': 'first' } }),
+    );
+    expect(first.status).toBe(201);
+    // and a third gives way to both
+    const third = await tc.api(
+      'POST',
+      '/api/programs',
+      program('uu-tien-3', { clashes: { 'uu-tien-1': 'skip', 'uu-tien-2': 'skip' } }),
+    );
+    expect(third.status).toBe(201);
+    const planned = (programId: string) =>
+      tc.controller.db
+        .prepare(
+          "SELECT at, duration_ms AS d, status FROM airings WHERE program_id = ? AND status = 'scheduled'",
+        )
+        .all(programId) as { at: string; d: number; status: string }[];
+    const [two] = planned('uu-tien-2');
+    const [one] = planned('uu-tien-1');
+    expect(Date.parse(two!.at)).toBe(noon);
+    expect(Date.parse(one!.at)).toBe(noon + two!.d);
+    expect(planned('uu-tien-3')).toEqual([]);
   });
 
   it('shows the airing in the as-run log, as JSON and as CSV with Vietnamese headers, and in the daily summary', async () => {
