@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/mosquitto.js';
 
-const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -17,7 +16,9 @@ afterEach(() => {
 });
 
 function run(script: string, args: string[], env: Record<string, string>) {
-  const child = spawn(TSX, [script, ...args], {
+  // As `npm start` runs it: node with the tsx loader (the tsx CLI wrapper SIGKILLs a child that
+  // has not answered a relayed SIGTERM within about 60 ms, skipping its shutdown).
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
