@@ -105,4 +105,23 @@ describe('the schedules folder on a controller', () => {
     const again = await tc.api<{ status: string }>('POST', '/api/schedules/reload');
     expect(again.body.status).toBe('unchanged');
   });
+
+  it('says when a program would start inside a village’s quiet hours (and an emergency would not be held)', async () => {
+    const today = new Date(Date.now() + 7 * 3600_000).toISOString().slice(0, 10);
+    const body = (id: string, priority: string, at = '22:30') => ({
+      id,
+      title: `Đêm ${id}`,
+      priority,
+      target: { zones: ['thon-03'] },
+      recurrence: { kind: 'daily', at, from: today },
+      items: [{ kind: 'pause', duration: 10 }],
+    });
+    expect((await tc.api('POST', '/api/programs', body('dem', 'normal'))).status).toBe(201);
+    const night = (await tc.api<Program>('GET', '/api/programs/dem')).body;
+    expect(night.next[0]!.problems).toEqual([
+      'starts inside the quiet hours of thon-03: it will not air there',
+    ]);
+    expect((await tc.api('POST', '/api/programs', body('bao', 'emergency', '23:30'))).status).toBe(201);
+    expect((await tc.api<Program>('GET', '/api/programs/bao')).body.next[0]!.problems).toEqual([]);
+  });
 });

@@ -150,6 +150,19 @@ export function createScheduleService(deps: {
     return { plans, skipped };
   }
 
+  /** The zones of `target` whose quiet hours hold the instant `at` (within [from, to)). */
+  function quietChecker(from: number, to: number) {
+    const zones = repo.zoneSchedules().filter((z) => z.quiet.length > 0);
+    const intervals = new Map(zones.map((z) => [z.zoneId, quietIntervals(z.quiet, timeZone, from, to)]));
+    return (target: AiringRecord['target'], at: number): string[] => {
+      if (intervals.size === 0) return [];
+      const ids = target.all
+        ? [...intervals.keys()]
+        : [...new Set([...(target.zones ?? []), ...(target.receivers ?? []).map((r) => zoneOf(r) ?? '')])];
+      return ids.filter((id) => intervals.get(id)?.some((q) => at >= q.start && at < q.end)).sort();
+    };
+  }
+
   const sameAiring = (a: AiringRecord, b: PlannedAiring) =>
     a.at === b.at &&
     a.windowEnd === b.windowEnd &&
@@ -166,9 +179,19 @@ export function createScheduleService(deps: {
   const writePlan = db.transaction((now: number) => {
     const nowIso = iso(now);
     const { plans, skipped } = planAll(now, now + deps.horizonMs);
+    const quietAt = quietChecker(now - PAST_MS, now + deps.horizonMs);
     const live = new Set<string>();
     for (const { program, airings } of plans.values()) {
       for (const a of airings) {
+        // Said when planned, so the officer sees it before the night: the receivers will not start it.
+        if (a.priority !== 'emergency') {
+          const quiet = quietAt(a.target, Date.parse(a.at));
+          if (quiet.length)
+            a.problems = [
+              ...a.problems,
+              `starts inside the quiet hours of ${quiet.join(', ')}: it will not air there`,
+            ];
+        }
         const key = `${a.programId}/${a.occurrence}`;
         live.add(key);
         const row = repo.airingByKey(a.programId, a.occurrence);
