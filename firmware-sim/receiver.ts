@@ -181,6 +181,7 @@ export class SimReceiver extends ObservableReceiver {
         yieldTo: (by) => this.#player.yieldTo(by),
         resume: () => this.#player.resume(),
       },
+      ...opts.schedule,
       log: this.#log,
     });
   }
