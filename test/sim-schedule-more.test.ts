@@ -7,33 +7,24 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimReceiver } from '../firmware-sim/receiver.js';
-import type { AiringRecord } from '../firmware-sim/schedule/reports.js';
 import type { ScheduledAiring } from '../src/contract/schedule.js';
 import { type Clock, scaledClock } from '../src/time/clock.js';
 import {
   airing,
   audioItem,
+  ended,
   isoAt,
+  near,
   publishDoc,
   refusedUrl,
+  report,
   StreamServer,
   scheduleDoc,
+  trail,
 } from './helpers/schedule.js';
 import { type AudioFile, SimHarness, sha256, wav } from './helpers/sim-harness.js';
 
 const FACTOR = 100;
-/** A timer of a busy test process may fire up to ~15 real ms late: that × FACTOR here. */
-const JITTER_MS = 1500;
-
-const of = (rx: SimReceiver, airingId: string) => rx.airings.filter((r) => r.airingId === airingId);
-const trail = (rx: SimReceiver, airingId: string) =>
-  of(rx, airingId).map((r) => (r.item === undefined ? r.state : `${r.item}:${r.state}`));
-const ended = (airingId: string) => (r: AiringRecord) => r.airingId === airingId && r.state === 'ended';
-const find = (rx: SimReceiver, airingId: string, item: number | undefined, state: string) =>
-  of(rx, airingId).find((r) => r.item === item && r.state === state);
-const atMs = (r: AiringRecord | undefined) => Date.parse(r?.at ?? '');
-const near = (r: AiringRecord | undefined, instant: number) =>
-  expect(Math.abs(atMs(r) - instant)).toBeLessThan(JITTER_MS);
 
 describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes', () => {
   let h: SimHarness;
@@ -106,20 +97,20 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     ]);
     // The stream was tried ahead of the slot: the fallback sounds at the slot, from its start,
     // ends with its file (10 s of a 20 s slot), and item 1 keeps its planned instant.
-    const fbStart = find(rx, withFallback.id, 0, 'started');
+    const fbStart = report(rx, withFallback.id, 0, 'started');
     expect(fbStart).toMatchObject({ fallback: true, offsetMs: 0 });
     near(fbStart, t);
-    const fbEnd = find(rx, withFallback.id, 0, 'finished');
+    const fbEnd = report(rx, withFallback.id, 0, 'finished');
     expect(fbEnd).toMatchObject({ fallback: true, sha256: sha256(fb.bytes) });
     near(fbEnd, t + 10_000);
-    near(find(rx, withFallback.id, 1, 'started'), t + 20_000);
-    expect(find(rx, withFallback.id, undefined, 'ended')?.outcome).toBe('aired');
+    near(report(rx, withFallback.id, 1, 'started'), t + 20_000);
+    expect(report(rx, withFallback.id, undefined, 'ended')?.outcome).toBe('aired');
 
     expect(trail(rx, without.id)).toEqual(['ready', '0:failed', '1:started', '1:finished', 'ended']);
-    const failed = find(rx, without.id, 0, 'failed');
+    const failed = report(rx, without.id, 0, 'failed');
     expect(failed?.reason).toBe('stream_failed');
     expect(failed?.report).toMatchObject({ detail: expect.any(String) });
-    near(find(rx, without.id, 1, 'started'), t + 40_000 + 15_000);
+    near(report(rx, without.id, 1, 'started'), t + 40_000 + 15_000);
   });
 
   it('a relay whose stream answers only after its slot began joins live, reporting how far in', async () => {
@@ -141,13 +132,13 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
       '1:finished',
       'ended',
     ]);
-    const relay = find(rx, air.id, 0, 'started');
+    const relay = report(rx, air.id, 0, 'started');
     // joined live where the slot is when the stream answered: 7 s of 30 in, or a little more
     expect(relay?.offsetMs).toBeGreaterThan(4000);
     expect(relay?.offsetMs).toBeLessThan(20_000);
     near(relay, t + (relay?.offsetMs ?? 0));
-    near(find(rx, air.id, 0, 'finished'), t + 30_000);
-    near(find(rx, air.id, 1, 'started'), t + 30_000);
+    near(report(rx, air.id, 0, 'finished'), t + 30_000);
+    near(report(rx, air.id, 1, 'started'), t + 30_000);
   });
 
   it('quiet hours: normal airings do not start inside them, emergencies do; normal bulletins are refused', async () => {
@@ -165,14 +156,14 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     await rx.waitForAiring(ended(urgent.id), 5000);
 
     expect(trail(rx, running.id)).toEqual(['ready', '0:started', '0:finished', '1:cut', 'ended']);
-    expect(find(rx, running.id, 1, 'cut')?.reason).toBe('quiet_hours');
-    expect(find(rx, running.id, undefined, 'ended')?.outcome).toBe('cut');
+    expect(report(rx, running.id, 1, 'cut')?.reason).toBe('quiet_hours');
+    expect(report(rx, running.id, undefined, 'ended')?.outcome).toBe('cut');
     expect(trail(rx, due.id)).toEqual(['ready', 'missed', 'ended']);
-    expect(find(rx, due.id, undefined, 'missed')?.reason).toBe('quiet_hours');
+    expect(report(rx, due.id, undefined, 'missed')?.reason).toBe('quiet_hours');
     expect(trail(rx, duePriority.id)).toEqual(['ready', 'missed', 'ended']);
-    expect(find(rx, duePriority.id, undefined, 'missed')?.reason).toBe('quiet_hours');
+    expect(report(rx, duePriority.id, undefined, 'missed')?.reason).toBe('quiet_hours');
     expect(trail(rx, urgent.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
-    near(find(rx, urgent.id, 0, 'started'), base + 40_000);
+    near(report(rx, urgent.id, 0, 'started'), base + 40_000);
 
     // still inside the quiet hours (until base + 200 s): a normal bulletin is refused, an emergency plays
     expect(clock.now()).toBeLessThan(base + 150_000);
@@ -199,15 +190,15 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     await rx.waitForAiring(ended(now.id));
     await rx.waitForEvent((ev) => ev.commandId === stop.id && ev.state === 'received');
     expect(trail(rx, now.id)).toEqual(['ready', '0:started', '0:cut', '1:cut', 'ended']);
-    const cut = find(rx, now.id, 0, 'cut');
+    const cut = report(rx, now.id, 0, 'cut');
     expect(cut?.reason).toBe('stopped');
     expect(cut?.offsetMs).toBeGreaterThan(0);
-    expect(find(rx, now.id, 1, 'cut')?.reason).toBe('stopped');
-    expect(find(rx, now.id, undefined, 'ended')?.outcome).toBe('cut');
+    expect(report(rx, now.id, 1, 'cut')?.reason).toBe('stopped');
+    expect(report(rx, now.id, undefined, 'ended')?.outcome).toBe('cut');
 
     await rx.waitForAiring(ended(later.id), 5000);
     expect(trail(rx, later.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
-    near(find(rx, later.id, 0, 'started'), t + 60_000);
+    near(report(rx, later.id, 0, 'started'), t + 60_000);
   });
 
   it('a stop older than the document (seq ≤ version) leaves the airing on air', async () => {
@@ -223,4 +214,78 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     await rx.waitForAiring(ended(air.id), 5000);
     expect(trail(rx, air.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
   });
+
+  it('nothing airs twice: a restart during an airing and after it, the same document again, a newer one still listing it', async () => {
+    const rx = await receiver();
+    const a = h.audio.add(wav(660, 200), 20_000);
+    const b = h.audio.add(wav(680, 200), 5_000);
+    const t = clock.now() + 15_000;
+    const first = airing(t, [audioItem(a), audioItem(b)], { graceMs: 5_000 }); // window ends t + 30 s
+    const marker = airing(t + 40_000, [audioItem(b)]);
+    const v1 = h.nextSeq();
+    const doc = scheduleDoc(rx.id, v1, clock.now(), [first, marker], [a, b]);
+    await publishDoc(h.controller, h.t, rx.id, doc, h.key);
+    const applied = (version: number, n: number) =>
+      waitUntil(() => rx.airings.filter((r) => r.state === 'applied' && r.version === version).length >= n);
+    await applied(v1, 1);
+    await started(rx, first.id);
+
+    // Stopped mid-airing: what sounded is over for good (reported `other`), and a restart within
+    // the window does not play it again. Its arming runs before the retained document comes back,
+    // so once that is `applied` again, a second start would already have been reported.
+    await rx.stop();
+    expect(trail(rx, first.id)).toEqual(['ready', '0:started', '0:cut', '1:cut', 'ended']);
+    expect(report(rx, first.id, 0, 'cut')?.reason).toBe('other');
+    await rx.start();
+    await applied(v1, 2);
+    await publishDoc(h.controller, h.t, rx.id, doc, h.key); // the same document delivered again
+    await applied(v1, 3);
+    await hold(rx, [first, marker], [a, b]); // a newer version still listing it
+
+    await rx.waitForAiring(ended(marker.id), 5000);
+    expect(trail(rx, marker.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
+    near(report(rx, marker.id, 0, 'started'), t + 40_000);
+    // After the marker aired, within its window: stop, start, and its retained document again.
+    await rx.stop();
+    await rx.start();
+    await applied(rx.schedule?.version ?? -1, 2);
+    expect(trail(rx, marker.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
+    expect(trail(rx, first.id)).toEqual(['ready', '0:started', '0:cut', '1:cut', 'ended']);
+  });
+
+  it('a newer document without the airing on air cuts it (`stopped`); an older one is refused `stale`', async () => {
+    const rx = await receiver();
+    const a = h.audio.add(wav(700, 200), 30_000);
+    const b = h.audio.add(wav(720, 200), 5_000);
+    const t = clock.now() + 15_000;
+    const gone = airing(t, [audioItem(a), audioItem(b)]);
+    const next = airing(t + 50_000, [audioItem(b)]);
+    const v1 = h.nextSeq();
+    const old = scheduleDoc(rx.id, v1, clock.now(), [gone], [a, b]);
+    await publishDoc(h.controller, h.t, rx.id, old, h.key);
+    await started(rx, gone.id);
+    const v2 = await hold(rx, [next], [b]);
+    await rx.waitForAiring(ended(gone.id));
+    expect(trail(rx, gone.id)).toEqual(['ready', '0:started', '0:cut', '1:cut', 'ended']);
+    const cut = report(rx, gone.id, 0, 'cut');
+    expect(cut?.reason).toBe('stopped');
+    expect(cut?.offsetMs).toBeGreaterThan(0);
+    expect(report(rx, gone.id, undefined, 'ended')?.outcome).toBe('cut');
+
+    await publishDoc(h.controller, h.t, rx.id, old, h.key);
+    await rx.waitForAiring((r) => r.state === 'rejected' && r.version === v1 && r.reason === 'stale');
+    expect(rx.schedule?.version).toBe(v2);
+    await rx.waitForAiring(ended(next.id), 5000);
+    expect(trail(rx, next.id)).toEqual(['ready', '0:started', '0:finished', 'ended']);
+    expect(trail(rx, gone.id)).toHaveLength(5); // the old copy brought nothing back
+  });
 });
+
+/** Polls a local condition that a network round trip makes true; bounded. */
+async function waitUntil(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -6,6 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { MqttClient } from 'mqtt';
+import { expect } from 'vitest';
+import type { SimReceiver } from '../../firmware-sim/receiver.js';
+import type { AiringRecord } from '../../firmware-sim/schedule/reports.js';
 import type { Topics } from '../../src/contract/mqtt.js';
 import type { ScheduleDoc, ScheduledAiring, ScheduleItem } from '../../src/contract/schedule.js';
 import { type SigningKey, seal } from '../../src/contract/signing.js';
@@ -141,4 +144,24 @@ export async function refusedUrl(): Promise<string> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (!addr || typeof addr === 'string') throw new Error('no port');
   return `http://127.0.0.1:${addr.port}/stream`;
+}
+
+/** A timer of a busy test process may fire up to ~15 real ms late: that × 100 on a 100× clock. */
+export const JITTER_MS = 1500;
+
+/** What `rx` reported about one airing, in order. */
+export const reportsOf = (rx: SimReceiver, airingId: string): AiringRecord[] =>
+  rx.airings.filter((r) => r.airingId === airingId);
+/** The airing's reports as `item:state` (or `state` for the airing as a whole). */
+export const trail = (rx: SimReceiver, airingId: string): string[] =>
+  reportsOf(rx, airingId).map((r) => (r.item === undefined ? r.state : `${r.item}:${r.state}`));
+export const ended = (airingId: string) => (r: AiringRecord) =>
+  r.airingId === airingId && r.state === 'ended';
+/** The first report of `state` for item `item` (undefined: the airing as a whole). */
+export const report = (rx: SimReceiver, airingId: string, item: number | undefined, state: string) =>
+  reportsOf(rx, airingId).find((r) => r.item === item && r.state === state);
+/** Asserts a report happened at `instant` on the true clock, within the timers' jitter. */
+export function near(r: AiringRecord | undefined, instant: number, slack = JITTER_MS): void {
+  expect(r, 'report present').toBeDefined();
+  expect(Math.abs(Date.parse(r?.at ?? '') - instant)).toBeLessThan(slack);
 }
