@@ -25,6 +25,11 @@ import {
 import { type AudioFile, SimHarness, sha256, wav } from './helpers/sim-harness.js';
 
 const FACTOR = 100;
+/**
+ * From now to a test's first airing: the document must be taken and its audio fetched before it
+ * (600 real ms, ample in a loaded test run; a late document would join late instead).
+ */
+const LEAD_MS = 60_000;
 
 describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes', () => {
   let h: SimHarness;
@@ -75,7 +80,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const fb = h.audio.add(wav(500, 200), 10_000);
     const b = h.audio.add(wav(520, 200), 5_000);
-    const t = clock.now() + 20_000;
+    const t = clock.now() + LEAD_MS;
     const withFallback = airing(t, [
       { kind: 'relay', url: `${radio.base}/dead`, durationMs: 20_000, fallback: fb.audio.sha256 },
       audioItem(b),
@@ -117,7 +122,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     // 2 s ahead of a slot is 20 real ms; the station answers after 70 real ms (7 s of schedule).
     const rx = await receiver();
     const b = h.audio.add(wav(540, 200), 5_000);
-    const t = clock.now() + 20_000;
+    const t = clock.now() + LEAD_MS;
     const air = airing(t, [
       { kind: 'relay', url: `${radio.base}/slow?ms=70`, durationMs: 30_000 },
       audioItem(b),
@@ -145,7 +150,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(560, 200), 10_000);
     const e = h.audio.add(wav(580, 200), 5_000);
-    const base = clock.now() + 20_000;
+    const base = clock.now() + LEAD_MS;
     const quiet = [{ start: isoAt(base + 10_000), end: isoAt(base + 200_000) }];
     // starts outside, its second item would start inside
     const running = airing(base, [audioItem(a), audioItem(a)]);
@@ -180,7 +185,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(600, 200), 30_000);
     const b = h.audio.add(wav(620, 200), 5_000);
-    const t = clock.now() + 15_000;
+    const t = clock.now() + LEAD_MS;
     const now = airing(t, [audioItem(a), audioItem(b)]);
     const later = airing(t + 60_000, [audioItem(b)]);
     await hold(rx, [now, later], [a, b]);
@@ -205,7 +210,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(640, 200), 20_000);
     const old = h.stop(); // numbered before the document
-    const t = clock.now() + 15_000;
+    const t = clock.now() + LEAD_MS;
     const air = airing(t, [audioItem(a)]);
     await hold(rx, [air], [a]);
     await started(rx, air.id);
@@ -219,7 +224,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(660, 200), 20_000);
     const b = h.audio.add(wav(680, 200), 5_000);
-    const t = clock.now() + 15_000;
+    const t = clock.now() + LEAD_MS;
     const first = airing(t, [audioItem(a), audioItem(b)], { graceMs: 5_000 }); // window ends t + 30 s
     const marker = airing(t + 40_000, [audioItem(b)]);
     const v1 = h.nextSeq();
@@ -257,7 +262,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(700, 200), 30_000);
     const b = h.audio.add(wav(720, 200), 5_000);
-    const t = clock.now() + 15_000;
+    const t = clock.now() + LEAD_MS;
     const gone = airing(t, [audioItem(a), audioItem(b)]);
     const next = airing(t + 50_000, [audioItem(b)]);
     const v1 = h.nextSeq();

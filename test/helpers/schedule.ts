@@ -146,8 +146,12 @@ export async function refusedUrl(): Promise<string> {
   return `http://127.0.0.1:${addr.port}/stream`;
 }
 
-/** A timer of a busy test process may fire up to ~15 real ms late: that × 100 on a 100× clock. */
-export const JITTER_MS = 1500;
+/**
+ * A timer on a loaded machine (test files in parallel, other processes) may fire some 50 real ms
+ * late: × 100 on a 100× clock. The schedule tests check where things sit on the timeline (slots
+ * that differ by 10 s or more); start accuracy itself is the benchmark's, at real speed.
+ */
+export const JITTER_MS = 5000;
 
 /** What `rx` reported about one airing, in order. */
 export const reportsOf = (rx: SimReceiver, airingId: string): AiringRecord[] =>
