@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
 import type { PlayedEntry } from './player/player.js';
+import type { AiringRecord } from './schedule/reports.js';
 import type { SimReceiverEventMap } from './types.js';
 import { waitForMatch } from './util.js';
 
@@ -19,6 +20,8 @@ export abstract class ObservableReceiver extends EventEmitter<SimReceiverEventMa
   }
 
   abstract get id(): string;
+  /** Every report about its schedule and airings, oldest first. */
+  abstract get airings(): readonly AiringRecord[];
   /** The last configuration applied, or null. */
   abstract get config(): ReceiverConfig | null;
   /**
@@ -83,5 +86,20 @@ export abstract class ObservableReceiver extends EventEmitter<SimReceiverEventMa
     const describe = () => `${this.id}: no matching config within ${timeoutMs} ms`;
     const current = this.settledConfig;
     return waitForMatch(subscribe, predicate, timeoutMs, current ? [current] : [], describe);
+  }
+
+  /** Resolves with the first airing report matching `predicate` (past ones count); rejects after `timeoutMs`. */
+  waitForAiring(predicate: (r: AiringRecord) => boolean, timeoutMs = 5000): Promise<AiringRecord> {
+    const subscribe = (listener: (r: AiringRecord) => void) => {
+      this.on('airing', listener);
+      return () => this.off('airing', listener);
+    };
+    const describe = () => {
+      const last = this.airings
+        .slice(-5)
+        .map((r) => `${r.airingId ?? r.version}:${r.item ?? '-'}:${r.state}`);
+      return `${this.id}: no matching airing report within ${timeoutMs} ms (last: ${last.join(', ') || 'none'})`;
+    };
+    return waitForMatch(subscribe, predicate, timeoutMs, this.airings, describe);
   }
 }

@@ -41,7 +41,7 @@ import { type AiringRecord, AiringReporter } from './schedule/reports.js';
 import { TimeLink } from './timelink.js';
 import type { SyncState } from './timesync.js';
 import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
-import { firstOf, iso, ReplayMemory, Serial, waitForMatch } from './util.js';
+import { firstOf, iso, ReplayMemory, Serial } from './util.js';
 
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
 
@@ -181,6 +181,7 @@ export class SimReceiver extends ObservableReceiver {
         yieldTo: (by) => this.#player.yieldTo(by),
         resume: () => this.#player.resume(),
       },
+      ...opts.schedule,
       log: this.#log,
     });
   }
@@ -209,21 +210,6 @@ export class SimReceiver extends ObservableReceiver {
   /** The schedule document in force, or null. */
   get schedule(): ScheduleDoc | null {
     return this.#schedule.memory.doc;
-  }
-
-  /** Resolves with the first airing report matching `predicate` (past ones count); rejects after `timeoutMs`. */
-  waitForAiring(predicate: (r: AiringRecord) => boolean, timeoutMs = 5000): Promise<AiringRecord> {
-    const subscribe = (listener: (r: AiringRecord) => void) => {
-      this.on('airing', listener);
-      return () => this.off('airing', listener);
-    };
-    const describe = () => {
-      const last = this.airings
-        .slice(-5)
-        .map((r) => `${r.airingId ?? r.version}:${r.item ?? '-'}:${r.state}`);
-      return `${this.id}: no matching airing report within ${timeoutMs} ms (last: ${last.join(', ') || 'none'})`;
-    };
-    return waitForMatch(subscribe, predicate, timeoutMs, this.airings, describe);
   }
 
   get id(): string {

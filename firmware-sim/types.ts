@@ -63,6 +63,11 @@ export interface SimReceiverOptions {
    * follows the controller's clock. Default off (controllerNow() is the own clock).
    */
   timeSync?: boolean | ClockSyncOptions | undefined;
+  /**
+   * Schedule tuning, controller-time ms: how long ahead of its slot a relay connects (default
+   * 2000) and how long it may take to answer before its fallback plays (default 5000).
+   */
+  schedule?: { relayLeadMs?: number; relayConnectTimeoutMs?: number } | undefined;
   /** status republication period (default 60 s) */
   heartbeatMs?: number | undefined;
   /** session of the first connection (default: Unix seconds, so it grows across reboots) */

@@ -18,6 +18,7 @@ import type { AudioCache } from '../cache.js';
 import type { DownloadResult } from '../download.js';
 import { ScheduleMemory, verifyScheduleDoc } from './document.js';
 import { Prefetcher } from './prefetch.js';
+import { RELAY_LEAD_MS, RelayLine } from './relayline.js';
 import type { AiringReporter } from './reports.js';
 import { AiringRun, type RunHost } from './run.js';
 import { arbitrate, type Holder, pickWaiting } from './speaker.js';
@@ -47,6 +48,8 @@ export interface EngineHost {
   log: Logger;
   /** how long a relay may take to answer before its fallback plays (default 5 s, controller time) */
   relayConnectTimeoutMs?: number;
+  /** how long ahead of its slot a relay connects (default RELAY_LEAD_MS, controller time) */
+  relayLeadMs?: number;
 }
 
 /** An airing due but waiting for the loudspeaker (never started), or an interrupted one. */
@@ -74,6 +77,8 @@ export class ScheduleEngine {
   /** while the engine itself picks what sounds: a run ending does not hand the speaker back */
   #deciding = false;
   readonly #runHost: RunHost;
+  /** airings whose first item is a relay: its connection, opened ahead of the instant */
+  readonly #lines = new Map<string, RelayLine>();
 
   constructor(private readonly host: EngineHost) {
     this.#prefetch = new Prefetcher({
@@ -89,6 +94,7 @@ export class ScheduleEngine {
       quietAt: (now) => this.quietAt(now),
       assetDurationMs: (sha) => this.#asset(sha)?.durationMs,
       relayConnectTimeoutMs: host.relayConnectTimeoutMs ?? 5000,
+      relayLeadMs: host.relayLeadMs ?? RELAY_LEAD_MS,
       done: (run) => this.#runDone(run),
       log: host.log,
     };
@@ -117,6 +123,7 @@ export class ScheduleEngine {
     this.#running = false;
     for (const list of this.#timers.values()) for (const t of list) t.cancel();
     this.#timers.clear();
+    this.#dropLines();
     this.#prefetch.shutdown();
     this.#awaiting.clear();
     this.#fetching.clear();
@@ -224,6 +231,7 @@ export class ScheduleEngine {
     if (!this.#running) return;
     for (const list of this.#timers.values()) for (const t of list) t.cancel();
     this.#timers.clear();
+    this.#dropLines();
     // Airings the new document no longer lists do not air, or stop airing.
     let freed = false;
     this.#deciding = true;
@@ -261,8 +269,23 @@ export class ScheduleEngine {
       timers.push(at(this.host.clock, Math.max(now, tl.at - doc.prefetchMs), () => void this.#fetch(tl)));
     }
     const onTime = now < tl.at;
+    const first = tl.airing.items[0];
+    if (onTime && first?.kind === 'relay') {
+      const lead = this.#runHost.relayLeadMs;
+      timers.push(
+        at(this.host.clock, Math.max(now, tl.at - lead), () => {
+          if (!this.#running || this.memory.isHandled(id) || this.#lines.has(id)) return;
+          this.#lines.set(id, new RelayLine(first.url, this.#runHost.relayConnectTimeoutMs));
+        }),
+      );
+    }
     timers.push(at(this.host.clock, onTime ? tl.at : now, () => this.#due(tl, onTime ? 'on_time' : 'late')));
     this.#timers.set(id, timers);
+  }
+
+  #dropLines(): void {
+    for (const line of this.#lines.values()) line.close();
+    this.#lines.clear();
   }
 
   #assets(tl: Timeline): ScheduleAsset[] {
@@ -311,31 +334,39 @@ export class ScheduleEngine {
 
   /** The airing's instant has come (or passed): decide whether, where and how it starts. */
   #begin(tl: Timeline, cause: 'on_time' | 'late' | 'downloads'): void {
-    if (!this.#running || this.memory.isHandled(tl.airing.id)) return;
+    const pre = this.#lines.get(tl.airing.id);
+    this.#lines.delete(tl.airing.id);
+    // the connection opened ahead serves a start on time only; else the relay connects anew
+    if (!this.#decide(tl, cause, cause === 'on_time' ? pre : undefined)) pre?.close();
+  }
+
+  /** Returns whether the run took `pre`. */
+  #decide(tl: Timeline, cause: 'on_time' | 'late' | 'downloads', pre: RelayLine | undefined): boolean {
+    if (!this.#running || this.memory.isHandled(tl.airing.id)) return false;
     const { airing } = tl;
     const now = this.host.clock.now();
     if (quietApplies(airing.priority) && this.quietAt(now)) {
       this.#missed(tl, 'quiet_hours');
-      return;
+      return false;
     }
     let point = { item: 0, offsetMs: 0 };
     if (cause !== 'on_time') {
       const jp = joinPoint(tl, now, LATE_TOLERANCE_MS);
       if (!jp.ok) {
         this.#missed(tl, cause === 'downloads' || !this.#playable(tl) ? 'not_ready' : 'late');
-        return;
+        return false;
       }
       point = jp;
     }
     if (!this.#playable(tl)) {
       this.#missed(tl, 'not_ready');
-      return;
+      return false;
     }
     const holder = this.#onAir ? this.onAir : this.host.bulletins.playing();
     const verdict = arbitrate(airing.priority, holder);
     if (verdict === 'wait') {
       this.#waiting.push({ kind: 'due', tl, id: airing.id, priority: airing.priority, at: tl.at });
-      return;
+      return false;
     }
     if (verdict === 'preempt') {
       if (this.#onAir) {
@@ -350,7 +381,9 @@ export class ScheduleEngine {
     this.memory.markHandled(airing.id, tl.windowEnd);
     const run = new AiringRun(tl, this.#runHost);
     this.#onAir = run;
-    run.begin(point.item, point.offsetMs, now, 'late', cause === 'on_time' ? tl.at : undefined);
+    const onTime = cause === 'on_time';
+    run.begin(point.item, point.offsetMs, now, 'late', onTime ? tl.at : undefined, pre);
+    return pre !== undefined;
   }
 
   /** A due airing that waited for the loudspeaker starts from its first item, if its window allows. */

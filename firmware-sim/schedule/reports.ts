@@ -35,7 +35,10 @@ export interface AiringRecord {
   fallback?: boolean;
   resumed?: boolean;
   by?: string;
-  /** the true time scale (receiver.clock.now()), ISO */
+  /**
+   * when it happened on the true time scale (receiver.clock.now()), ISO: for a timed report, the
+   * instant its timer fired, whatever the reporting itself then cost
+   */
   at: string;
 }
 
@@ -84,24 +87,32 @@ export class AiringReporter {
 
   /** `atMs`: when it happened (controller time), if not now: the instant a timer fired for it. */
   airing(fields: AiringFields, atMs?: number): void {
-    this.#add({
-      v: PROTOCOL_VERSION,
-      kind: 'airing',
-      ...fields,
-      at: iso(atMs ?? this.host.controllerNow()),
-      session: this.host.session(),
-      ts: iso(this.host.ownNow()),
-    });
+    const controllerNow = this.host.controllerNow();
+    const trueNow = this.host.trueNow();
+    this.#add(
+      {
+        v: PROTOCOL_VERSION,
+        kind: 'airing',
+        ...fields,
+        at: iso(atMs ?? controllerNow),
+        session: this.host.session(),
+        ts: iso(this.host.ownNow()),
+      },
+      atMs === undefined ? trueNow : trueNow - (controllerNow - atMs),
+    );
   }
 
   schedule(fields: ScheduleFields): void {
-    this.#add({
-      v: PROTOCOL_VERSION,
-      kind: 'schedule',
-      ...fields,
-      session: this.host.session(),
-      ts: iso(this.host.ownNow()),
-    });
+    this.#add(
+      {
+        v: PROTOCOL_VERSION,
+        kind: 'schedule',
+        ...fields,
+        session: this.host.session(),
+        ts: iso(this.host.ownNow()),
+      },
+      this.host.trueNow(),
+    );
   }
 
   /** Sends, in order, every report not yet in flight on connection `gen`. */
@@ -124,7 +135,8 @@ export class AiringReporter {
     }
   }
 
-  #add(raw: AiringReport): void {
+  /** `trueAt`: when it happened on the true clock. */
+  #add(raw: AiringReport, trueAt: number): void {
     let report = raw;
     if (this.host.check) {
       const checked = airingReportSchema.safeParse(raw);
@@ -142,7 +154,7 @@ export class AiringReporter {
       const oldest = this.#entries.values().next().value;
       if (oldest) this.#entries.delete(oldest);
     }
-    const record = toRecord(report, iso(this.host.trueNow()));
+    const record = toRecord(report, iso(trueAt));
     this.#records.push(record);
     if (this.#records.length > this.historySize) this.#records.shift();
     this.host.recorded(record);

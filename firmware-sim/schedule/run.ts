@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { AiringReason, ScheduleItem } from '../../src/contract/schedule.js';
 import { at, type Clock, type Timer } from '../../src/time/clock.js';
 import { type AudioCache, sha256Of } from '../cache.js';
-import { type OpenStream, openStream } from './relay.js';
+import { type Opened, RelayLine } from './relayline.js';
 import type { AiringFields } from './reports.js';
 import { quietApplies, type Timeline } from './timeline.js';
 
@@ -23,6 +23,8 @@ export interface RunHost {
   /** planned duration of an asset (a relay's fallback), ms */
   assetDurationMs(sha256: string): number | undefined;
   relayConnectTimeoutMs: number;
+  /** how long ahead of its slot a relay connects (controller time) */
+  relayLeadMs: number;
   /** the airing is over: the loudspeaker is free */
   done(run: AiringRun): void;
   log: Logger;
@@ -37,8 +39,13 @@ export class AiringRun {
   #anchor = 0;
   #k = 0;
   #timer: Timer | null = null;
-  #stream: OpenStream | null = null;
-  #connect: AbortController | null = null;
+  /** the current relay item's connection */
+  #line: RelayLine | null = null;
+  /** a relay's connection opened ahead of its slot (item k), and the timer that will open it */
+  #pre: { k: number; line: RelayLine } | null = null;
+  #preTimer: Timer | null = null;
+  /** whether the current item has been reported `started` */
+  #itemStarted = false;
   /** bumped at every transition, so a late async callback of an earlier one does nothing */
   #token = 0;
   #paused: { k: number; pos: number; sounding: boolean } | null = null;
@@ -70,7 +77,8 @@ export class AiringRun {
   /**
    * Starts at item `k`, `offsetMs` into it (a late join), at `now`; items before `k` are reported
    * `skipped` with `skipReason`. With `anchorAt`, the timeline is the scheduled one (a start on
-   * time: a timer a few ms late does not shift the neighbours' step).
+   * time: a timer a few ms late does not shift the neighbours' step). `pre`: item k's relay
+   * connection, opened ahead of the instant by the engine; the run now owns it.
    */
   begin(
     k: number,
@@ -78,10 +86,12 @@ export class AiringRun {
     now: number,
     skipReason: AiringReason = 'late',
     anchorAt?: number,
+    pre?: RelayLine,
   ): void {
     for (let j = 0; j < k; j++)
       this.host.report({ airingId: this.id, item: j, state: 'skipped', reason: skipReason });
     this.#anchor = anchorAt ?? now - (this.tl.starts[k] ?? 0) - offsetMs;
+    if (pre) this.#pre = { k, line: pre };
     this.#enter(k, offsetMs, false);
   }
 
@@ -93,6 +103,7 @@ export class AiringRun {
     if (sounding)
       this.host.report({ airingId: this.id, item: this.#k, state: 'preempted', offsetMs: pos, by });
     this.#silence();
+    this.#dropPre();
     this.#paused = { k: this.#k, pos, sounding };
     this.#phase = 'paused';
   }
@@ -144,6 +155,8 @@ export class AiringRun {
   #enter(k: number, offsetMs: number, resumed: boolean, now = this.host.clock.now()): void {
     this.#silence();
     this.#k = k;
+    this.#itemStarted = false;
+    if (this.#pre && this.#pre.k !== k) this.#dropPre();
     const item = this.tl.airing.items[k];
     if (!item) {
       this.#end();
@@ -158,13 +171,15 @@ export class AiringRun {
       this.#cutRest(k, 'window');
       return;
     }
+    this.#prepare(k + 1, slotEnd);
     const base = { airingId: this.id, item: k };
-    const started = (extra: Partial<AiringFields> = {}) => {
+    /** reported at `atMs`: the slot's timer instant, or when a late stream answered */
+    const started = (extra: Partial<AiringFields> = {}, atMs = now) => {
       this.#startedAny = true;
+      this.#itemStarted = true;
       this.host.report(
         { ...base, state: 'started', offsetMs, ...(resumed ? { resumed } : {}), ...extra },
-        // a relay (or its fallback) starts sounding when the answer comes: reported then
-        item.kind === 'relay' ? undefined : now,
+        atMs,
       );
     };
     if (item.kind === 'pause') {
@@ -187,35 +202,43 @@ export class AiringRun {
       this.#until(slotEnd, (t) => this.#finish({ sha256 }, t));
       return;
     }
-    this.#relay(item, slotEnd, started);
+    this.#relay(item, slotEnd, offsetMs, now, started);
   }
 
+  /**
+   * A relay item at its slot: the stream connected ahead of the slot sounds at once; one that
+   * answers only later joins live then (`offsetMs` the position reached in the slot). A stream
+   * that fails plays the fallback from its start, or leaves the slot silent (`failed`).
+   */
   #relay(
     item: Extract<ScheduleItem, { kind: 'relay' }>,
     slotEnd: number,
-    started: (extra?: Partial<AiringFields>) => void,
+    offsetMs: number,
+    now: number,
+    started: (extra?: Partial<AiringFields>, atMs?: number) => void,
   ): void {
-    const token = this.#token;
-    const connect = new AbortController();
-    this.#connect = connect;
+    const k = this.#k;
+    const pre = this.#pre?.k === k ? this.#pre.line : null;
+    if (pre) this.#pre = null;
+    const line = pre ?? new RelayLine(item.url, this.host.relayConnectTimeoutMs);
+    this.#line = line;
     // Connecting counts as sounding: an interruption now is reported at its position in the slot.
     this.#phase = 'sounding';
-    this.#until(slotEnd, (t) => this.#finish({}, t));
-    void openStream(item.url, connect.signal, this.host.relayConnectTimeoutMs).then((opened) => {
-      if (token !== this.#token) {
-        if (opened.ok) opened.stream.close();
-        return;
+    this.#until(slotEnd, (t) => {
+      if (this.#itemStarted) this.#finish({}, t);
+      else {
+        // the stream never answered within its slot
+        this.host.report({ ...this.#base(), state: 'failed', reason: 'stream_failed' }, t);
+        this.#enter(k + 1, 0, false, t);
       }
-      this.#connect = null;
+    });
+    const token = this.#token;
+    const answered = (opened: Opened, t: number) => {
       if (opened.ok) {
-        this.#stream = opened.stream;
-        started();
+        started({ offsetMs: offsetMs + Math.max(0, Math.round(t - now)) }, t);
         void opened.stream.ended.then((why) => {
-          if (token === this.#token && this.#stream === opened.stream)
-            this.host.log.warn(
-              { airing: this.id, item: this.#k, why },
-              'sim: relay stream ended before its slot',
-            );
+          if (token === this.#token)
+            this.host.log.warn({ airing: this.id, item: k, why }, 'sim: relay stream ended before its slot');
         });
         return;
       }
@@ -225,27 +248,50 @@ export class AiringRun {
       );
       const fallback = item.fallback ? this.host.cache.get(item.fallback) : undefined;
       if (!fallback || !item.fallback) {
-        this.host.report({
-          airingId: this.id,
-          item: this.#k,
-          state: 'failed',
-          reason: 'stream_failed',
-          detail: opened.detail.slice(0, 500),
-        });
+        const detail = opened.detail.slice(0, 500);
+        this.host.report({ ...this.#base(), state: 'failed', reason: 'stream_failed', detail }, t);
         this.#silentUntil(slotEnd);
         return;
       }
-      const now = this.host.clock.now();
       const sha256 = sha256Of(fallback);
-      started({ fallback: true, offsetMs: 0 });
-      const fileEnd = now + (this.host.assetDurationMs(item.fallback) ?? item.durationMs);
-      const end = Math.min(slotEnd, fileEnd);
-      this.#until(end, (t) => {
-        this.host.report({ airingId: this.id, item: this.#k, state: 'finished', fallback: true, sha256 });
+      started({ fallback: true, offsetMs: 0 }, t);
+      const end = Math.min(slotEnd, t + (this.host.assetDurationMs(item.fallback) ?? item.durationMs));
+      this.#until(end, (t2) => {
+        this.host.report({ ...this.#base(), state: 'finished', fallback: true, sha256 }, t2);
         if (end < slotEnd) this.#silentUntil(slotEnd);
-        else this.#enter(this.#k + 1, 0, false, t);
+        else this.#enter(k + 1, 0, false, t2);
       });
+    };
+    if (line.result) answered(line.result, now);
+    else
+      void line.settled.then((opened) => {
+        if (token === this.#token) answered(opened, this.host.clock.now());
+      });
+  }
+
+  #base(): { airingId: string; item: number } {
+    return { airingId: this.id, item: this.#k };
+  }
+
+  /** Item `j` is a relay: connect it `relayLeadMs` before its slot (which starts at `slotStart`). */
+  #prepare(j: number, slotStart: number): void {
+    const next = this.tl.airing.items[j];
+    this.#preTimer?.cancel();
+    this.#preTimer = null;
+    if (next?.kind !== 'relay' || this.#slotEnd(j) > this.tl.windowEnd) return;
+    this.#preTimer = at(this.host.clock, slotStart - this.host.relayLeadMs, () => {
+      this.#preTimer = null;
+      if (this.#phase === 'over' || this.#phase === 'paused') return;
+      this.#pre?.line.close();
+      this.#pre = { k: j, line: new RelayLine(next.url, this.host.relayConnectTimeoutMs) };
     });
+  }
+
+  #dropPre(): void {
+    this.#preTimer?.cancel();
+    this.#preTimer = null;
+    this.#pre?.line.close();
+    this.#pre = null;
   }
 
   #finish(extra: Partial<AiringFields>, now: number): void {
@@ -273,10 +319,8 @@ export class AiringRun {
     this.#token += 1;
     this.#timer?.cancel();
     this.#timer = null;
-    this.#connect?.abort();
-    this.#connect = null;
-    this.#stream?.close();
-    this.#stream = null;
+    this.#line?.closeSoon();
+    this.#line = null;
   }
 
   #cutRest(from: number, reason: AiringReason, detail?: string): void {
@@ -289,6 +333,7 @@ export class AiringRun {
 
   #end(): void {
     this.#silence();
+    this.#dropPre();
     if (this.#phase === 'over') return;
     this.#phase = 'over';
     const outcome = this.#cutAny ? 'cut' : this.#startedAny ? 'aired' : 'missed';
@@ -299,5 +344,6 @@ export class AiringRun {
   /** The receiver stops: silence, nothing reported (the engine decides what to say). */
   halt(): void {
     this.#silence();
+    this.#dropPre();
   }
 }

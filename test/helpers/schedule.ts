@@ -4,8 +4,11 @@
  * sealed documents on a receiver's schedule topic.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { MqttClient } from 'mqtt';
+import { expect } from 'vitest';
+import type { SimReceiver } from '../../firmware-sim/receiver.js';
+import type { AiringRecord } from '../../firmware-sim/schedule/reports.js';
 import type { Topics } from '../../src/contract/mqtt.js';
 import type { ScheduleDoc, ScheduledAiring, ScheduleItem } from '../../src/contract/schedule.js';
 import { type SigningKey, seal } from '../../src/contract/signing.js';
@@ -75,7 +78,10 @@ export async function publishDoc(
   await client.publishAsync(topic, payload, { qos: 1, retain: true });
 }
 
-/** A radio station: `/live` streams bytes until the listener hangs up; `/dead` answers 503. */
+/**
+ * A radio station: `/live` streams bytes until the listener hangs up; `/slow?ms=N` does the same
+ * but answers only after N real ms; anything else answers 503.
+ */
 export class StreamServer {
   #server: Server | null = null;
   base = '';
@@ -86,21 +92,18 @@ export class StreamServer {
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
-      if (req.url !== '/live') {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/slow') {
+        const ms = Math.min(5000, Number(url.searchParams.get('ms')) || 0);
+        const wait = setTimeout(() => this.#live(res), ms);
+        res.on('close', () => clearTimeout(wait));
+        return;
+      }
+      if (url.pathname !== '/live') {
         res.writeHead(503).end('off air');
         return;
       }
-      this.listeners++;
-      res.writeHead(200, { 'content-type': 'audio/mpeg' });
-      const chunk = Buffer.alloc(512, 0xaa);
-      const timer = setInterval(() => {
-        this.sent += chunk.length;
-        res.write(chunk);
-      }, 5);
-      res.on('close', () => {
-        clearInterval(timer);
-        this.listeners--;
-      });
+      this.#live(res);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const addr = server.address();
@@ -109,10 +112,60 @@ export class StreamServer {
     this.#server = server;
   }
 
+  /** Streams to `res` until the listener hangs up. */
+  #live(res: ServerResponse): void {
+    if (res.destroyed) return;
+    this.listeners++;
+    res.writeHead(200, { 'content-type': 'audio/mpeg' });
+    const chunk = Buffer.alloc(512, 0xaa);
+    const timer = setInterval(() => {
+      this.sent += chunk.length;
+      res.write(chunk);
+    }, 5);
+    res.on('close', () => {
+      clearInterval(timer);
+      this.listeners--;
+    });
+  }
+
   async close(): Promise<void> {
     const server = this.#server;
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** A loopback URL where nothing listens (connection refused): a port just freed. */
+export async function refusedUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return `http://127.0.0.1:${addr.port}/stream`;
+}
+
+/**
+ * A timer on a loaded machine (test files in parallel, other processes) may fire some 50 real ms
+ * late: × 100 on a 100× clock. The schedule tests check where things sit on the timeline (slots
+ * that differ by 10 s or more); start accuracy itself is the benchmark's, at real speed.
+ */
+export const JITTER_MS = 5000;
+
+/** What `rx` reported about one airing, in order. */
+export const reportsOf = (rx: SimReceiver, airingId: string): AiringRecord[] =>
+  rx.airings.filter((r) => r.airingId === airingId);
+/** The airing's reports as `item:state` (or `state` for the airing as a whole). */
+export const trail = (rx: SimReceiver, airingId: string): string[] =>
+  reportsOf(rx, airingId).map((r) => (r.item === undefined ? r.state : `${r.item}:${r.state}`));
+export const ended = (airingId: string) => (r: AiringRecord) =>
+  r.airingId === airingId && r.state === 'ended';
+/** The first report of `state` for item `item` (undefined: the airing as a whole). */
+export const report = (rx: SimReceiver, airingId: string, item: number | undefined, state: string) =>
+  reportsOf(rx, airingId).find((r) => r.item === item && r.state === state);
+/** Asserts a report happened at `instant` on the true clock, within the timers' jitter. */
+export function near(r: AiringRecord | undefined, instant: number, slack = JITTER_MS): void {
+  expect(r, 'report present').toBeDefined();
+  expect(Math.abs(Date.parse(r?.at ?? '') - instant)).toBeLessThan(slack);
 }
