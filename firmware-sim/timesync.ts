@@ -32,6 +32,15 @@ export interface ClockSyncOptions extends Partial<EstimatorOptions> {
   resyncMs?: number | undefined;
   /** real ms before a burst that got too few answers is tried again (default 5 s) */
   retryMs?: number | undefined;
+  /**
+   * after a burst whose bound is still above this (a congested link, a busy device), another burst
+   * follows soon instead of at the next re-sync (default 20 ms)
+   */
+  followUpBoundMs?: number | undefined;
+  /** real ms before such a follow-up (default 5 s: the controller's rate limit refills meanwhile) */
+  followUpMs?: number | undefined;
+  /** follow-ups per connection at most (default 3) */
+  maxFollowUps?: number | undefined;
 }
 
 /** What `receiver.sync` shows. */
@@ -72,6 +81,8 @@ export class ClockSync {
   #expired = new Set<string>();
   #synced = false;
   #bursts = 0;
+  /** follow-up bursts since the connection began */
+  #followUps = 0;
   #lastDelay: number | null = null;
   readonly #ignored = { forged: 0, unsolicited: 0, late: 0, invalid: 0 };
 
@@ -99,6 +110,9 @@ export class ClockSync {
       replyTimeoutMs: opts.replyTimeoutMs ?? 2000,
       resyncMs: opts.resyncMs ?? 600_000,
       retryMs: opts.retryMs ?? 5000,
+      followUpBoundMs: opts.followUpBoundMs ?? 20,
+      followUpMs: opts.followUpMs ?? 5000,
+      maxFollowUps: opts.maxFollowUps ?? 3,
     };
     this.#est = new OffsetEstimator(opts);
   }
@@ -133,6 +147,7 @@ export class ClockSync {
   /** Online: a burst now (a reconnection always re-syncs). */
   start(): void {
     this.pause();
+    this.#followUps = 0;
     this.#begin();
   }
 
@@ -229,7 +244,12 @@ export class ClockSync {
       this.#synced = true;
       const state = this.state;
       this.deps.log.debug({ ...state, sent: burst.sent, answered: burst.answered }, 'sim: clock synced');
-      this.#timer = setTimeout(() => this.#begin(), this.deps.realMs(this.#o.resyncMs));
+      const loose = state.errorBoundMs > this.#o.followUpBoundMs && this.#followUps < this.#o.maxFollowUps;
+      if (loose) this.#followUps++;
+      this.#timer = setTimeout(
+        () => this.#begin(),
+        loose ? this.#o.followUpMs : this.deps.realMs(this.#o.resyncMs),
+      );
       this.deps.onSynced(state);
     } else {
       this.deps.log.info(

@@ -115,7 +115,15 @@ describe('time exchange', () => {
         }),
       ),
     );
-    const states = await Promise.all(rxs.map((rx) => synced(rx)));
+    await Promise.all(rxs.map((rx) => synced(rx)));
+    // A burst on a loaded machine may leave a wide bound; the receiver then follows up (5 s later,
+    // three times at most) until it is within 20 ms.
+    await waitFor(
+      'every bound within 50 ms',
+      async () => rxs.every((rx) => rx.sync.errorBoundMs <= 50),
+      25_000,
+    );
+    const states = rxs.map((rx) => rx.sync);
     const errors: number[] = [];
     for (const [i, rx] of rxs.entries()) {
       // read together, in one tick: the estimate and the truth
@@ -134,7 +142,7 @@ describe('time exchange', () => {
     );
     // Measured over 8 runs of 12 receivers: median 1.5–4.2 ms, max 8–16 ms (always within the bound).
     expect(errors.at(-1)!).toBeLessThanOrEqual(25);
-  }, 30_000);
+  }, 60_000);
 
   it('ignores forged answers, answers replayed from another receiver, and stale replays', async () => {
     const a = await receiver('ts-a', { clockOffsetMs: 1500 });
