@@ -38,6 +38,23 @@ interface ProgramView {
   next?: AiringView[];
 }
 
+/** The body of such a program (POST and PUT /api/programs take the same). */
+export function onceProgramBody(opts: {
+  title: string;
+  audioId: string;
+  items: number;
+  at: string;
+  now: number;
+}) {
+  return {
+    title: opts.title,
+    priority: 'normal',
+    target: { all: true },
+    recurrence: { kind: 'once', at: opts.at, from: localDate(opts.now + 86_400_000) },
+    items: Array.from({ length: opts.items }, () => ({ kind: 'audio', audio: opts.audioId })),
+  };
+}
+
 /**
  * Creates a program for every receiver, once, tomorrow (local) at `at` (HH:MM): `items` audio
  * items of `audioId`. Tomorrow is always inside the controller's 48 h horizon and never now.
@@ -49,11 +66,7 @@ export async function createOnceProgram(
 ): Promise<{ program: ProgramView; airing: AiringView }> {
   const program = await api.json<ProgramView>('POST', '/api/programs', {
     id: opts.id,
-    title: opts.title,
-    priority: 'normal',
-    target: { all: true },
-    recurrence: { kind: 'once', at: opts.at, from: localDate(opts.now + 86_400_000) },
-    items: Array.from({ length: opts.items }, () => ({ kind: 'audio', audio: opts.audioId })),
+    ...onceProgramBody(opts),
   });
   const withNext = await api.json<ProgramView>('GET', `/api/programs/${program.id}?limit=1`);
   const airing = withNext.next?.[0];
