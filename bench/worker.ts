@@ -105,6 +105,23 @@ async function fleetStop(): Promise<void> {
   await f?.stop();
 }
 
+/**
+ * Every receiver republishes its status every `ms` from now on, their phases spread evenly over
+ * one period (as a real fleet's are: they came online at different moments), so the controller
+ * sees a steady stream rather than N at once; resolves once all are re-armed.
+ */
+async function statusEvery(ms: number): Promise<void> {
+  const receivers = fleet?.receivers ?? [];
+  const period = Math.min(ms, 5000);
+  const t0 = performance.now();
+  for (const [i, rx] of receivers.entries()) {
+    const due = t0 + (i / receivers.length) * period;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    rx.setHeartbeat(ms);
+  }
+}
+
 async function handle(msg: WorkerRequest): Promise<void> {
   switch (msg.op) {
     case 'floorStart':
@@ -116,8 +133,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
     case 'fleetStop':
       return fleetStop();
     case 'statusEvery':
-      for (const rx of fleet?.receivers ?? []) rx.setHeartbeat(msg.ms);
-      return;
+      return statusEvery(msg.ms);
   }
 }
 
