@@ -189,7 +189,9 @@ async function main(): Promise<number> {
     );
   }
   log(
-    `bench: ${cpus().length} CPUs, node ${process.version}, ${cli.rounds} rounds (+${cli.warmup} warm-up) of each kind, interleaved`,
+    `bench: ${cpus().length} CPUs, node ${process.version}` +
+      (cli.bulletin ? `, ${cli.rounds} rounds (+${cli.warmup} warm-up) of each kind, interleaved` : '') +
+      (cli.schedule ? ', then the schedule benchmarks' : ''),
   );
   const runs: RunResult[] = [];
   for (const broker of cli.bulletin ? cli.brokers : []) {
