@@ -21,6 +21,12 @@ export const requestSchema = z.discriminatedUnion('op', [
     pingTopic: z.string(),
     /** each client answers on `${pongPrefix}${clientId}` */
     pongPrefix: z.string(),
+    /**
+     * the schedule bench's floor: each client also subscribes to `${docPrefix}${clientId}` and
+     * answers every message there with its first word on `${docPongPrefix}${clientId}`
+     */
+    docPrefix: z.string().optional(),
+    docPongPrefix: z.string().optional(),
     concurrency: z.number().int().positive(),
   }),
   z.object({ op: z.literal('floorStop'), req: z.number() }),
@@ -39,6 +45,8 @@ export const requestSchema = z.discriminatedUnion('op', [
     adoptTimeoutMs: z.number().int().positive(),
   }),
   z.object({ op: z.literal('fleetStop'), req: z.number() }),
+  /** every receiver of the fleet republishes its status every `ms` from now on */
+  z.object({ op: z.literal('statusEvery'), req: z.number(), ms: z.number().int().min(100).max(3_600_000) }),
 ]);
 export type WorkerRequest = z.infer<typeof requestSchema>;
 /** A request as the parent writes it, before it is numbered. */

@@ -5,6 +5,8 @@
  *   npm run bench                                   # N = 100 and 1000, embedded and Mosquitto, 10 rounds
  *   npm run bench -- --n 100 --brokers embedded --rounds 3
  *   npm run bench -- --n 1000 --brokers mosquitto --cpu-prof /tmp/prof   # controller CPU profile
+ *   npm run bench -- --only schedule                # only the schedule benchmarks (bench/schedule-*.ts)
+ *   npm run bench -- --only bulletin                # only the bulletin benchmark
  *
  * Progress goes to stderr; stdout gets a Markdown table and, as its last line, one JSON object.
  * See bench/README.md for what is measured and how.
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { findMosquitto } from '../test/helpers/mosquitto.js';
 import { killAll } from './procs.js';
 import { runConfiguration } from './scenario.js';
+import { runScheduleBench, type ScheduleBenchResult, scheduleTables } from './schedule-report.js';
 import { type BrokerKind, type CpuPerRound, emptyResult, type RunResult } from './stats.js';
 
 const TARGET_RATIO = 1.3;
@@ -31,13 +34,20 @@ function parseCli() {
       timeout: { type: 'string' },
       'cpu-prof': { type: 'string' },
       direct: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'schedule-start-n': { type: 'string', default: '100' },
+      'schedule-n': { type: 'string', default: '1000' },
+      'schedule-rounds': { type: 'string', default: '5' },
+      'timer-seconds': { type: 'string', default: '20' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
       'npm run bench -- [--n 100,1000] [--brokers embedded,mosquitto] [--rounds 10] [--warmup 1]\n' +
-        '                 [--play-ms 3000] [--direct] [--timeout <s per configuration>] [--cpu-prof <dir>]',
+        '                 [--play-ms 3000] [--direct] [--timeout <s per configuration>] [--cpu-prof <dir>]\n' +
+        '                 [--only bulletin|schedule] [--schedule-start-n 100] [--schedule-n 1000]\n' +
+        '                 [--schedule-rounds 5] [--timer-seconds 20]',
     );
     process.exit(0);
   }
@@ -54,7 +64,19 @@ function parseCli() {
       throw new Error(`--brokers: embedded or mosquitto, not "${b}"`);
   }
   const rounds = int('rounds', values.rounds, 1, 1000);
+  if (values.only !== undefined && values.only !== 'bulletin' && values.only !== 'schedule')
+    throw new Error(`--only: bulletin or schedule, not "${values.only}"`);
   return {
+    bulletin: values.only !== 'schedule',
+    schedule:
+      values.only !== 'bulletin'
+        ? {
+            startN: int('schedule-start-n', values['schedule-start-n'], 1, 1000),
+            fleetN: int('schedule-n', values['schedule-n'], 1, 5000),
+            rounds: int('schedule-rounds', values['schedule-rounds'], 1, 100),
+            timerSeconds: int('timer-seconds', values['timer-seconds'], 3, 600),
+          }
+        : null,
     ns,
     brokers: brokers as BrokerKind[],
     rounds,
@@ -161,16 +183,18 @@ async function main(): Promise<number> {
   const cli = parseCli();
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const mosquitto = findMosquitto();
-  if (cli.brokers.includes('mosquitto') && !mosquitto) {
+  if (cli.bulletin && cli.brokers.includes('mosquitto') && !mosquitto) {
     console.log(
       'NOTICE: mosquitto binary not found: the Mosquitto runs are SKIPPED (apt-get install -y mosquitto)',
     );
   }
   log(
-    `bench: ${cpus().length} CPUs, node ${process.version}, ${cli.rounds} rounds (+${cli.warmup} warm-up) of each kind, interleaved`,
+    `bench: ${cpus().length} CPUs, node ${process.version}` +
+      (cli.bulletin ? `, ${cli.rounds} rounds (+${cli.warmup} warm-up) of each kind, interleaved` : '') +
+      (cli.schedule ? ', then the schedule benchmarks' : ''),
   );
   const runs: RunResult[] = [];
-  for (const broker of cli.brokers) {
+  for (const broker of cli.bulletin ? cli.brokers : []) {
     for (const n of cli.ns) {
       if (broker === 'mosquitto' && !mosquitto) {
         runs.push({
@@ -199,9 +223,15 @@ async function main(): Promise<number> {
     }
   }
 
-  console.log(resultsTable(runs));
-  console.log('');
-  console.log(breakdownTable(runs));
+  const schedule: ScheduleBenchResult | null = cli.schedule
+    ? await runScheduleBench({ ...cli.schedule, log })
+    : null;
+
+  if (cli.bulletin) {
+    console.log(resultsTable(runs));
+    console.log('');
+    console.log(breakdownTable(runs));
+  }
   const head = headline(runs);
   if (head?.n === 1000 && head.ratio_p50 !== null) {
     const met = head.ratio_p50 <= TARGET_RATIO;
@@ -213,6 +243,10 @@ async function main(): Promise<number> {
   for (const r of runs.filter((x) => x.status !== 'ok'))
     console.log(`${r.status}: N=${r.n} ${r.broker}: ${r.error}`);
   if (cli.cpuProf) console.log(`CPU profiles of the controller and the workers in ${cli.cpuProf}`);
+  if (schedule) {
+    console.log('');
+    console.log(scheduleTables(schedule));
+  }
   console.log(
     JSON.stringify({
       n: head?.n ?? null,
@@ -223,9 +257,12 @@ async function main(): Promise<number> {
       ratio_p50: head?.ratio_p50 ?? null,
       rss_mb: head?.rss_mb ?? null,
       runs,
+      schedule,
     }),
   );
-  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+  const scheduleFailed =
+    schedule && (schedule.start.status === 'failed' || schedule.fleet.status === 'failed');
+  return runs.some((r) => r.status === 'failed') || scheduleFailed ? 1 : 0;
 }
 
 process.on('exit', killAll);

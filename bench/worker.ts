@@ -44,11 +44,19 @@ async function floorStart(m: Req<'floorStart'>): Promise<void> {
     clients.push(client);
     client.on('error', (err) => console.error(`bench worker: floor client ${clientId}: ${err.message}`));
     const pongTopic = `${m.pongPrefix}${clientId}`;
+    const docTopic = m.docPrefix ? `${m.docPrefix}${clientId}` : null;
+    const docPongTopic = `${m.docPongPrefix ?? m.pongPrefix}${clientId}`;
     // The pong carries the ping and this client's clock when it answered (same machine, same clock).
-    client.on('message', (_topic, payload) => {
+    client.on('message', (topic, payload) => {
+      if (topic === docTopic) {
+        // a document of the floor: answer with its first word (the round), as a receiver acknowledges
+        const end = payload.indexOf(0x20);
+        client.publish(docPongTopic, payload.subarray(0, end < 0 ? 64 : Math.min(end, 64)), { qos: 1 });
+        return;
+      }
       client.publish(pongTopic, `${payload.toString('utf8')} ${Date.now()}`, { qos: 1 });
     });
-    const granted = await client.subscribeAsync(m.pingTopic, { qos: 1 });
+    const granted = await client.subscribeAsync(docTopic ? [m.pingTopic, docTopic] : m.pingTopic, { qos: 1 });
     if (granted.some((g) => g.qos !== 1))
       throw new Error(`${clientId}: ping subscription not granted at QoS 1`);
   });
@@ -97,6 +105,23 @@ async function fleetStop(): Promise<void> {
   await f?.stop();
 }
 
+/**
+ * Every receiver republishes its status every `ms` from now on, their phases spread evenly over
+ * one period (as a real fleet's are: they came online at different moments), so the controller
+ * sees a steady stream rather than N at once; resolves once all are re-armed.
+ */
+async function statusEvery(ms: number): Promise<void> {
+  const receivers = fleet?.receivers ?? [];
+  const period = Math.min(ms, 5000);
+  const t0 = performance.now();
+  for (const [i, rx] of receivers.entries()) {
+    const due = t0 + (i / receivers.length) * period;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    rx.setHeartbeat(ms);
+  }
+}
+
 async function handle(msg: WorkerRequest): Promise<void> {
   switch (msg.op) {
     case 'floorStart':
@@ -107,6 +132,8 @@ async function handle(msg: WorkerRequest): Promise<void> {
       return fleetStart(msg);
     case 'fleetStop':
       return fleetStop();
+    case 'statusEvery':
+      return statusEvery(msg.ms);
   }
 }
 
