@@ -56,9 +56,13 @@ export class AudioStore {
         done(null, chunk);
       },
     });
+    const out = createWriteStream(path, { flags: 'wx' });
     try {
-      await pipeline(source, meter, createWriteStream(path, { flags: 'wx' }));
+      await pipeline(source, meter, out);
     } catch (err) {
+      // The pipeline fails as soon as the source does, perhaps while the file is still being
+      // opened: wait until the write stream has closed it, or it would appear after its removal.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       rmSync(path, { force: true });
       throw err;
     } finally {
