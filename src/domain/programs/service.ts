@@ -230,77 +230,99 @@ export function createScheduleService(deps: {
     const quietByZone = new Map<string, { start: number; end: number }[]>();
     const sends: Promise<void>[] = [];
     let count = 0;
-    for (const r of fleet.listReceivers()) {
-      if (r.adoption !== 'adopted') continue;
-      const zone = r.zoneId ? zones.get(r.zoneId) : undefined;
-      const suspendedUntil = zone?.suspendedUntil ? Date.parse(zone.suspendedUntil) : 0;
-      const mine = live.filter(
-        (a) =>
-          (a.target.all ||
-            (r.zoneId && a.target.zones?.includes(r.zoneId)) ||
-            a.target.receivers?.includes(r.id)) &&
-          !(Date.parse(a.at) < suspendedUntil),
-      );
-      let quiet = r.zoneId ? quietByZone.get(r.zoneId) : [];
-      if (!quiet) {
-        quiet = quietIntervals(zone?.quiet ?? [], timeZone, now, until);
-        if (r.zoneId) quietByZone.set(r.zoneId, quiet);
-      }
-      const { body, digest } = buildDocument({
-        receiverId: r.id,
-        airings: mine,
-        quiet,
-        from: now,
-        until,
-        prefetchMs: deps.prefetchMs,
-        signedUrl: (id, exp) => deps.audio.signedUrl(id, exp),
-      });
-      const prev = s.schedule.get(r.id);
-      const fresh =
-        prev && prev.digest === digest && Date.parse(prev.horizon_until) - now > deps.horizonMs / 2;
-      if (fresh && !republishAll) continue;
-      const topic = deps.topics.receiverSchedule(r.id);
-      const key = deps.commandKey();
-      const { payload, doc } = sealWithinLimit(body, deps.sequence.next(), iso(now), (d: ScheduleDoc) =>
-        seal(key, topic, d),
-      );
-      // The controller checks its own document against the contract before any receiver sees it.
-      const own = scheduleDocSchema.safeParse(doc);
-      if (!own.success) {
-        log.error(
-          { receiverId: r.id, issues: own.error.issues.slice(0, 5) },
-          'schedule: own document breaks the contract; not sent',
+    // One transaction for the whole fleet's bookkeeping (a thousand small ones cost more than the signing).
+    db.transaction(() => {
+      for (const r of fleet.listReceivers()) {
+        if (r.adoption !== 'adopted') continue;
+        const zone = r.zoneId ? zones.get(r.zoneId) : undefined;
+        const suspendedUntil = zone?.suspendedUntil ? Date.parse(zone.suspendedUntil) : 0;
+        const mine = live.filter(
+          (a) =>
+            (a.target.all ||
+              (r.zoneId && a.target.zones?.includes(r.zoneId)) ||
+              a.target.receivers?.includes(r.id)) &&
+            !(Date.parse(a.at) < suspendedUntil),
         );
-        continue;
-      }
-      const held = new Set(doc.airings.map((a) => a.id));
-      db.transaction(() => {
-        s.saveSchedule.run({
+        let quiet = r.zoneId ? quietByZone.get(r.zoneId) : [];
+        if (!quiet) {
+          quiet = quietIntervals(zone?.quiet ?? [], timeZone, now, until);
+          if (r.zoneId) quietByZone.set(r.zoneId, quiet);
+        }
+        const { body, digest } = buildDocument({
           receiverId: r.id,
-          version: doc.version,
-          digest,
-          now: iso(now),
-          until: doc.until,
-          airings: doc.airings.length,
+          airings: mine,
+          quiet,
+          from: now,
+          until,
+          prefetchMs: deps.prefetchMs,
+          signedUrl: (id, exp) => deps.audio.signedUrl(id, exp),
         });
-        for (const id of held) s.holds.run(id, r.id, iso(now));
-        for (const { airing_id } of s.dropped.all(r.id, iso(now)))
-          if (!held.has(airing_id)) s.unhold.run(airing_id, r.id);
-      })();
-      count++;
-      const version = doc.version;
-      sends.push(
-        deps.publisher
-          .publish(topic, payload, { qos: 1, retain: true })
-          .then(() => {
-            events.emit('published', r.id, version);
-          })
-          .catch((err: unknown) => log.warn({ err, receiverId: r.id }, 'schedule: document not published')),
-      );
-    }
+        const prev = s.schedule.get(r.id);
+        const fresh =
+          prev && prev.digest === digest && Date.parse(prev.horizon_until) - now > deps.horizonMs / 2;
+        if (fresh && !republishAll) continue;
+        const topic = deps.topics.receiverSchedule(r.id);
+        const key = deps.commandKey();
+        const { payload, doc } = sealWithinLimit(body, deps.sequence.next(), iso(now), (d: ScheduleDoc) =>
+          seal(key, topic, d),
+        );
+        // The controller checks its own document against the contract before any receiver sees it.
+        const own = scheduleDocSchema.safeParse(doc);
+        if (!own.success) {
+          log.error(
+            { receiverId: r.id, issues: own.error.issues.slice(0, 5) },
+            'schedule: own document breaks the contract; not sent',
+          );
+          continue;
+        }
+        const held = new Set(doc.airings.map((a) => a.id));
+        db.transaction(() => {
+          s.saveSchedule.run({
+            receiverId: r.id,
+            version: doc.version,
+            digest,
+            now: iso(now),
+            until: doc.until,
+            airings: doc.airings.length,
+          });
+          for (const id of held) s.holds.run(id, r.id, iso(now));
+          for (const { airing_id } of s.dropped.all(r.id, iso(now)))
+            if (!held.has(airing_id)) s.unhold.run(airing_id, r.id);
+        })();
+        count++;
+        const version = doc.version;
+        sends.push(
+          deps.publisher
+            .publish(topic, payload, { qos: 1, retain: true })
+            .then(() => {
+              events.emit('published', r.id, version);
+            })
+            .catch((err: unknown) => log.warn({ err, receiverId: r.id }, 'schedule: document not published')),
+        );
+      }
+    })();
     await Promise.all(sends);
     republishAll = false;
     return count;
+  }
+
+  const inbox: { receiverId: string; payload: Buffer; now: string }[] = [];
+  function flushInbox(): void {
+    const batch = inbox.splice(0);
+    let results: { receiverId: string; r: ReturnType<typeof outcomes.handle> }[] = [];
+    try {
+      results = db.transaction(() =>
+        batch.map((m) => ({ receiverId: m.receiverId, r: outcomes.handle(m.receiverId, m.payload, m.now) })),
+      )();
+    } catch (err) {
+      log.error({ err, reports: batch.length }, 'schedule: reports not written');
+      return;
+    }
+    for (const { receiverId, r } of results) {
+      if (!r) continue;
+      if (r.kind === 'schedule') events.emit('schedule', receiverId, r.state, r.version);
+      else events.emit('airing', r.report);
+    }
   }
 
   async function refreshOnce(): Promise<{ published: number }> {
@@ -361,10 +383,11 @@ export function createScheduleService(deps: {
     refresh,
     changed,
     handleReport(receiverId: string, payload: Buffer) {
-      const r = outcomes.handle(receiverId, payload, iso(clock.now()));
-      if (!r) return;
-      if (r.kind === 'schedule') events.emit('schedule', receiverId, r.state, r.version);
-      else events.emit('airing', r.report);
+      // Written in one transaction per event-loop turn: a thousand receivers acknowledging a change,
+      // or starting an airing, in the same second are a thousand rows, not a thousand commits. On
+      // the embedded broker the acknowledgement to the receiver follows this flush (src/controller.ts).
+      inbox.push({ receiverId, payload, now: iso(clock.now()) });
+      if (inbox.length === 1) setImmediate(flushInbox);
     },
     saveProgram(
       id: string,
