@@ -366,4 +366,21 @@ describe('schedules on the controller', () => {
     expect(saved.body.title).toBe('Thông báo');
     expect(saved.body.body.recurrence.from).toBe('2099-01-01');
   });
+
+  it('clears the retained schedule of a receiver that was removed', async () => {
+    const aedes = tc.controller.broker!.aedes as unknown as {
+      persistence: {
+        createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+      };
+    };
+    const retained = async () => {
+      const out: string[] = [];
+      for await (const p of aedes.persistence.createRetainedStream(t.receiverSchedule('rx-2')))
+        if (p.payload.length > 0) out.push(p.topic);
+      return out;
+    };
+    expect(await retained()).toEqual([t.receiverSchedule('rx-2')]);
+    expect((await tc.api('DELETE', '/api/receivers/rx-2')).status).toBe(204);
+    await waitFor('the retained schedule cleared', async () => (await retained()).length === 0);
+  });
 });

@@ -107,6 +107,8 @@ export function createScheduleService(deps: {
     schedule: db.prepare<[string], { version: number; digest: string; horizon_until: string }>(
       'SELECT version, digest, horizon_until FROM receiver_schedules WHERE receiver_id = ?',
     ),
+    scheduled: db.prepare<[], { receiver_id: string }>('SELECT receiver_id FROM receiver_schedules'),
+    forget: db.prepare<[string]>('DELETE FROM receiver_schedules WHERE receiver_id = ?'),
     saveSchedule: db.prepare(
       `INSERT INTO receiver_schedules (receiver_id, version, digest, sent_at, horizon_until, airings)
        VALUES (@receiverId, @version, @digest, @now, @until, @airings)
@@ -298,6 +300,21 @@ export function createScheduleService(deps: {
               events.emit('published', r.id, version);
             })
             .catch((err: unknown) => log.warn({ err, receiverId: r.id }, 'schedule: document not published')),
+        );
+      }
+      // A receiver removed (or no longer adopted) keeps no schedule at the broker: the retained
+      // document is cleared (an empty retained message), so nothing is handed to a device that
+      // reconnects with that id.
+      const adopted = new Set(fleet.adoptedIds());
+      for (const { receiver_id } of s.scheduled.all()) {
+        if (adopted.has(receiver_id)) continue;
+        s.forget.run(receiver_id);
+        sends.push(
+          deps.publisher
+            .publish(deps.topics.receiverSchedule(receiver_id), '', { qos: 1, retain: true })
+            .catch((err: unknown) =>
+              log.warn({ err, receiverId: receiver_id }, 'schedule: retained document not cleared'),
+            ),
         );
       }
     })();
