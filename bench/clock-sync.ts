@@ -24,6 +24,7 @@ import { startController } from '../src/controller.js';
 import { createLogger } from '../src/log.js';
 import { scaledClock } from '../src/time/clock.js';
 import { Api } from './api.js';
+import { prng } from './random.js';
 import { percentile, round1 } from './stats.js';
 
 export interface ClockSyncBenchOptions {
@@ -49,17 +50,6 @@ export interface ClockSyncBenchResult {
   samplesP50: number | null;
   /** from the first receiver online to the last synced, ms */
   syncSpanMs: number;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function measureClockSync(opts: ClockSyncBenchOptions = {}): Promise<ClockSyncBenchResult> {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Api, AudioInfo } from './api.js';
+import { prng } from './random.js';
 
 /** test/fixtures/audio/tone.mp3: a real 1.5 s MP3 (16 kbit/s mono, 3.3 KB) */
 export const TONE_MP3 = fileURLToPath(new URL('../test/fixtures/audio/tone.mp3', import.meta.url));
@@ -74,18 +75,6 @@ export async function createOnceProgram(
   return { program: withNext, airing };
 }
 
-/** A small, fast, seeded PRNG (mulberry32): the same seed gives the same fleet. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Resolves once `done()` is true, checked whenever `poke` is called (an event) and every
  * `intervalMs` as a safety net; rejects after `timeoutMs` with `describe()`.
@@ -128,3 +117,5 @@ export function absSummary(values: readonly number[]): {
   const r1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
   return { p50: r1(rank(50)), p99: r1(rank(99)), max: r1(sorted.at(-1) ?? null) };
 }
+
+export { prng };

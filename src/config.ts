@@ -11,7 +11,8 @@ import { DEFAULT_TOPIC_ROOT, MAX_PAYLOAD_BYTES, prioritySchema } from './contrac
 const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
 
-function isTimeZone(tz: string): boolean {
+/** Whether the runtime's time-zone data (Intl) knows `tz`. */
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;

@@ -383,4 +383,44 @@ describe('schedules on the controller', () => {
     expect((await tc.api('DELETE', '/api/receivers/rx-2')).status).toBe(204);
     await waitFor('the retained schedule cleared', async () => (await retained()).length === 0);
   });
+
+  it('answers bad input with a 400 or 404 that says why, and changes nothing', async () => {
+    const count = () =>
+      (tc.controller.db.prepare('SELECT count(*) AS n FROM programs').get() as { n: number }).n;
+    const before = count();
+    const base = {
+      title: 'Sai',
+      target: { zones: ['thon-1'] },
+      recurrence: { kind: 'daily', at: '06:00', from: '2099-01-01' },
+      items: [{ kind: 'pause', duration: 5 }],
+    };
+    const bad: [unknown, RegExp][] = [
+      [{ ...base, recurrence: { ...base.recurrence, at: '25:00' } }, /HH:MM/],
+      [{ ...base, items: [] }, /items/],
+      [{ ...base, items: [{ kind: 'relay', url: 'ftp://x/y', duration: '10m' }] }, /url/],
+      [{ ...base, items: [{ kind: 'pause', duration: 'forever' }] }, /duration/],
+      [{ ...base, target: {} }, /say where it airs/],
+      [{ ...base, recurrence: { kind: 'weekly', days: ['xx'], at: '06:00', from: '2099-01-01' } }, /days/],
+      [{ ...base, recurrence: { ...base.recurrence, until: '2098-01-01' } }, /before "from"/],
+    ];
+    for (const [body, message] of bad) {
+      const res = await tc.api<{ message: string }>('POST', '/api/programs', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.message).toMatch(message);
+    }
+    expect(count()).toBe(before);
+    const airing = (await tc.api<{ next: Airing[] }>('GET', '/api/programs/sang')).body.next.at(-1)!;
+    const past = await tc.api<{ error: string }>('POST', `/api/airings/${airing.id}/shift`, {
+      at: new Date(Date.now() - 60_000).toISOString(),
+    });
+    expect(past.status).toBe(400);
+    expect(past.body.error).toBe('in_the_past');
+    expect((await tc.api('POST', `/api/airings/${airing.id}/shift`, { at: 'tomorrow' })).status).toBe(400);
+    expect((await tc.api('POST', '/api/airings/no-such-airing/cancel')).status).toBe(404);
+    expect((await tc.api('GET', '/api/airings/no-such-airing')).status).toBe(404);
+    expect((await tc.api('GET', '/api/asrun?format=xml')).status).toBe(400);
+    expect((await tc.api('GET', '/api/asrun?from=yesterday')).status).toBe(400);
+    const unchanged = (await tc.api<Airing>('GET', `/api/airings/${airing.id}`)).body;
+    expect(unchanged.at).toBe(airing.at);
+  });
 });

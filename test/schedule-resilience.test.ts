@@ -148,6 +148,15 @@ describe.skipIf(!mosquittoAvailable())('schedules survive what fails around the 
           r.waitForAiring((x) => x.airingId === airingId && x.state === 'started' && x.item === 1, 15_000),
         ),
       );
+      // the newest schedule version each receiver applied before the crash
+      const appliedBefore = rxs.map((r) =>
+        Math.max(
+          0,
+          ...r.airings
+            .filter((x) => x.kind === 'schedule' && x.state === 'applied')
+            .map((x) => x.version ?? 0),
+        ),
+      );
       await cp.kill();
       await Promise.all(
         rxs.map((r) => r.waitForAiring((x) => x.airingId === airingId && x.state === 'ended', 20_000)),
@@ -159,9 +168,9 @@ describe.skipIf(!mosquittoAvailable())('schedules survive what fails around the 
       await expectAsRun(api, airingId);
       // The restarted controller republished the schedules; nothing aired again.
       await Promise.all(
-        rxs.map((r) =>
+        rxs.map((r, i) =>
           r.waitForAiring(
-            (x) => x.kind === 'schedule' && x.state === 'applied' && (x.version ?? 0) > 0,
+            (x) => x.kind === 'schedule' && x.state === 'applied' && (x.version ?? 0) > appliedBefore[i]!,
             10_000,
           ),
         ),

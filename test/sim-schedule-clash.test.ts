@@ -7,8 +7,6 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimReceiver } from '../firmware-sim/receiver.js';
-import type { ScheduledAiring } from '../src/contract/schedule.js';
-import { type Clock, scaledClock } from '../src/time/clock.js';
 import {
   airing,
   audioItem,
@@ -16,9 +14,8 @@ import {
   isoAt,
   JITTER_MS,
   near,
-  publishDoc,
   report,
-  scheduleDoc,
+  scheduleRig,
   trail,
 } from './helpers/schedule.js';
 import { type AudioFile, SimHarness, wav } from './helpers/sim-harness.js';
@@ -32,7 +29,6 @@ const LEAD_MS = 60_000;
 
 describe('SimReceiver schedule: preemption between airings, clashes, the window', () => {
   let h: SimHarness;
-  let clock: Clock;
   beforeAll(async () => {
     h = await new SimHarness().start();
   });
@@ -44,29 +40,16 @@ describe('SimReceiver schedule: preemption between airings, clashes, the window'
     await h.close();
   });
 
-  const receiver = () => {
-    clock = scaledClock(FACTOR);
-    return h.receiver({ clock });
-  };
-  const hold = async (rx: SimReceiver, airings: ScheduledAiring[], assets: AudioFile[]) => {
-    const version = h.nextSeq();
-    await publishDoc(
-      h.controller,
-      h.t,
-      rx.id,
-      scheduleDoc(rx.id, version, clock.now(), airings, assets),
-      h.key,
-    );
-    await rx.waitForAiring((r) => r.kind === 'schedule' && r.state === 'applied' && r.version === version);
-  };
-  const started = (rx: SimReceiver, airingId: string, item = 0) =>
-    rx.waitForAiring((r) => r.airingId === airingId && r.item === item && r.state === 'started', 5000);
+  const rig = scheduleRig(() => h, FACTOR);
+  const receiver = () => rig.receiver();
+  const { hold } = rig;
+  const { started } = rig;
   /** An emergency bulletin of `file`, valid on the scaled clock; resolves once it finished. */
   const emergency = async (rx: SimReceiver, file: AudioFile) => {
     const cmd = h.play(file, {
       priority: 'emergency',
-      issuedAt: isoAt(clock.now()),
-      expiresAt: isoAt(clock.now() + 3600_000),
+      issuedAt: isoAt(rig.clock.now()),
+      expiresAt: isoAt(rig.clock.now() + 3600_000),
     });
     await h.send(rx, cmd);
     return cmd;
@@ -77,7 +60,7 @@ describe('SimReceiver schedule: preemption between airings, clashes, the window'
     const a = h.audio.add(wav(300, 200), 30_000);
     const b = h.audio.add(wav(320, 200), 10_000);
     const c = h.audio.add(wav(340, 200), 8_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const normal = airing(t, [audioItem(a), audioItem(b)], { graceMs: 120_000 });
     const urgent = airing(t + 10_000, [audioItem(c)], { priority: 'priority' });
     await hold(rx, [normal, urgent], [a, b, c]);
@@ -114,7 +97,7 @@ describe('SimReceiver schedule: preemption between airings, clashes, the window'
     const rx = await receiver();
     const a = h.audio.add(wav(360, 200), 20_000);
     const c = h.audio.add(wav(380, 200), 8_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const first = airing(t, [audioItem(a)], { priority: 'priority' });
     const second = airing(t + 5_000, [audioItem(c)], { priority: 'priority', graceMs: 60_000 });
     // its window closes at t + 14 s, while the first still sounds
@@ -141,7 +124,7 @@ describe('SimReceiver schedule: preemption between airings, clashes, the window'
     const a = h.audio.add(wav(400, 200), 20_000);
     const b = h.audio.add(wav(420, 200), 20_000);
     const alert = h.audio.add(wav(900, 200), 8_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     // window t + 45 s: after an 8 s interruption item 0 still fits, item 1 no longer does
     const tail = airing(t, [audioItem(a), audioItem(b)], { graceMs: 5_000 });
     // window t2 + 22 s: after the interruption not even the interrupted item's rest fits

@@ -6,9 +6,6 @@
  * documents, audio and streams over HTTP; time runs 100× through a shared scaled clock.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SimReceiver } from '../firmware-sim/receiver.js';
-import type { ScheduledAiring } from '../src/contract/schedule.js';
-import { type Clock, scaledClock } from '../src/time/clock.js';
 import {
   airing,
   audioItem,
@@ -20,9 +17,10 @@ import {
   report,
   StreamServer,
   scheduleDoc,
+  scheduleRig,
   trail,
 } from './helpers/schedule.js';
-import { type AudioFile, SimHarness, sha256, wav } from './helpers/sim-harness.js';
+import { SimHarness, sha256, wav } from './helpers/sim-harness.js';
 
 const FACTOR = 100;
 /**
@@ -34,7 +32,6 @@ const LEAD_MS = 60_000;
 describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes', () => {
   let h: SimHarness;
   let radio: StreamServer;
-  let clock: Clock;
   beforeAll(async () => {
     h = await new SimHarness().start();
     radio = new StreamServer();
@@ -49,38 +46,17 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     await h.close();
   });
 
-  const receiver = (over: Parameters<SimHarness['receiver']>[0] = {}) => {
-    clock = scaledClock(FACTOR);
-    return h.receiver({ clock, ...over });
-  };
-  /** Publishes a new version of `rx`'s document and waits until it is applied. */
-  const hold = async (
-    rx: SimReceiver,
-    airings: ScheduledAiring[],
-    assets: AudioFile[],
-    over: Parameters<typeof scheduleDoc>[5] = {},
-  ) => {
-    const version = h.nextSeq();
-    await publishDoc(
-      h.controller,
-      h.t,
-      rx.id,
-      scheduleDoc(rx.id, version, clock.now(), airings, assets, over),
-      h.key,
-    );
-    await rx.waitForAiring((r) => r.kind === 'schedule' && r.state === 'applied' && r.version === version);
-    return version;
-  };
+  const rig = scheduleRig(() => h, FACTOR);
+  const { receiver, hold } = rig;
   /** Commands valid on the scaled clock (the harness's default of one real minute is 0.6 s here). */
-  const valid = () => ({ issuedAt: isoAt(clock.now()), expiresAt: isoAt(clock.now() + 3600_000) });
-  const started = (rx: SimReceiver, airingId: string, item = 0) =>
-    rx.waitForAiring((r) => r.airingId === airingId && r.item === item && r.state === 'started', 5000);
+  const valid = () => ({ issuedAt: isoAt(rig.clock.now()), expiresAt: isoAt(rig.clock.now() + 3600_000) });
+  const { started } = rig;
 
   it('a relay whose stream fails plays its fallback; without one it is `failed` and the timeline goes on', async () => {
     const rx = await receiver();
     const fb = h.audio.add(wav(500, 200), 10_000);
     const b = h.audio.add(wav(520, 200), 5_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const withFallback = airing(t, [
       { kind: 'relay', url: `${radio.base}/dead`, durationMs: 20_000, fallback: fb.audio.sha256 },
       audioItem(b),
@@ -122,7 +98,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     // 2 s ahead of a slot is 20 real ms; the station answers after 70 real ms (7 s of schedule).
     const rx = await receiver();
     const b = h.audio.add(wav(540, 200), 5_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const air = airing(t, [
       { kind: 'relay', url: `${radio.base}/slow?ms=70`, durationMs: 30_000 },
       audioItem(b),
@@ -150,7 +126,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(560, 200), 10_000);
     const e = h.audio.add(wav(580, 200), 5_000);
-    const base = clock.now() + LEAD_MS;
+    const base = rig.clock.now() + LEAD_MS;
     const quiet = [{ start: isoAt(base + 10_000), end: isoAt(base + 200_000) }];
     // starts outside, its second item would start inside
     const running = airing(base, [audioItem(a), audioItem(a)]);
@@ -171,7 +147,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     near(report(rx, urgent.id, 0, 'started'), base + 40_000);
 
     // still inside the quiet hours (until base + 200 s): a normal bulletin is refused, an emergency plays
-    expect(clock.now()).toBeLessThan(base + 150_000);
+    expect(rig.clock.now()).toBeLessThan(base + 150_000);
     const normal = h.play(a, valid());
     await h.send(rx, normal);
     const refused = await rx.waitForEvent((ev) => ev.commandId === normal.id && ev.state === 'rejected');
@@ -185,7 +161,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(600, 200), 30_000);
     const b = h.audio.add(wav(620, 200), 5_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const now = airing(t, [audioItem(a), audioItem(b)]);
     const later = airing(t + 60_000, [audioItem(b)]);
     await hold(rx, [now, later], [a, b]);
@@ -210,7 +186,7 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(640, 200), 20_000);
     const old = h.stop(); // numbered before the document
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const air = airing(t, [audioItem(a)]);
     await hold(rx, [air], [a]);
     await started(rx, air.id);
@@ -224,11 +200,11 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(660, 200), 20_000);
     const b = h.audio.add(wav(680, 200), 5_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const first = airing(t, [audioItem(a), audioItem(b)], { graceMs: 5_000 }); // window ends t + 30 s
     const marker = airing(t + 40_000, [audioItem(b)]);
     const v1 = h.nextSeq();
-    const doc = scheduleDoc(rx.id, v1, clock.now(), [first, marker], [a, b]);
+    const doc = scheduleDoc(rx.id, v1, rig.clock.now(), [first, marker], [a, b]);
     await publishDoc(h.controller, h.t, rx.id, doc, h.key);
     const applied = (version: number, n: number) =>
       waitUntil(() => rx.airings.filter((r) => r.state === 'applied' && r.version === version).length >= n);
@@ -262,11 +238,11 @@ describe('SimReceiver schedule: failures, quiet hours, stops, replays, clashes',
     const rx = await receiver();
     const a = h.audio.add(wav(700, 200), 30_000);
     const b = h.audio.add(wav(720, 200), 5_000);
-    const t = clock.now() + LEAD_MS;
+    const t = rig.clock.now() + LEAD_MS;
     const gone = airing(t, [audioItem(a), audioItem(b)]);
     const next = airing(t + 50_000, [audioItem(b)]);
     const v1 = h.nextSeq();
-    const old = scheduleDoc(rx.id, v1, clock.now(), [gone], [a, b]);
+    const old = scheduleDoc(rx.id, v1, rig.clock.now(), [gone], [a, b]);
     await publishDoc(h.controller, h.t, rx.id, old, h.key);
     await started(rx, gone.id);
     const v2 = await hold(rx, [next], [b]);

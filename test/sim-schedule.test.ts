@@ -7,34 +7,32 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SimReceiver } from '../firmware-sim/receiver.js';
-import type { AiringRecord } from '../firmware-sim/schedule/reports.js';
 import type { AiringReport } from '../src/contract/schedule.js';
 import { generateSigningKey, seal } from '../src/contract/signing.js';
 import { CONTROLLER_USERNAME, startEmbeddedBroker } from '../src/mqtt/broker.js';
-import { type Clock, scaledClock } from '../src/time/clock.js';
+import { scaledClock } from '../src/time/clock.js';
 import {
   airing,
   audioItem,
+  ended,
   isoAt,
   JITTER_MS,
   publishDoc,
+  reportsOf,
   StreamServer,
   scheduleDoc,
+  scheduleRig,
+  trail,
 } from './helpers/schedule.js';
 import { SimHarness, sha256, wav } from './helpers/sim-harness.js';
 
 const FACTOR = 100;
 
-const of = (rx: SimReceiver, airingId: string) => rx.airings.filter((r) => r.airingId === airingId);
-const trail = (rx: SimReceiver, airingId: string) =>
-  of(rx, airingId).map((r) => (r.item === undefined ? r.state : `${r.item}:${r.state}`));
-const ended = (airingId: string) => (r: AiringRecord) => r.airingId === airingId && r.state === 'ended';
+const of = reportsOf;
 
 describe('SimReceiver keeps its schedule', () => {
   let h: SimHarness;
   let radio: StreamServer;
-  let clock: Clock;
   beforeAll(async () => {
     h = await new SimHarness().start();
     radio = new StreamServer();
@@ -49,12 +47,8 @@ describe('SimReceiver keeps its schedule', () => {
     await h.close();
   });
 
-  const receiver = (over: Parameters<SimHarness['receiver']>[0] = {}) => {
-    clock = scaledClock(FACTOR);
-    return h.receiver({ clock, ...over });
-  };
-  const applied = (rx: SimReceiver, version: number) =>
-    rx.waitForAiring((r) => r.kind === 'schedule' && r.state === 'applied' && r.version === version);
+  const rig = scheduleRig(() => h, FACTOR);
+  const { receiver, applied } = rig;
 
   it('airs a 3-item airing on time by its own clock, reporting item by item on the wire', async () => {
     // The relay connects 10 s of schedule time (100 real ms) ahead of its slot: the default 2 s
@@ -67,7 +61,7 @@ describe('SimReceiver keeps its schedule', () => {
     await h.controller.subscribeAsync(h.t.receiverAiring(rx.id), { qos: 1 });
     const a = h.audio.add(wav(440, 200), 15_000);
     const b = h.audio.add(wav(550, 200), 10_000);
-    const at = clock.now() + 60_000; // ample for the document and its audio in a loaded run
+    const at = rig.clock.now() + 60_000; // ample for the document and its audio in a loaded run
     const air = airing(at, [
       audioItem(a),
       { kind: 'relay', url: `${radio.base}/live`, durationMs: 20_000 },
@@ -78,7 +72,7 @@ describe('SimReceiver keeps its schedule', () => {
       h.controller,
       h.t,
       rx.id,
-      scheduleDoc(rx.id, version, clock.now(), [air], [a, b]),
+      scheduleDoc(rx.id, version, rig.clock.now(), [air], [a, b]),
       h.key,
     );
     await applied(rx, version);
@@ -164,15 +158,15 @@ describe('SimReceiver keeps its schedule', () => {
         port,
       });
       const a = h.audio.add(wav(600, 200), 10_000);
-      const at = clock.now() + 60_000;
+      const at = rig.clock.now() + 60_000;
       const air = airing(at, [audioItem(a), audioItem(a)]);
       const version = h.nextSeq();
-      await publishDoc(ctl, h.t, id, scheduleDoc(id, version, clock.now(), [air], [a]), h.key);
+      await publishDoc(ctl, h.t, id, scheduleDoc(id, version, rig.clock.now(), [air], [a]), h.key);
       await rx.waitForAiring((r) => r.airingId === air.id && r.state === 'ready');
       await ctl.endAsync(true);
 
       await broker.close();
-      expect(clock.now()).toBeLessThan(at); // the broker is gone before the instant
+      expect(rig.clock.now()).toBeLessThan(at); // the broker is gone before the instant
       await rx.waitForAiring(ended(air.id), 5000);
       expect(trail(rx, air.id)).toEqual([
         'ready',
@@ -219,7 +213,7 @@ describe('SimReceiver keeps its schedule', () => {
     const skip = airing(t0 - 90_000, [audioItem(a)], { late: 'skip', priority: 'priority' });
     const version = h.nextSeq();
     await publishDoc(h.controller, h.t, id, scheduleDoc(id, version, t0, [join, skip], [a, b, c]), h.key);
-    clock = scaledClock(FACTOR, t0);
+    const clock = scaledClock(FACTOR, t0);
     const rx = await h.receiver({ id, clock });
     await rx.waitForAiring(ended(join.id), 5000);
     await rx.waitForAiring(ended(skip.id));
@@ -257,7 +251,7 @@ describe('SimReceiver keeps its schedule', () => {
   it('refuses stale, forged, tampered and misaddressed documents, and keeps the one it holds', async () => {
     const rx = await receiver();
     const a = h.audio.add(wav(700, 200), 5_000);
-    const now = clock.now();
+    const now = rig.clock.now();
     const version = h.nextSeq();
     const good = scheduleDoc(rx.id, version, now, [airing(now + 3600_000, [audioItem(a)])], [a]);
     await publishDoc(h.controller, h.t, rx.id, good, h.key);
@@ -319,14 +313,14 @@ describe('SimReceiver keeps its schedule', () => {
       const a = h.audio.add(wav(800, 200), 40_000);
       const b = h.audio.add(wav(820, 200), 10_000);
       const alert = h.audio.add(wav(900, 200), 8_000);
-      const at = clock.now() + 20_000;
+      const at = rig.clock.now() + 20_000;
       const air = airing(at, [audioItem(a), audioItem(b)], { resume, graceMs: 120_000 });
       const version = h.nextSeq();
       await publishDoc(
         h.controller,
         h.t,
         rx.id,
-        scheduleDoc(rx.id, version, clock.now(), [air], [a, b]),
+        scheduleDoc(rx.id, version, rig.clock.now(), [air], [a, b]),
         h.key,
       );
       await rx.waitForAiring((r) => r.airingId === air.id && r.item === 0 && r.state === 'started', 5000);

@@ -6,6 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { AedesPublishPacket } from 'aedes';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prng, uniform } from '../bench/random.js';
 import { type OneWayDelays, SimReceiver, type SyncState } from '../firmware-sim/index.js';
 import { OffsetEstimator, sampleOf } from '../firmware-sim/timesync-estimate.js';
 import { topics } from '../src/contract/mqtt.js';
@@ -15,19 +16,6 @@ import { scaledClock } from '../src/time/clock.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { waitFor } from './helpers/wait.js';
 
-/** Deterministic randomness, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const uniform = (rnd: () => number, lo: number, hi: number) => () => lo + rnd() * (hi - lo);
 const t = topics();
 /** One true time scale for the controller and the simulated hardware, with sub-ms precision. */
 const clock = scaledClock(1);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Api } from '../../bench/api.js';
 import { type ControllerProcess, startControllerProcess } from '../../bench/procs.js';
+import { prng as rng } from '../../bench/random.js';
 import { SimReceiver } from '../../firmware-sim/index.js';
 import { optionsFromBundle } from '../../firmware-sim/provisioning.js';
 import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
@@ -36,18 +37,6 @@ export interface ChaosResult extends Verdict {
   operations: number;
   ops: Record<string, number>;
   seconds: number;
-}
-
-/** mulberry32: small, fast, and the same sequence for the same seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const MP3 = readFileSync(new URL('../../test/fixtures/audio/tone.mp3', import.meta.url));

@@ -12,7 +12,8 @@ import type { AiringRecord } from '../../firmware-sim/schedule/reports.js';
 import type { Topics } from '../../src/contract/mqtt.js';
 import type { ScheduleDoc, ScheduledAiring, ScheduleItem } from '../../src/contract/schedule.js';
 import { type SigningKey, seal } from '../../src/contract/signing.js';
-import type { AudioFile } from './sim-harness.js';
+import { type Clock, scaledClock } from '../../src/time/clock.js';
+import type { AudioFile, SimHarness } from './sim-harness.js';
 
 export const isoAt = (ms: number): string => new Date(ms).toISOString();
 
@@ -168,4 +169,47 @@ export const report = (rx: SimReceiver, airingId: string, item: number | undefin
 export function near(r: AiringRecord | undefined, instant: number, slack = JITTER_MS): void {
   expect(r, 'report present').toBeDefined();
   expect(Math.abs(Date.parse(r?.at ?? '') - instant)).toBeLessThan(slack);
+}
+
+/**
+ * Receivers of `harness()` on a fresh clock `factor` times faster than real time, and the steps
+ * every schedule test takes with them: hand a receiver a new document version and wait until it is
+ * applied, and wait for an item to start.
+ */
+export function scheduleRig(harness: () => SimHarness, factor: number) {
+  let clock: Clock = scaledClock(factor);
+  const rig = {
+    /** the clock of the receiver made last */
+    get clock(): Clock {
+      return clock;
+    },
+    receiver(over: Parameters<SimHarness['receiver']>[0] = {}) {
+      clock = scaledClock(factor);
+      return harness().receiver({ clock, ...over });
+    },
+    applied: (rx: SimReceiver, version: number) =>
+      rx.waitForAiring((r) => r.kind === 'schedule' && r.state === 'applied' && r.version === version),
+    /** Publishes a new version of `rx`'s document and waits until it is applied; returns the version. */
+    async hold(
+      rx: SimReceiver,
+      airings: ScheduledAiring[],
+      assets: AudioFile[],
+      over: Partial<ScheduleDoc> = {},
+    ): Promise<number> {
+      const h = harness();
+      const version = h.nextSeq();
+      await publishDoc(
+        h.controller,
+        h.t,
+        rx.id,
+        scheduleDoc(rx.id, version, clock.now(), airings, assets, over),
+        h.key,
+      );
+      await rig.applied(rx, version);
+      return version;
+    },
+    started: (rx: SimReceiver, airingId: string, item = 0) =>
+      rx.waitForAiring((r) => r.airingId === airingId && r.item === item && r.state === 'started', 5000),
+  };
+  return rig;
 }

@@ -57,6 +57,8 @@ export interface ScheduleService extends EventEmitter<ScheduleEvents> {
     opts: { user: string | null; source: 'api' | 'file'; sourceFile?: string | null; force?: boolean },
   ): ProgramRecord;
   deleteProgram(id: string, user: string | null): void;
+  /** The checks an API save makes (file ownership, clashes), for a request filed for approval. */
+  assertSavable(id: string, body: ProgramInput): void;
   /** the airings a definition would have in [from, to), and its clashes, without saving */
   preview(
     id: string | null,
@@ -375,6 +377,27 @@ export function createScheduleService(deps: {
     }, 20);
   }
 
+  /** Programs from the schedules folder are changed there: the API says which file. */
+  function assertNotFromFile(p: ProgramRecord | null, what: 'change' | 'remove'): void {
+    if (p?.source !== 'file') return;
+    throw conflict(
+      'program_from_file',
+      `Program "${p.id}" comes from the schedules file ${p.sourceFile ?? '(unknown)'}; ${what} it there and reload.`,
+      { file: p.sourceFile },
+    );
+  }
+
+  /** Refuses a definition that overlaps other programs on shared receivers without an order. */
+  function assertNoClash(id: string, body: ProgramInput): void {
+    const { clashes } = service.preview(id, body, CLASH_LOOKAHEAD_MS / DAY);
+    if (clashes.length)
+      throw conflict(
+        'schedule_clash',
+        `This program overlaps ${new Set(clashes.map((c) => c.title)).size} other program(s) on the same receivers. Say which goes first in "clashes": {"<program id>": "first" | "after" | "skip"}.`,
+        { clashes },
+      );
+  }
+
   const service = Object.assign(events, {
     timeZone,
     programs: repo,
@@ -406,27 +429,18 @@ export function createScheduleService(deps: {
       inbox.push({ receiverId, payload, now: iso(clock.now()) });
       if (inbox.length === 1) setImmediate(flushInbox);
     },
+    assertSavable(id: string, body: ProgramInput) {
+      assertNotFromFile(repo.get(id), 'change');
+      assertNoClash(id, body);
+    },
     saveProgram(
       id: string,
       body: ProgramInput,
       opts: { user: string | null; source: 'api' | 'file'; sourceFile?: string | null; force?: boolean },
     ): ProgramRecord {
       const existing = repo.get(id);
-      if (existing && existing.source === 'file' && opts.source === 'api')
-        throw conflict(
-          'program_from_file',
-          `Program "${id}" comes from the schedules file ${existing.sourceFile ?? '(unknown)'}; change it there and reload.`,
-          { file: existing.sourceFile },
-        );
-      if (!opts.force) {
-        const { clashes } = service.preview(id, body, CLASH_LOOKAHEAD_MS / DAY);
-        if (clashes.length)
-          throw conflict(
-            'schedule_clash',
-            `This program overlaps ${new Set(clashes.map((c) => c.title)).size} other program(s) on the same receivers. Say which goes first in "clashes": {"<program id>": "first" | "after" | "skip"}.`,
-            { clashes },
-          );
-      }
+      if (opts.source === 'api') assertNotFromFile(existing, 'change');
+      if (!opts.force) assertNoClash(id, body);
       const unchanged = existing && JSON.stringify(existing.body) === JSON.stringify(body);
       repo.save(
         {
@@ -450,12 +464,7 @@ export function createScheduleService(deps: {
     deleteProgram(id: string, _user: string | null) {
       const p = repo.get(id);
       if (!p) throw notFound('program', id);
-      if (p.source === 'file')
-        throw conflict(
-          'program_from_file',
-          `Program "${id}" comes from the schedules file ${p.sourceFile ?? '(unknown)'}; remove it there and reload.`,
-          { file: p.sourceFile },
-        );
+      assertNotFromFile(p, 'remove');
       repo.remove(id, iso(clock.now()));
       writePlan(clock.now());
       changed();

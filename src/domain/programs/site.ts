@@ -9,7 +9,9 @@
  * Every object is strict: a key the format does not know is an error, so a typo is never silently
  * ignored. Programs use the same fields as the API (./schema.ts), plus an `id`.
  */
+
 import { z } from 'zod';
+import { isTimeZone } from '../../config.js';
 import { deviceIdSchema, zoneIdSchema } from '../../contract/mqtt.js';
 import { type ProgramInput, programIdSchema, programInputSchema, quietHoursSchema } from './schema.js';
 import { deepStrict } from './strict.js';
@@ -36,15 +38,6 @@ export const timeZoneSchema = z
     }
     return tz;
   });
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const nameSchema = z.string().trim().min(1).max(120);
 

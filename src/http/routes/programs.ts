@@ -5,8 +5,7 @@ import { assertTargetInScope } from '../../auth/scope.js';
 import type { User } from '../../auth/service.js';
 import type { AiringRecord } from '../../domain/programs/repo.js';
 import { type ProgramInput, programIdSchema, programInputSchema } from '../../domain/programs/schema.js';
-import { CLASH_LOOKAHEAD_MS } from '../../domain/programs/service.js';
-import { conflict, notFound } from '../../errors.js';
+import { notFound } from '../../errors.js';
 import { errorBodySchema } from '../errors.js';
 import { approvalSchema, idParams } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
@@ -108,20 +107,7 @@ const routes: RoutePlugin = async (app, { services }) => {
    */
   const fileIfNeeded = (id: string, body: ProgramInput, user: User) => {
     if (!services.approvals.programNeedsApproval(body.priority, user)) return null;
-    const existing = schedules.programs.get(id);
-    if (existing?.source === 'file')
-      throw conflict(
-        'program_from_file',
-        `Program "${id}" comes from the schedules file ${existing.sourceFile ?? '(unknown)'}; change it there and reload.`,
-        { file: existing.sourceFile },
-      );
-    const { clashes } = schedules.preview(id, body, CLASH_LOOKAHEAD_MS / 86_400_000);
-    if (clashes.length)
-      throw conflict(
-        'schedule_clash',
-        'This program overlaps other programs on the same receivers. Say which goes first in "clashes": {"<program id>": "first" | "after" | "skip"}.',
-        { clashes },
-      );
+    schedules.assertSavable(id, body);
     return services.approvals.fileProgram({ ...body, programId: id }, user);
   };
   const tags = ['programs'];
