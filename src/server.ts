@@ -20,7 +20,26 @@ async function main(): Promise<void> {
   }
   process.env.TZ = config.TZ;
   const log = createLogger(config.LOG_LEVEL);
-  let controller: Awaited<ReturnType<typeof startController>>;
+  // Signals are handled from the first moment: one that arrives while the controller starts stops
+  // it as soon as it is up, instead of killing the process half-way through.
+  let controller: Awaited<ReturnType<typeof startController>> | null = null;
+  let stopping: string | null = null;
+  const shutdown = async (signal: string) => {
+    if (stopping && controller === null) return;
+    stopping = signal;
+    if (!controller) return; // stopped right after the start
+    log.info({ signal }, 'stopping');
+    const c = controller;
+    controller = null;
+    await c.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // SIGHUP reloads the schedules folder (an invalid folder changes nothing, and says why in the log).
+  process.on('SIGHUP', () => {
+    controller?.site.reload().catch((err: unknown) => log.error({ err }, 'schedules folder reload failed'));
+  });
   try {
     controller = await startController(config, log);
   } catch (err) {
@@ -48,20 +67,7 @@ async function main(): Promise<void> {
   }
   console.log(`${lines.join('\n')}\n`);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    await controller.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  // SIGHUP reloads the schedules folder (an invalid folder changes nothing, and says why in the log).
-  process.on('SIGHUP', () => {
-    controller.site.reload().catch((err: unknown) => log.error({ err }, 'schedules folder reload failed'));
-  });
+  if (stopping) await shutdown(stopping);
 }
 
 main().catch((err) => {
