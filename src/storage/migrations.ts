@@ -405,4 +405,90 @@ CREATE TABLE zone_schedule (
 ) STRICT;
 `,
   },
+  {
+    version: 5,
+    name: 'announcements',
+    sql: `
+-- urgent announcements (issue 9). Speech renditions: a low-bitrate mono copy of an audio per codec,
+-- stored by content in the same audio store; the row of the audio keeps what was uploaded.
+CREATE TABLE audio_renditions (
+  audio_id    TEXT NOT NULL REFERENCES audio(id) ON DELETE CASCADE,
+  codec       TEXT NOT NULL,
+  mime        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  bitrate     INTEGER,
+  sample_rate INTEGER,
+  channels    INTEGER,
+  encode_ms   INTEGER,
+  created_at  TEXT NOT NULL,
+  PRIMARY KEY (audio_id, codec)
+) STRICT;
+
+-- where an audio came from ('upload', 'recording', 'tts'); a browser recording that had to be
+-- remuxed keeps the bytes that arrived (original_sha256, in the audio store) beside the playable copy
+ALTER TABLE audio ADD COLUMN source TEXT NOT NULL DEFAULT 'upload';
+ALTER TABLE audio ADD COLUMN original_sha256 TEXT;
+ALTER TABLE audio ADD COLUMN original_mime TEXT;
+
+-- text-to-speech: one synthesis per (provider, voice, speed, normalised text); the text kept beside it
+CREATE TABLE tts_cache (
+  key         TEXT PRIMARY KEY,
+  provider    TEXT NOT NULL,
+  voice       TEXT NOT NULL,
+  speed       REAL NOT NULL,
+  text        TEXT NOT NULL,
+  spoken      TEXT NOT NULL,
+  audio_id    TEXT NOT NULL REFERENCES audio(id) ON DELETE CASCADE,
+  synth_ms    INTEGER,
+  created_at  TEXT NOT NULL,
+  created_by  TEXT
+) STRICT;
+
+-- receivers: optional position (CAP polygon and circle areas) and the codecs they said they play
+ALTER TABLE receivers ADD COLUMN lat REAL;
+ALTER TABLE receivers ADD COLUMN lon REAL;
+ALTER TABLE receivers ADD COLUMN codecs TEXT;
+
+-- an announcement: one officer's (or one CAP alert's) urgent message, a bulletin once it is sent
+CREATE TABLE announcements (
+  id            TEXT PRIMARY KEY,
+  source        TEXT NOT NULL CHECK (source IN ('officer', 'cap')),
+  title         TEXT NOT NULL,
+  text          TEXT,
+  voice         TEXT,
+  audio_id      TEXT REFERENCES audio(id) ON DELETE RESTRICT,
+  request       TEXT NOT NULL,
+  bulletin_id   TEXT,
+  approval_id   TEXT,
+  status        TEXT NOT NULL DEFAULT 'sent'
+                CHECK (status IN ('pending', 'sent', 'rejected', 'cancelled', 'withdrawn')),
+  created_by    TEXT,
+  created_at    TEXT NOT NULL,
+  -- the "not reached" webhook: when it is due, and when it fired
+  alert_due_at  TEXT,
+  alert_sent_at TEXT
+) STRICT;
+CREATE INDEX announcements_created ON announcements(created_at);
+CREATE INDEX announcements_bulletin ON announcements(bulletin_id);
+
+-- CAP 1.2 alerts received: the same (sender, identifier) twice is ignored; Update and Cancel act
+-- on the announcement of the alert they reference
+CREATE TABLE cap_alerts (
+  sender          TEXT NOT NULL,
+  identifier      TEXT NOT NULL,
+  sent            TEXT NOT NULL,
+  msg_type        TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  received_at     TEXT NOT NULL,
+  received_by     TEXT,
+  outcome         TEXT NOT NULL,
+  detail          TEXT,
+  announcement_id TEXT,
+  xml             TEXT NOT NULL,
+  PRIMARY KEY (sender, identifier)
+) STRICT;
+`,
+  },
 ];
