@@ -489,6 +489,31 @@ CREATE TABLE cap_alerts (
   xml             TEXT NOT NULL,
   PRIMARY KEY (sender, identifier)
 ) STRICT;
+
+-- the approval queue holds CAP alerts that wait for an officer (reason 'cap_alert')
+CREATE TABLE approvals_v5 (
+  id          TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('bulletin', 'program')),
+  reason      TEXT NOT NULL CHECK (reason IN ('editor', 'emergency_all', 'cap_alert')),
+  request     TEXT NOT NULL,
+  title       TEXT NOT NULL,
+  priority    TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'pending'
+              CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn', 'expired')),
+  created_by  TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  expires_at  TEXT NOT NULL,
+  decided_by  TEXT,
+  decided_at  TEXT,
+  note        TEXT,
+  bulletin_id TEXT,
+  program_id  TEXT
+) STRICT;
+INSERT INTO approvals_v5 SELECT id, kind, reason, request, title, priority, status, created_by,
+  created_at, expires_at, decided_by, decided_at, note, bulletin_id, program_id FROM approvals;
+DROP TABLE approvals;
+ALTER TABLE approvals_v5 RENAME TO approvals;
+CREATE INDEX approvals_status ON approvals(status, created_at);
 `,
   },
 ];
