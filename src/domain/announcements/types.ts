@@ -10,8 +10,8 @@
 import type { Principal } from '../../auth/roles.js';
 import type { Priority } from '../../contract/mqtt.js';
 import type { Approval } from '../approvals/service.js';
-import type { BulletinDetail } from '../bulletins/service.js';
 import type { BulletinTarget } from '../bulletins/repo.js';
+import type { BulletinDetail } from '../bulletins/service.js';
 
 /** Vietnamese voices every TTS provider offers: Northern (Hà Nội), Central (Huế), Southern (Sài Gòn). */
 export const VOICES = ['north', 'central', 'south'] as const;
