@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { installAuditHook } from './http/audit.js';
 import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
+import announcementRoutes from './http/routes/announcements.js';
 import approvalRoutes from './http/routes/approvals.js';
 import asRunRoutes from './http/routes/asrun.js';
 import audioRoutes from './http/routes/audio.js';
@@ -133,6 +134,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(receiverRoutes, { prefix: '/api/receivers', ...opts });
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
+  await app.register(announcementRoutes, { prefix: '/api', ...opts });
   await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(programRoutes, { prefix: '/api', ...opts });
   await app.register(asRunRoutes, { prefix: '/api', ...opts });

@@ -293,6 +293,28 @@ export const configSchema = z.object({
     .enum(['pin', 'second-officer'])
     .default('pin')
     .describe("an emergency to every village needs the sender's PIN, or a second officer"),
+  ANNOUNCE_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe(
+      'POSTed (signed) when an announcement has still not been heard somewhere after ANNOUNCE_WEBHOOK_AFTER_S',
+    ),
+  ANNOUNCE_WEBHOOK_SECRET: z
+    .string()
+    .min(16)
+    .optional()
+    .describe(
+      'shared secret of the webhook signature (X-Loalang-Signature); required with ANNOUNCE_WEBHOOK_URL',
+    ),
+  ANNOUNCE_WEBHOOK_AFTER_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86400)
+    .default(300)
+    .describe(
+      'how long after an announcement goes out the "not yet heard" webhook fires, if some receivers have not played it',
+    ),
 });
 export type Config = z.infer<typeof configSchema>;
 
@@ -301,7 +323,12 @@ export class ConfigError extends Error {
 }
 
 /** Settings that may also be given as `<NAME>_FILE`, a path to a file holding the value. */
-const SECRET_KEYS = new Set(['ADMIN_PASSWORD', 'MQTT_PASSWORD', 'MQTT_HTTP_AUTH_SECRET']);
+const SECRET_KEYS = new Set([
+  'ADMIN_PASSWORD',
+  'MQTT_PASSWORD',
+  'MQTT_HTTP_AUTH_SECRET',
+  'ANNOUNCE_WEBHOOK_SECRET',
+]);
 
 function readSecretFile(name: string, path: string): string {
   try {
@@ -345,6 +372,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.ANNOUNCE_WEBHOOK_URL && !parsed.data.ANNOUNCE_WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'invalid configuration:\n  ANNOUNCE_WEBHOOK_SECRET: required with ANNOUNCE_WEBHOOK_URL (the webhook is signed with it)',
+    );
   }
   return parsed.data;
 }

@@ -11,6 +11,7 @@ import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
 import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
+import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
@@ -302,6 +303,25 @@ export async function startController(
     });
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);
 
+    const announcements = createAnnouncementService({
+      db,
+      log: log.child({ part: 'announcements' }),
+      fleet,
+      audio,
+      bulletins,
+      approvals,
+      webhook:
+        config.ANNOUNCE_WEBHOOK_URL && config.ANNOUNCE_WEBHOOK_SECRET
+          ? {
+              url: config.ANNOUNCE_WEBHOOK_URL,
+              secret: config.ANNOUNCE_WEBHOOK_SECRET,
+              afterS: config.ANNOUNCE_WEBHOOK_AFTER_S,
+            }
+          : null,
+    });
+    announcements.start();
+    cleanups.push(() => announcements.close());
+
     const services: Services = {
       config,
       db,
@@ -312,6 +332,7 @@ export async function startController(
       fleet,
       bulletins,
       approvals,
+      announcements,
       schedules,
       site,
       signingKeys,

@@ -78,6 +78,12 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/bulletins': ['editor', 'operator'],
   'POST /api/bulletins/:id/cancel': ['operator'],
   'POST /api/stop': ['operator'],
+  // urgent announcements: editors' wait for an approver (the bulletin rules), operators' go out
+  'GET /api/announcements': READ,
+  'GET /api/announcements/:id': READ,
+  'GET /api/announcements/:id/reach': READ,
+  'POST /api/announcements': ['editor', 'operator'],
+  'POST /api/announcements/:id/cancel': ['operator'],
 
   // programs: everyone reads; operators save; an editor's program waits in the approval queue
   // (APPROVAL_PRIORITIES); operators cancel, shift and suspend

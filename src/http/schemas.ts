@@ -212,8 +212,10 @@ export const approvalSchema = z
       .enum(['bulletin', 'program'])
       .describe("bulletin: play now once approved; program: a program's new version"),
     reason: z
-      .enum(['editor', 'emergency_all'])
-      .describe("editor: an editor's content; emergency_all: an emergency to every village"),
+      .enum(['editor', 'emergency_all', 'cap_alert'])
+      .describe(
+        "editor: an editor's content; emergency_all: an emergency to every village; cap_alert: a CAP alert waiting for an officer",
+      ),
     request: z
       .looseObject({
         title: z.string().optional(),

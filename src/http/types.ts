@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AuthService, User } from '../auth/service.js';
 import type { Config } from '../config.js';
+import type { AnnouncementServiceFull } from '../domain/announcements/service.js';
 import type { ApprovalService } from '../domain/approvals/service.js';
 import type { AudioLibrary } from '../domain/audio/library.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
@@ -25,6 +26,8 @@ export interface Services {
   fleet: Fleet;
   bulletins: BulletinService;
   approvals: ApprovalService;
+  /** urgent announcements (text or recording → bulletin) and their reach */
+  announcements: AnnouncementServiceFull;
   /** programs, airings and the receivers' schedules */
   schedules: ScheduleService;
   /** the schedules folder */

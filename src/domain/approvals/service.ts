@@ -32,7 +32,8 @@ export interface ProgramSink {
   save(id: string, body: ProgramInput, user: string): ProgramRecord;
 }
 
-export type ApprovalReason = 'editor' | 'emergency_all';
+/** editor: an editor's content; emergency_all: the second officer's confirmation; cap_alert: a CAP alert waiting for an officer */
+export type ApprovalReason = 'editor' | 'emergency_all' | 'cap_alert';
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'withdrawn' | 'expired';
 
 export interface Approval {
@@ -78,6 +79,11 @@ export interface ApprovalService {
     by: Principal,
     note?: string,
   ): Promise<{ approval: Approval; bulletin?: BulletinDetail; program?: ProgramRecord }>;
+  /**
+   * Files a bulletin that waits for an officer whatever its sender may do (a CAP alert whose mapped
+   * priority does not air at once): an operator, approver or admin sends it by approving it.
+   */
+  fileAlert(request: BulletinRequest, by: Principal): Approval;
   /** Files an editor's program (or change) for an approver; nothing of it airs before. */
   fileProgram(request: ProgramRequest, by: Principal): Approval;
   /** Whether `by` saving a program of `priority` needs an approver first. */
@@ -390,6 +396,16 @@ export function createApprovalService(deps: {
 
     setProgramSink(sink) {
       programSink = sink;
+    },
+
+    fileAlert(request, by) {
+      resolveTargets(fleet, request.target);
+      const audio = deps.audio.get(request.audioId);
+      if (!audio) {
+        throw badRequest('unknown_audio', `Audio "${request.audioId}" does not exist; upload it first.`);
+      }
+      assertPlayable(audio);
+      return file(request, by, 'cap_alert');
     },
 
     fileProgram(request, by) {
