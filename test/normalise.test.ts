@@ -159,7 +159,9 @@ describe('a commune extends the table', () => {
       ].join('\n'),
     );
     const normalise = createNormaliser(mergeLexicon(BUILTIN_LEXICON, loadLexiconFile(file)));
-    expect(normalise('HTX và BQLDA, TT 39')).toBe('hợp tác xã nông nghiệp và ban quản lý dự án, TT ba mươi chín');
+    expect(normalise('HTX và BQLDA, TT 39')).toBe(
+      'hợp tác xã nông nghiệp và ban quản lý dự án, TT ba mươi chín',
+    );
     expect(normalise('3 sào ruộng')).toBe('ba sào ruộng');
     expect(normalise('cảnh báo Lũ ống')).toBe('cảnh báo lũ ống, lũ quét');
     // the built-in table is not changed by a commune's file
@@ -181,6 +183,8 @@ describe('a commune extends the table', () => {
     expect(() => loadLexiconFile(file)).toThrow(LexiconError);
     expect(() => loadLexiconFile(file)).toThrow(/bad\.yaml is not a valid lexicon[\s\S]*abbreviations\.UBND/);
     expect(() => loadLexiconFile(join(dir, 'missing.yaml'))).toThrow(/cannot read .*missing\.yaml/);
-    expect(() => loadConfig({ TTS_LEXICON: file })).toThrow(/TTS_LEXICON: .*bad\.yaml is not a valid lexicon/);
+    expect(() => loadConfig({ TTS_LEXICON: file })).toThrow(
+      /TTS_LEXICON: .*bad\.yaml is not a valid lexicon/,
+    );
   });
 });

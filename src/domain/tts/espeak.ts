@@ -76,6 +76,7 @@ interface Pending {
 export interface EspeakProvider extends TtsProvider {
   /** load time of the engine, once loaded (ms) */
   readonly loadMs: number | null;
+  close(): Promise<void>;
 }
 
 /**
