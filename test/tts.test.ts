@@ -406,6 +406,21 @@ writeFileSync(opt('--output_file'), out);
     });
   });
 
+  it('eSpeak: an engine that cannot load answers 503, and the next request is answered too', async () => {
+    const broken = createEspeakProvider({ log, moduleUrl: 'file:///nonexistent/espeak-ng.js' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await expect(say(r.speech(broken))).rejects.toMatchObject({
+          statusCode: 503,
+          code: 'tts_unavailable',
+          message: expect.stringContaining('the engine did not load'),
+        });
+      }
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('TTS_FALLBACK: eSpeak speaks when the configured voice is unavailable', async () => {
     const espeak = createEspeakProvider({ log });
     const missing = createCommandProvider({ command: '/nonexistent/piper', timeoutMs: 10_000 });

@@ -231,19 +231,12 @@ export function createNormaliser(
   };
 }
 
-const builtin = new Map<Dialect, Normaliser>();
-
 /**
  * Normalises Vietnamese `text` for speech with the built-in tables, plus `extra` entries (a
- * commune's lexicon patch: added, overriding, or `null` to remove). See createNormaliser.
+ * commune's lexicon patch: added, overriding, or `null` to remove). Builds the patterns at each
+ * call (well under a millisecond); a caller with many texts keeps a createNormaliser instead.
  */
 export function normaliseVi(text: string, extra?: LexiconPatch, options: NormaliseOptions = {}): string {
-  const dialect = options.dialect ?? 'north';
-  if (extra) return createNormaliser(mergeLexicon(BUILTIN_LEXICON, extra), { dialect })(text);
-  let n = builtin.get(dialect);
-  if (!n) {
-    n = createNormaliser(BUILTIN_LEXICON, { dialect });
-    builtin.set(dialect, n);
-  }
-  return n(text);
+  const lexicon = extra ? mergeLexicon(BUILTIN_LEXICON, extra) : BUILTIN_LEXICON;
+  return createNormaliser(lexicon, { dialect: options.dialect ?? 'north' })(text);
 }
