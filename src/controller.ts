@@ -22,6 +22,7 @@ import { createFleetRepo } from './domain/fleet/repo.js';
 import { createScheduleService, type ScheduleService } from './domain/programs/service.js';
 import { createSiteLoader, type SiteLoader } from './domain/programs/site-apply.js';
 import { createTimeResponder, type TimeResponder } from './domain/timesync/responder.js';
+import { createTtsFromConfig } from './domain/tts/index.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
@@ -303,6 +304,11 @@ export async function startController(
     });
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);
 
+    // Text-to-speech (TTS_PROVIDER): an engine configured but not usable is logged, and answers
+    // 503 tts_unavailable when asked to speak; recordings still go out.
+    const tts = await createTtsFromConfig(config, { db, log: log.child({ part: 'tts' }), audio });
+    if (tts) cleanups.push(() => tts.close());
+
     const announcements = createAnnouncementService({
       db,
       log: log.child({ part: 'announcements' }),
@@ -310,6 +316,7 @@ export async function startController(
       audio,
       bulletins,
       approvals,
+      tts,
       webhook:
         config.ANNOUNCE_WEBHOOK_URL && config.ANNOUNCE_WEBHOOK_SECRET
           ? {
@@ -333,6 +340,7 @@ export async function startController(
       bulletins,
       approvals,
       announcements,
+      tts,
       schedules,
       site,
       signingKeys,

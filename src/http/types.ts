@@ -10,6 +10,7 @@ import type { Fleet } from '../domain/fleet/fleet.js';
 import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
 import type { ScheduleService } from '../domain/programs/service.js';
 import type { SiteLoader } from '../domain/programs/site-apply.js';
+import type { SpeechService } from '../domain/tts/speech.js';
 import type { KeyRotation, SigningKeys } from '../signing-keys.js';
 import type { Db } from '../storage/db.js';
 import type { Audit } from './audit.js';
@@ -28,6 +29,8 @@ export interface Services {
   approvals: ApprovalService;
   /** urgent announcements (text or recording → bulletin) and their reach */
   announcements: AnnouncementServiceFull;
+  /** text-to-speech (null when TTS_PROVIDER=off) */
+  tts?: SpeechService | null;
   /** programs, airings and the receivers' schedules */
   schedules: ScheduleService;
   /** the schedules folder */
