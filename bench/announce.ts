@@ -25,11 +25,10 @@ const WORKERS = 2;
 /** ~30 s of speech read by the default voice (a typhoon warning as a commune would broadcast it) */
 export const SPEECH_30S =
   'Thông báo khẩn của Ủy ban nhân dân xã Hướng Đạo. Hồi 14h30 ngày 25/11, bão số 3 đã đổ bộ vào ' +
-  'vùng ven biển, gió mạnh cấp 10, giật cấp 12, tương đương 120 km/h. Dự báo từ đêm nay đến hết ' +
-  'ngày mai, khu vực xã có mưa to đến rất to, lượng mưa phổ biến từ 150 đến 250 mm. Đề nghị bà con ' +
+  'vùng ven biển, gió giật cấp 12, tương đương 120 km/h. Từ đêm nay, xã có mưa rất to, ' +
+  'từ 150 đến 250 mm. Đề nghị bà con ' +
   'các thôn Đồng Bùa, Gò Dẫu, Quan Nội khẩn trương chằng chống nhà cửa, di chuyển người già và trẻ ' +
-  'em đến nơi an toàn, không ra đồng, không đi qua ngầm tràn. Mọi trường hợp khẩn cấp, gọi ngay ' +
-  'số điện thoại 0912 345 678 của Ban chỉ huy phòng chống thiên tai xã.';
+  'em đến nơi an toàn. Khi khẩn cấp, gọi số 0912 345 678.';
 
 export interface AnnounceRun {
   /** TTS time reported by the controller (0 when cached) */
