@@ -11,10 +11,14 @@ import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
 import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
+import type { SpeechMaker } from './domain/announcements/service.js';
 import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
+import { defaultCapMap, loadCapMap } from './domain/cap/mapping.js';
+import { createCapParser } from './domain/cap/parse.js';
+import { createCapService } from './domain/cap/service.js';
 import { createDispatcher } from './domain/dispatch/dispatcher.js';
 import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
@@ -60,6 +64,8 @@ export interface Controller {
 export interface ControllerOptions {
   /** the time scale of schedules (default the system clock; tests run a scaled one) */
   clock?: Clock;
+  /** text-to-speech for announcements (until the built-in one is wired; tests give a stand-in) */
+  tts?: SpeechMaker | null;
 }
 
 export async function startController(
@@ -310,6 +316,7 @@ export async function startController(
       audio,
       bulletins,
       approvals,
+      tts: opts.tts ?? null,
       webhook:
         config.ANNOUNCE_WEBHOOK_URL && config.ANNOUNCE_WEBHOOK_SECRET
           ? {
@@ -322,6 +329,17 @@ export async function startController(
     announcements.start();
     cleanups.push(() => announcements.close());
 
+    // CAP 1.2 input: a mapping file that does not check out stops the start, with its errors.
+    const cap = createCapService({
+      db,
+      log: log.child({ part: 'cap' }),
+      fleet,
+      announcements,
+      parser: createCapParser(),
+      map: config.CAP_MAP ? loadCapMap(config.CAP_MAP) : defaultCapMap(),
+    });
+    cleanups.push(() => cap.close());
+
     const services: Services = {
       config,
       db,
@@ -333,6 +351,7 @@ export async function startController(
       bulletins,
       approvals,
       announcements,
+      cap,
       schedules,
       site,
       signingKeys,
