@@ -12,7 +12,7 @@ import { AppError } from '../../errors.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { AnnounceAnswer, AnnouncementServiceFull } from '../announcements/service.js';
 import { titleFrom } from '../announcements/service.js';
-import type { AnnounceInput, Announcement } from '../announcements/types.js';
+import type { AnnounceInput, Announcement, AnnouncementStatus } from '../announcements/types.js';
 import type { BulletinTarget } from '../bulletins/repo.js';
 import type { Fleet } from '../fleet/fleet.js';
 import { type AreaMatch, type CapMap, mapPriority, matchAreas, pickInfo, spokenText } from './mapping.js';
@@ -61,7 +61,7 @@ interface Row {
   announcement_id: string | null;
 }
 
-const toRecord = (r: Row): CapAlertRecord => ({
+const toRecordWith = (r: Row, announcementStatus: AnnouncementStatus | null): CapAlertRecord => ({
   sender: r.sender,
   identifier: r.identifier,
   sent: r.sent,
@@ -72,6 +72,7 @@ const toRecord = (r: Row): CapAlertRecord => ({
   outcome: r.outcome,
   detail: r.detail,
   announcementId: r.announcement_id,
+  announcementStatus,
 });
 
 export function createCapService(deps: {
@@ -84,6 +85,15 @@ export function createCapService(deps: {
   now?: () => number;
 }): CapService {
   const { db, log, fleet, announcements, map } = deps;
+  const statusOf = (announcementId: string | null): AnnouncementStatus | null => {
+    if (!announcementId) return null;
+    try {
+      return announcements.get(announcementId).status;
+    } catch {
+      return null;
+    }
+  };
+  const toRecord = (r: Row) => toRecordWith(r, statusOf(r.announcement_id));
   const now = deps.now ?? Date.now;
   const COLUMNS =
     'sender, identifier, sent, msg_type, status, received_at, received_by, outcome, detail, announcement_id';

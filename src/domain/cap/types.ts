@@ -4,6 +4,8 @@
  * (CAP-v1.2 §3.2); what loalang does not use (resources, parameters, signatures) is left out.
  */
 
+import type { AnnouncementStatus } from '../announcements/types.js';
+
 export const CAP_NAMESPACE = 'urn:oasis:names:tc:emergency:cap:1.2';
 
 export const CAP_STATUSES = ['Actual', 'Exercise', 'System', 'Test', 'Draft'] as const;
@@ -115,4 +117,6 @@ export interface CapAlertRecord {
   outcome: CapOutcome;
   detail: string | null;
   announcementId: string | null;
+  /** where its announcement stands now (an officer may have approved, rejected or cancelled it) */
+  announcementStatus: AnnouncementStatus | null;
 }

@@ -25,6 +25,10 @@ export const capAlertSchema = z
     outcome: z.enum(CAP_OUTCOMES),
     detail: z.string().nullable().describe('what was done and why, for an officer'),
     announcementId: z.string().nullable(),
+    announcementStatus: z
+      .enum(['pending', 'sent', 'rejected', 'cancelled', 'withdrawn'])
+      .nullable()
+      .describe('where its announcement stands now (an officer may have approved or rejected it)'),
   })
   .meta({ id: 'CapAlert' });
 
@@ -85,6 +89,14 @@ const routes: RoutePlugin = async (app, { services }) => {
     '/cap',
     {
       bodyLimit: limit + 1,
+      // A refused or failed alert is a fact worth keeping too (the body parser's refusals included).
+      onError: async (request, _reply, error) => {
+        const e = error as { statusCode?: number; code?: string };
+        services.audit.record(request, 'cap alert refused', null, null, {
+          status: e.statusCode ?? 500,
+          code: e.code,
+        });
+      },
       schema: {
         tags,
         summary:
@@ -116,19 +128,9 @@ const routes: RoutePlugin = async (app, { services }) => {
           `Send the CAP alert as XML (Content-Type ${CAP_CONTENT_TYPES.join(', ')}).`,
         );
       }
-      try {
-        const { httpStatus, ...answer } = await services.cap.receive(request.body, request.user!);
-        request.auditSubject = `${answer.alert.sender},${answer.alert.identifier}`;
-        return reply.code(httpStatus).send(answer);
-      } catch (err) {
-        // A refused or failed alert is a fact worth keeping too.
-        const e = err as { statusCode?: number; code?: string };
-        services.audit.record(request, 'cap alert refused', null, null, {
-          status: e.statusCode ?? 500,
-          code: e.code,
-        });
-        throw err;
-      }
+      const { httpStatus, ...answer } = await services.cap.receive(request.body, request.user!);
+      request.auditSubject = `${answer.alert.sender},${answer.alert.identifier}`;
+      return reply.code(httpStatus).send(answer);
     },
   );
 
