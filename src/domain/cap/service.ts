@@ -21,6 +21,8 @@ import type { CapAlert, CapAlertRecord, CapInfo, CapOutcome, CapReference } from
 
 /** The longest text the announce service takes. */
 const MAX_TEXT = 5000;
+/** An alert still 'processing' after this was left by a controller that stopped meanwhile. */
+const STALE_MS = 10 * 60_000;
 
 export interface CapResult {
   /** 201 aired at once, 202 waiting for an officer, 200 recorded without airing (or a duplicate) */
@@ -105,11 +107,13 @@ export function createCapService(deps: {
      VALUES (@sender, @identifier, @sent, @msg_type, @status, @received_at, @received_by, 'processing', @xml)
      ON CONFLICT (sender, identifier) DO NOTHING`,
   );
-  // An alert that failed (no TTS, say) may be sent again: it is tried again, not a duplicate.
+  // An alert that failed (no TTS, say) may be sent again: it is tried again, not a duplicate. So
+  // may one left 'processing' by a controller that stopped in the middle of it.
   const reclaim = db.prepare(
     `UPDATE cap_alerts SET sent = @sent, msg_type = @msg_type, status = @status, received_at = @received_at,
        received_by = @received_by, outcome = 'processing', detail = NULL, xml = @xml
-     WHERE sender = @sender AND identifier = @identifier AND outcome = 'failed'`,
+     WHERE sender = @sender AND identifier = @identifier
+       AND (outcome = 'failed' OR (outcome = 'processing' AND received_at < @stale_before))`,
   );
   const finish = db.prepare(
     `UPDATE cap_alerts SET outcome = ?, detail = ?, announcement_id = ? WHERE sender = ? AND identifier = ?`,
@@ -317,8 +321,9 @@ export function createCapService(deps: {
         received_by: by.id,
         xml,
       };
+      const stale = { ...key, stale_before: new Date(now() - STALE_MS).toISOString() };
       // Claimed before anything airs: a second copy arriving meanwhile is a duplicate.
-      if (claim.run(key).changes === 0 && reclaim.run(key).changes === 0) {
+      if (claim.run(key).changes === 0 && reclaim.run(stale).changes === 0) {
         const existing = byKey.get(alert.sender, alert.identifier)!;
         log.info({ sender: alert.sender, identifier: alert.identifier }, 'cap: duplicate alert ignored');
         return {
