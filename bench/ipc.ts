@@ -47,6 +47,10 @@ export const requestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('fleetStop'), req: z.number() }),
   /** every receiver of the fleet republishes its status every `ms` from now on */
   z.object({ op: z.literal('statusEvery'), req: z.number(), ms: z.number().int().min(100).max(3_600_000) }),
+  /** the sha256 of what each receiver played for `bulletinId`: answers `data` = {sha256: receivers} */
+  z.object({ op: z.literal('playedOf'), req: z.number(), bulletinId: z.string() }),
+  /** every receiver forgets the audio it holds, so the next play downloads again */
+  z.object({ op: z.literal('clearCache'), req: z.number() }),
 ]);
 export type WorkerRequest = z.infer<typeof requestSchema>;
 /** A request as the parent writes it, before it is numbered. */
@@ -59,6 +63,8 @@ export const replySchema = z.discriminatedUnion('type', [
     req: z.number(),
     /** protocol errors the simulators raised so far (their own payloads breaking the contract) */
     protocolErrors: z.number().int().default(0),
+    /** what a query op answers */
+    data: z.unknown().optional(),
   }),
   z.object({ type: z.literal('error'), req: z.number(), message: z.string() }),
 ]);

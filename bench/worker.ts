@@ -122,8 +122,23 @@ async function statusEvery(ms: number): Promise<void> {
   }
 }
 
-async function handle(msg: WorkerRequest): Promise<void> {
+/** sha256 → how many receivers played those bytes for `bulletinId`. */
+function playedOf(bulletinId: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const rx of fleet?.receivers ?? []) {
+    const entry = rx.played.find((p) => p.bulletinId === bulletinId);
+    if (entry) out[entry.sha256] = (out[entry.sha256] ?? 0) + 1;
+  }
+  return out;
+}
+
+async function handle(msg: WorkerRequest): Promise<unknown> {
   switch (msg.op) {
+    case 'playedOf':
+      return playedOf(msg.bulletinId);
+    case 'clearCache':
+      for (const rx of fleet?.receivers ?? []) rx.clearCache();
+      return undefined;
     case 'floorStart':
       return floorStart(msg);
     case 'floorStop':
@@ -149,7 +164,7 @@ process.on('message', (raw: unknown) => {
   }
   const msg = parsed.data;
   handle(msg).then(
-    () => reply({ type: 'ok', req: msg.req, protocolErrors }),
+    (data) => reply({ type: 'ok', req: msg.req, protocolErrors, ...(data === undefined ? {} : { data }) }),
     (err: unknown) =>
       reply({
         type: 'error',

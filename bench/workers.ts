@@ -50,10 +50,15 @@ export class Worker {
   }
 
   /** Sends `cmd` and resolves when the worker has done it; rejects on its error or after `timeoutMs`. */
-  request(cmd: WorkerCommand, timeoutMs: number): Promise<void> {
+  async request(cmd: WorkerCommand, timeoutMs: number): Promise<void> {
+    await this.query(cmd, timeoutMs);
+  }
+
+  /** Like `request`, resolving with the answer's `data`. */
+  query(cmd: WorkerCommand, timeoutMs: number): Promise<unknown> {
     if (this.#exited) return Promise.reject(new Error(this.#exited));
     const req = this.#next++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(req);
         reject(new Error(`bench worker ${this.name}: ${cmd.op} not done within ${timeoutMs} ms`));
@@ -61,7 +66,7 @@ export class Worker {
       this.#pending.set(req, {
         resolve: (r) => {
           clearTimeout(timer);
-          if (r.type === 'ok') resolve();
+          if (r.type === 'ok') resolve(r.data);
           else reject(new Error(`bench worker ${this.name}: ${cmd.op} failed: ${r.message}`));
         },
         reject: (e) => {

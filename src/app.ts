@@ -34,6 +34,7 @@ import programRoutes from './http/routes/programs.js';
 import receiverRoutes from './http/routes/receivers.js';
 import stopRoutes from './http/routes/stops.js';
 import systemRoutes from './http/routes/system.js';
+import ttsRoutes from './http/routes/tts.js';
 import { tokenRoutes, userRoutes } from './http/routes/users.js';
 import zoneRoutes from './http/routes/zones.js';
 import type { Services } from './http/types.js';
@@ -137,6 +138,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
   await app.register(announcementRoutes, { prefix: '/api', ...opts });
   await app.register(capRoutes, { prefix: '/api', ...opts });
+  await app.register(ttsRoutes, { prefix: '/api/tts', ...opts });
   await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(programRoutes, { prefix: '/api', ...opts });
   await app.register(asRunRoutes, { prefix: '/api', ...opts });

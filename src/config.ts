@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TOPIC_ROOT, MAX_PAYLOAD_BYTES, prioritySchema } from './contract/mqtt.js';
+import { loadLexiconFile } from './domain/tts/lexicon.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
@@ -44,6 +45,97 @@ function isAddressOrCidr(v: string): boolean {
   const n = Number(bits);
   return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
 }
+
+/** `north=banmai,central=myan,south=lannhi`: a provider's voice names for loalang's three voices. */
+const voiceMap = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? Object.fromEntries(
+          v
+            .split(',')
+            .map((p) => p.trim())
+            .filter(Boolean)
+            .map((p) => [p.split('=')[0]!.trim(), p.slice(p.indexOf('=') + 1).trim()]),
+        )
+      : v,
+  z.partialRecord(z.enum(['north', 'central', 'south']), z.string().min(1).max(100)),
+);
+
+/** Text-to-speech (src/domain/tts; README "Text-to-speech"). */
+const ttsSettings = {
+  TTS_PROVIDER: z
+    .enum(['espeak', 'http', 'command', 'off'])
+    .default('espeak')
+    .describe(
+      'speech engine: espeak (built in, offline), http (a cloud service), command (a model you supply), off',
+    ),
+  TTS_FALLBACK: z
+    .enum(['espeak', 'none'])
+    .default('none')
+    .describe(
+      'when the http or command engine is unavailable: espeak speaks instead, none answers 503 tts_unavailable',
+    ),
+  TTS_LEXICON: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'JSON or YAML file of abbreviations, units and phrases added to (or overriding) the built-in table',
+    ),
+  TTS_MAX_CHARS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(100_000)
+    .default(5000)
+    .describe('longest text read at once'),
+  TTS_TIMEOUT_S: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(600)
+    .default(60)
+    .describe('longest wait for one synthesis'),
+  TTS_VOICES: voiceMap
+    .optional()
+    .describe("the engine's voice names, e.g. north=banmai,central=myan,south=lannhi"),
+  TTS_HTTP_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('http engine: the URL POSTed to'),
+  TTS_HTTP_STYLE: z
+    .enum(['json', 'fpt'])
+    .default('json')
+    .describe('http engine: json ({text, voice, speed} → audio or a link) or fpt (FPT.AI TTS v5)'),
+  TTS_HTTP_API_KEY: z.string().min(1).optional().describe('http engine: API key (or TTS_HTTP_API_KEY_FILE)'),
+  TTS_HTTP_AUTH_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-_]+$/, 'a header name')
+    .optional()
+    .describe(
+      'http engine: header carrying the raw key; default Authorization: Bearer (json), api_key (fpt)',
+    ),
+  TTS_COMMAND: z.string().min(1).optional().describe('command engine: the program (e.g. /opt/piper/piper)'),
+  TTS_COMMAND_ARGS: z
+    .preprocess((v) => {
+      if (typeof v !== 'string') return v;
+      if (!v.trim().startsWith('[')) return v.trim().split(/\s+/);
+      try {
+        return JSON.parse(v);
+      } catch {
+        return v; // refused below, with the variable's name
+      }
+    }, z.array(z.string()))
+    .optional()
+    .describe(
+      "command engine: its arguments with {model} {output} {voice} {speed} {lengthScale}; default Piper's",
+    ),
+  TTS_MODEL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('command engine: the model file ({voice} in the path for one model per voice)'),
+};
 
 /** Every setting, its default and what is allowed. The README's table follows this list. */
 export const configSchema = z.object({
@@ -346,6 +438,7 @@ export const configSchema = z.object({
     .max(64)
     .default('cap-feed')
     .describe("the account (role 'alerter', made if missing) alerts from CAP_FEED_URL are recorded under"),
+  ...ttsSettings,
 });
 export type Config = z.infer<typeof configSchema>;
 
@@ -359,6 +452,7 @@ const SECRET_KEYS = new Set([
   'MQTT_PASSWORD',
   'MQTT_HTTP_AUTH_SECRET',
   'ANNOUNCE_WEBHOOK_SECRET',
+  'TTS_HTTP_API_KEY',
 ]);
 
 function readSecretFile(name: string, path: string): string {
@@ -409,5 +503,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  ANNOUNCE_WEBHOOK_SECRET: required with ANNOUNCE_WEBHOOK_URL (the webhook is signed with it)',
     );
   }
-  return parsed.data;
+  const c = parsed.data;
+  if (c.TTS_PROVIDER === 'http' && !c.TTS_HTTP_URL) {
+    throw new ConfigError('invalid configuration:\n  TTS_HTTP_URL: required with TTS_PROVIDER=http');
+  }
+  if (c.TTS_PROVIDER === 'command' && !c.TTS_COMMAND) {
+    throw new ConfigError('invalid configuration:\n  TTS_COMMAND: required with TTS_PROVIDER=command');
+  }
+  if (c.TTS_LEXICON) {
+    // read again by the controller; checked here so a bad file stops the start like a bad variable
+    try {
+      loadLexiconFile(c.TTS_LEXICON);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`);
+    }
+  }
+  return c;
 }

@@ -11,7 +11,6 @@ import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
 import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
-import type { SpeechMaker } from './domain/announcements/service.js';
 import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
@@ -27,6 +26,7 @@ import { createFleetRepo } from './domain/fleet/repo.js';
 import { createScheduleService, type ScheduleService } from './domain/programs/service.js';
 import { createSiteLoader, type SiteLoader } from './domain/programs/site-apply.js';
 import { createTimeResponder, type TimeResponder } from './domain/timesync/responder.js';
+import { createTtsFromConfig } from './domain/tts/index.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
@@ -67,8 +67,6 @@ export interface Controller {
 export interface ControllerOptions {
   /** the time scale of schedules (default the system clock; tests run a scaled one) */
   clock?: Clock;
-  /** text-to-speech for announcements (until the built-in one is wired; tests give a stand-in) */
-  tts?: SpeechMaker | null;
 }
 
 export async function startController(
@@ -312,6 +310,11 @@ export async function startController(
     });
     const admin = await auth.ensureAdmin(config.ADMIN_PASSWORD);
 
+    // Text-to-speech (TTS_PROVIDER): an engine configured but not usable is logged, and answers
+    // 503 tts_unavailable when asked to speak; recordings still go out.
+    const tts = await createTtsFromConfig(config, { db, log: log.child({ part: 'tts' }), audio });
+    if (tts) cleanups.push(() => tts.close());
+
     const announcements = createAnnouncementService({
       db,
       log: log.child({ part: 'announcements' }),
@@ -319,7 +322,7 @@ export async function startController(
       audio,
       bulletins,
       approvals,
-      tts: opts.tts ?? null,
+      tts,
       webhook:
         config.ANNOUNCE_WEBHOOK_URL && config.ANNOUNCE_WEBHOOK_SECRET
           ? {
@@ -355,6 +358,7 @@ export async function startController(
       approvals,
       announcements,
       cap,
+      tts,
       schedules,
       site,
       signingKeys,

@@ -83,6 +83,8 @@ const MATRIX: Record<string, string> = {
   'GET /api/announcements/:id/reach': 'AEPOV',
   'POST /api/announcements': 'AEO',
   'POST /api/announcements/:id/cancel': 'AO',
+  'POST /api/tts/preview': 'AEO',
+  'POST /api/tts/normalise': 'AEO',
   'GET /api/programs': 'AEPOV',
   'GET /api/programs/:id': 'AEPOV',
   'POST /api/programs/preview': 'AEO',

@@ -56,7 +56,7 @@ describe('CAP feed', () => {
     expect((await first.api('POST', '/api/zones', { id: 'thon-ha', name: 'Thôn Hạ' })).status).toBe(201);
     await first.stop();
     tc = await startTestController(
-      { CAP_FEED_URL: feedUrl, CAP_FEED_INTERVAL_S: '3600' },
+      { CAP_FEED_URL: feedUrl, CAP_FEED_INTERVAL_S: '3600', TTS_PROVIDER: 'off' },
       { dataDir: first.dataDir },
     );
   });

@@ -86,6 +86,9 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /api/announcements/:id/reach': READ,
   'POST /api/announcements': ['editor', 'operator'],
   'POST /api/announcements/:id/cancel': ['operator'],
+  // text-to-speech: those who announce hear it first
+  'POST /api/tts/preview': ['editor', 'operator'],
+  'POST /api/tts/normalise': ['editor', 'operator'],
 
   // programs: everyone reads; operators save; an editor's program waits in the approval queue
   // (APPROVAL_PRIORITIES); operators cancel, shift and suspend

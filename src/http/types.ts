@@ -11,6 +11,7 @@ import type { Fleet } from '../domain/fleet/fleet.js';
 import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
 import type { ScheduleService } from '../domain/programs/service.js';
 import type { SiteLoader } from '../domain/programs/site-apply.js';
+import type { SpeechService } from '../domain/tts/speech.js';
 import type { KeyRotation, SigningKeys } from '../signing-keys.js';
 import type { Db } from '../storage/db.js';
 import type { Audit } from './audit.js';
@@ -31,6 +32,8 @@ export interface Services {
   announcements: AnnouncementServiceFull;
   /** CAP 1.2 alerts in (POST /api/cap, the optional feed) */
   cap: CapService;
+  /** text-to-speech (null when TTS_PROVIDER=off) */
+  tts?: SpeechService | null;
   /** programs, airings and the receivers' schedules */
   schedules: ScheduleService;
   /** the schedules folder */

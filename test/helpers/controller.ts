@@ -9,7 +9,7 @@ import type { SimReceiverOptions } from '../../firmware-sim/index.js';
 import { optionsFromBundle } from '../../firmware-sim/provisioning.js';
 import { loadConfig } from '../../src/config.js';
 import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
-import { type Controller, type ControllerOptions, startController } from '../../src/controller.js';
+import { type Controller, startController } from '../../src/controller.js';
 import { createLogger } from '../../src/log.js';
 import type { Clock } from '../../src/time/clock.js';
 
@@ -57,7 +57,7 @@ export interface TestController {
 
 export async function startTestController(
   env: Record<string, string> = {},
-  opts: { dataDir?: string; keepData?: boolean; clock?: Clock; tts?: ControllerOptions['tts'] } = {},
+  opts: { dataDir?: string; keepData?: boolean; clock?: Clock } = {},
 ): Promise<TestController> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-test-'));
   const config = loadConfig({
@@ -72,10 +72,11 @@ export async function startTestController(
     SCHEDULES_DIR: 'off',
     ...env,
   });
-  const controller = await startController(config, createLogger(config.LOG_LEVEL, false), {
-    ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.tts ? { tts: opts.tts } : {}),
-  });
+  const controller = await startController(
+    config,
+    createLogger(config.LOG_LEVEL, false),
+    opts.clock ? { clock: opts.clock } : {},
+  );
   const url = controller.httpUrl;
 
   async function api<T>(method: string, path: string, body?: unknown, token?: string | null) {
