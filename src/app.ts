@@ -28,6 +28,7 @@ import audioRoutes from './http/routes/audio.js';
 import auditRoutes from './http/routes/audit.js';
 import authRoutes from './http/routes/auth.js';
 import bulletinRoutes from './http/routes/bulletins.js';
+import capRoutes from './http/routes/cap.js';
 import mqttAuthRoutes from './http/routes/mqtt-auth.js';
 import programRoutes from './http/routes/programs.js';
 import receiverRoutes from './http/routes/receivers.js';
@@ -136,6 +137,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(audioRoutes, { prefix: '/api/audio', ...opts });
   await app.register(bulletinRoutes, { prefix: '/api', ...opts });
   await app.register(announcementRoutes, { prefix: '/api', ...opts });
+  await app.register(capRoutes, { prefix: '/api', ...opts });
   await app.register(ttsRoutes, { prefix: '/api/tts', ...opts });
   await app.register(stopRoutes, { prefix: '/api', ...opts });
   await app.register(programRoutes, { prefix: '/api', ...opts });

@@ -407,6 +407,37 @@ export const configSchema = z.object({
     .describe(
       'how long after an announcement goes out the "not yet heard" webhook fires, if some receivers have not played it',
     ),
+  CAP_MAP: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'YAML or JSON file mapping CAP alerts to priorities, approval and villages (docs/cap.md); unset: the built-in defaults',
+    ),
+  CAP_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .max(10 * 1024 * 1024)
+    .default(256 * 1024)
+    .describe('largest CAP alert accepted by POST /api/cap (then 413)'),
+  CAP_FEED_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe("a CAP Atom or RSS feed polled for alerts, each entry's CAP document processed like a POST"),
+  CAP_FEED_INTERVAL_S: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(86400)
+    .default(60)
+    .describe('how often CAP_FEED_URL is polled'),
+  CAP_FEED_USER: z
+    .string()
+    .min(2)
+    .max(64)
+    .default('cap-feed')
+    .describe("the account (role 'alerter', made if missing) alerts from CAP_FEED_URL are recorded under"),
   ...ttsSettings,
 });
 export type Config = z.infer<typeof configSchema>;

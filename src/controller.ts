@@ -15,6 +15,10 @@ import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
+import { createCapFeed, feedAccount } from './domain/cap/feed.js';
+import { defaultCapMap, loadCapMap } from './domain/cap/mapping.js';
+import { createCapParser } from './domain/cap/parse.js';
+import { type CapService, createCapService } from './domain/cap/service.js';
 import { createDispatcher } from './domain/dispatch/dispatcher.js';
 import { createDeviceCredentials } from './domain/fleet/credentials.js';
 import { createFleet, type Fleet } from './domain/fleet/fleet.js';
@@ -48,6 +52,8 @@ export interface Controller {
   audio: AudioLibrary;
   fleet: Fleet;
   bulletins: BulletinService;
+  /** CAP 1.2 alerts in */
+  cap: CapService;
   schedules: ScheduleService;
   /** the schedules folder (SCHEDULES_DIR): reload() on the API and SIGHUP */
   site: SiteLoader;
@@ -329,6 +335,17 @@ export async function startController(
     announcements.start();
     cleanups.push(() => announcements.close());
 
+    // CAP 1.2 input: a mapping file that does not check out stops the start, with its errors.
+    const cap = createCapService({
+      db,
+      log: log.child({ part: 'cap' }),
+      fleet,
+      announcements,
+      parser: createCapParser(),
+      map: config.CAP_MAP ? loadCapMap(config.CAP_MAP) : defaultCapMap(),
+    });
+    cleanups.push(() => cap.close());
+
     const services: Services = {
       config,
       db,
@@ -340,6 +357,7 @@ export async function startController(
       bulletins,
       approvals,
       announcements,
+      cap,
       tts,
       schedules,
       site,
@@ -367,6 +385,18 @@ export async function startController(
     // Schedules start once audio URLs can be made (with port 0 only now).
     schedules.start();
     cleanups.push(() => schedules.stop());
+    if (config.CAP_FEED_URL) {
+      const feed = createCapFeed({
+        url: config.CAP_FEED_URL,
+        intervalS: config.CAP_FEED_INTERVAL_S,
+        cap,
+        principal: await feedAccount(auth.users, config.CAP_FEED_USER),
+        maxAlertBytes: config.CAP_MAX_BYTES,
+        log: log.child({ part: 'cap-feed' }),
+      });
+      feed.start();
+      cleanups.push(() => feed.stop());
+    }
     // An invalid folder is logged and changes nothing: the controller runs on what it holds.
     await site.reload();
 
@@ -380,6 +410,7 @@ export async function startController(
       audio,
       fleet,
       bulletins,
+      cap,
       schedules,
       site,
       timeSync,

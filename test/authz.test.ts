@@ -20,7 +20,10 @@ const PUBLIC = new Set([
   'POST /api/mqtt/emqx/authz',
 ]);
 
-/** A: admin, E: editor, P: approver, O: operator, V: viewer — who may call each route. */
+/**
+ * A: admin, E: editor, P: approver, O: operator, V: viewer, L: alerter (an alert source, not a
+ * person: CAP alerts only) — who may call each route.
+ */
 const MATRIX: Record<string, string> = {
   'GET /api/auth/me': 'AEPOV',
   'POST /api/auth/logout': 'AEPOV',
@@ -38,6 +41,7 @@ const MATRIX: Record<string, string> = {
   'PATCH /api/users/:id': 'A',
   'DELETE /api/users/:id': 'A',
   'GET /api/users/:id/tokens': 'A',
+  'POST /api/users/:id/tokens': 'A',
   'DELETE /api/users/:id/tokens': 'A',
   'GET /api/tokens': 'A',
   'DELETE /api/tokens/:id': 'A',
@@ -105,9 +109,19 @@ const MATRIX: Record<string, string> = {
   'POST /api/approvals/:id/approve': 'APO',
   'POST /api/approvals/:id/reject': 'APO',
   'POST /api/approvals/:id/withdraw': 'AEPOV',
+
+  'POST /api/cap': 'AL',
+  'GET /api/cap': 'AEPOV',
 };
 
-const LETTER: Record<Role, string> = { admin: 'A', editor: 'E', approver: 'P', operator: 'O', viewer: 'V' };
+const LETTER: Record<Role, string> = {
+  admin: 'A',
+  editor: 'E',
+  approver: 'P',
+  operator: 'O',
+  viewer: 'V',
+  alerter: 'L',
+};
 const PASSWORD = 'matrix-password-123';
 
 let tc: TestController;

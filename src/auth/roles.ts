@@ -7,10 +7,13 @@
  * - approver: approves or rejects what editors made
  * - operator: play now, urgent announcements, cancel and all-stop
  * - viewer: reads everything an officer may see, changes nothing
+ * - alerter: not a person but an alert source (a warning centre's CAP feed): may only submit CAP
+ *   alerts (`POST /api/cap`); every other route refuses it, those open to any officer too. An
+ *   alerter account holds no other role; an admin issues its API token (POST /api/users/:id/tokens).
  */
 import { z } from 'zod';
 
-export const ROLES = ['admin', 'editor', 'approver', 'operator', 'viewer'] as const;
+export const ROLES = ['admin', 'editor', 'approver', 'operator', 'viewer', 'alerter'] as const;
 export const roleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof roleSchema>;
 
@@ -26,6 +29,9 @@ export interface Principal {
   /** sha256 of the session or API token, to bind CSRF tokens and to revoke */
   credentialId: string;
 }
+
+/** Roles of people (officers): every role but 'alerter'. */
+export const isOfficerRole = (r: Role): boolean => r !== 'alerter';
 
 export const hasRole = (p: Pick<Principal, 'roles'>, ...roles: Role[]): boolean =>
   p.roles.some((r) => roles.includes(r));

@@ -73,7 +73,9 @@ export async function installAuth(app: FastifyInstance, services: Services, csrf
         403,
         'forbidden',
         `Your roles (${user.roles.join(', ') || 'none'}) do not allow this; it needs one of: ${
-          rule === 'any' ? 'any role' : ['admin', ...rule].join(', ')
+          rule === 'any'
+            ? "an officer's role (an alert source may only submit alerts)"
+            : ['admin', ...rule].join(', ')
         }.`,
       );
     }

@@ -5,14 +5,15 @@
  *
  * - routes marked `config: { public: true }` need no login (health, login, the public signing key,
  *   signed audio URLs, broker callbacks with their own secret) and are not listed here;
- * - `any`: every logged-in officer;
+ * - `any`: every logged-in officer (a person: not an alert source, whose role 'alerter' passes only
+ *   the routes that name it);
  * - a list of roles: officers holding one of them; admin may call every route;
  * - a route missing from this table is admin-only (closed by default), and the test fails;
  * - HEAD follows GET.
  * Finer rules (zone scope, four-eyes approval, a creator withdrawing their own request) are checked
  * by the domain, after this table let the call through.
  */
-import type { Role } from '../auth/roles.js';
+import { isOfficerRole, type Role } from '../auth/roles.js';
 
 export type Rule = 'any' | Role[];
 
@@ -38,6 +39,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'PATCH /api/users/:id': ADMIN,
   'DELETE /api/users/:id': ADMIN,
   'GET /api/users/:id/tokens': ADMIN,
+  'POST /api/users/:id/tokens': ADMIN,
   'DELETE /api/users/:id/tokens': ADMIN,
   'GET /api/tokens': ADMIN,
   'DELETE /api/tokens/:id': ADMIN,
@@ -116,6 +118,10 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'POST /api/approvals/:id/approve': ['approver', 'operator'],
   'POST /api/approvals/:id/reject': ['approver', 'operator'],
   'POST /api/approvals/:id/withdraw': 'any',
+
+  // CAP 1.2 alerts: alert sources submit, officers read what came and what became of it
+  'POST /api/cap': ['alerter'],
+  'GET /api/cap': READ,
 };
 
 /** The rule for a route (`METHOD url` as Fastify registered it); unknown routes are admin-only. */
@@ -127,6 +133,6 @@ export function ruleFor(method: string, url: string): Rule {
 /** Whether holders of `roles` pass `rule`. Admins pass every rule. */
 export function allows(rule: Rule, roles: readonly Role[]): boolean {
   if (roles.includes('admin')) return true;
-  if (rule === 'any') return roles.length > 0;
+  if (rule === 'any') return roles.some(isOfficerRole);
   return roles.some((r) => rule.includes(r));
 }

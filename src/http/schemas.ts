@@ -1,5 +1,6 @@
 /** zod schemas of the HTTP API's resources, shared by routes and the OpenAPI document. */
 import { z } from 'zod';
+import { roleSchema } from '../auth/roles.js';
 import { deviceIdSchema, prioritySchema, zoneIdSchema } from '../contract/mqtt.js';
 import { provisioningBundleSchema } from '../contract/provisioning.js';
 import { DELIVERY_STATES } from '../domain/bulletins/states.js';
@@ -44,6 +45,10 @@ export const receiverSchema = z
       .describe('receiver clock minus controller clock at its last status'),
     hasCredentials: z.boolean().describe('whether it holds live MQTT credentials (never shown again)'),
     credentialsIssuedAt: z.string().nullable(),
+    position: z
+      .object({ lat: z.number(), lon: z.number() })
+      .nullable()
+      .describe('where it stands (WGS 84 degrees), for CAP alert areas; null: not given'),
   })
   .meta({ id: 'Receiver' });
 
@@ -68,6 +73,14 @@ export const receiverAdoptSchema = z.object({
 
 export const idParams = z.object({ id: z.string().min(1).max(64) });
 
+/** Where a receiver stands, in WGS 84 degrees (what a phone's GPS shows). */
+export const positionSchema = z
+  .object({
+    lat: z.number().min(-90).max(90).describe('latitude, degrees north'),
+    lon: z.number().min(-180).max(180).describe('longitude, degrees east'),
+  })
+  .meta({ id: 'Position' });
+
 export const zoneCreateSchema = z.object({
   id: zoneIdSchema.optional().describe('short id used in topics; default: made from the name'),
   name: z.string().trim().min(1).max(100),
@@ -77,6 +90,7 @@ export const receiverCreateSchema = z.object({
   id: deviceIdSchema.describe('the receiver id (its MQTT client id)'),
   name: z.string().trim().min(1).max(100).optional(),
   zoneId: zoneIdSchema,
+  position: positionSchema.optional().describe('where it stands, for CAP alert areas (polygon, circle)'),
 });
 
 export const receiverPatchSchema = z
@@ -84,8 +98,9 @@ export const receiverPatchSchema = z
     name: z.string().trim().min(1).max(100).optional(),
     zoneId: zoneIdSchema.optional().describe('adopts a pending receiver, or moves an adopted one'),
     volume: z.number().int().min(0).max(100).optional(),
+    position: positionSchema.nullable().optional().describe('where it stands; null forgets it'),
   })
-  .refine((v) => Object.keys(v).length > 0, 'give at least one of name, zoneId, volume');
+  .refine((v) => Object.keys(v).length > 0, 'give at least one of name, zoneId, volume, position');
 
 export const targetSchema = z
   .object({
@@ -183,7 +198,7 @@ export const userSchema = z
     id: z.string(),
     username: z.string(),
     displayName: z.string().nullable(),
-    roles: z.array(z.enum(['admin', 'editor', 'approver', 'operator', 'viewer'])),
+    roles: z.array(roleSchema),
     zones: z.array(z.string()).nullable().describe('zones this officer may address; null: every zone'),
     disabled: z.boolean(),
     lockedUntil: z.string().nullable(),

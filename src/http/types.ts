@@ -6,6 +6,7 @@ import type { AnnouncementServiceFull } from '../domain/announcements/service.js
 import type { ApprovalService } from '../domain/approvals/service.js';
 import type { AudioLibrary } from '../domain/audio/library.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
+import type { CapService } from '../domain/cap/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
 import type { ProvisioningContext } from '../domain/fleet/provisioning.js';
 import type { ScheduleService } from '../domain/programs/service.js';
@@ -29,6 +30,8 @@ export interface Services {
   approvals: ApprovalService;
   /** urgent announcements (text or recording → bulletin) and their reach */
   announcements: AnnouncementServiceFull;
+  /** CAP 1.2 alerts in (POST /api/cap, the optional feed) */
+  cap: CapService;
   /** text-to-speech (null when TTS_PROVIDER=off) */
   tts?: SpeechService | null;
   /** programs, airings and the receivers' schedules */

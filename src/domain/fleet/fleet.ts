@@ -21,7 +21,14 @@ import type { Publisher } from '../../mqtt/client.js';
 import { type Db, nowIso } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
 import { createDeviceCredentials, type DeviceCredentials, type IssuedCredentials } from './credentials.js';
-import { createFleetRepo, type NowPlaying, type Receiver, type StatusUpdate, type Zone } from './repo.js';
+import {
+  createFleetRepo,
+  type NowPlaying,
+  type Position,
+  type Receiver,
+  type StatusUpdate,
+  type Zone,
+} from './repo.js';
 import { judgeStatus } from './status-rules.js';
 
 /** Unknown receivers beyond this many pending ones are not recorded (a flood of random ids). */
@@ -63,7 +70,12 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   }): Receiver[];
   getReceiver(id: string): Receiver;
   /** Registers (or adopts a pending) receiver into a zone, and issues its credentials. */
-  createReceiver(input: { id: string; name?: string | undefined; zoneId: string }): Promise<Provisioned>;
+  createReceiver(input: {
+    id: string;
+    name?: string | undefined;
+    zoneId: string;
+    position?: Position | null | undefined;
+  }): Promise<Provisioned>;
   /** Adopts a pending receiver into a zone and issues its credentials; 409 when already adopted. */
   adoptReceiver(id: string, input: { zoneId: string; name?: string | undefined }): Promise<Provisioned>;
   /**
@@ -72,7 +84,13 @@ export interface Fleet extends EventEmitter<FleetEvents> {
    */
   updateReceiver(
     id: string,
-    patch: { name?: string | undefined; zoneId?: string | undefined; volume?: number | undefined },
+    patch: {
+      name?: string | undefined;
+      zoneId?: string | undefined;
+      volume?: number | undefined;
+      /** where it stands; null forgets it */
+      position?: Position | null | undefined;
+    },
   ): Promise<{ receiver: Receiver; credentials: IssuedCredentials | null }>;
   /** Removes the receiver and revokes its credentials. */
   deleteReceiver(id: string): Promise<void>;
@@ -355,7 +373,12 @@ export function createFleet(deps: {
     },
     getReceiver: requireReceiver,
 
-    async createReceiver(input: { id: string; name?: string | undefined; zoneId: string }) {
+    async createReceiver(input: {
+      id: string;
+      name?: string | undefined;
+      zoneId: string;
+      position?: Position | null | undefined;
+    }) {
       requireZone(input.zoneId);
       flush();
       const existing = repo.getReceiver(input.id);
@@ -365,7 +388,11 @@ export function createFleet(deps: {
           `Receiver "${input.id}" is already registered (zone ${existing.zoneId}).`,
         );
       }
-      return adopt(input, existing);
+      const { position, ...rest } = input;
+      const made = await adopt(rest, existing);
+      if (position === undefined) return made;
+      repo.setPosition(input.id, position);
+      return { ...made, receiver: requireReceiver(input.id) };
     },
 
     async adoptReceiver(id: string, input: { zoneId: string; name?: string | undefined }) {
@@ -383,10 +410,22 @@ export function createFleet(deps: {
 
     async updateReceiver(
       id: string,
-      patch: { name?: string | undefined; zoneId?: string | undefined; volume?: number | undefined },
+      patch: {
+        name?: string | undefined;
+        zoneId?: string | undefined;
+        volume?: number | undefined;
+        position?: Position | null | undefined;
+      },
     ) {
       const r = requireReceiver(id);
       if (patch.zoneId) requireZone(patch.zoneId);
+      if (patch.position !== undefined) {
+        repo.setPosition(id, patch.position);
+        // Where it stands is the controller's business only: the receiver's config is unchanged.
+        if (patch.name === undefined && patch.zoneId === undefined && patch.volume === undefined) {
+          return { receiver: requireReceiver(id), credentials: null };
+        }
+      }
       if (patch.zoneId && r.adoption === 'pending') {
         // Adoption: the same as POST /api/receivers/:id/adopt, plus the volume.
         if (patch.volume !== undefined) repo.updateReceiver({ ...r, volume: patch.volume });

@@ -35,6 +35,14 @@ export interface Receiver {
   /** whether it holds live MQTT credentials (the password itself is never shown again) */
   hasCredentials: boolean;
   credentialsIssuedAt: string | null;
+  /** where it stands (WGS 84), for CAP alerts' polygon and circle areas; null: not given */
+  position: Position | null;
+}
+
+/** A point in WGS 84 degrees. */
+export interface Position {
+  lat: number;
+  lon: number;
 }
 
 interface ReceiverRow {
@@ -53,6 +61,8 @@ interface ReceiverRow {
   signal_rssi: number | null;
   clock_skew_ms: number | null;
   credentials_issued_at: string | null;
+  lat: number | null;
+  lon: number | null;
 }
 
 function toReceiver(r: ReceiverRow): Receiver {
@@ -74,6 +84,7 @@ function toReceiver(r: ReceiverRow): Receiver {
     clockSkewMs: r.clock_skew_ms,
     hasCredentials: r.credentials_issued_at !== null,
     credentialsIssuedAt: r.credentials_issued_at,
+    position: r.lat !== null && r.lon !== null ? { lat: r.lat, lon: r.lon } : null,
   };
 }
 
@@ -119,6 +130,7 @@ export function createFleetRepo(db: Db) {
       'UPDATE receivers SET name = ?, zone_id = ?, adoption = ?, adopted_at = ?, volume = coalesce(?, volume) WHERE id = ?',
     ),
     deleteReceiver: db.prepare('DELETE FROM receivers WHERE id = ?'),
+    setPosition: db.prepare('UPDATE receivers SET lat = ?, lon = ? WHERE id = ?'),
     resetSession: db.prepare('UPDATE receivers SET session = NULL, online = 0 WHERE id = ?'),
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
@@ -157,6 +169,8 @@ export function createFleetRepo(db: Db) {
       r: Pick<Receiver, 'id' | 'name' | 'zoneId' | 'adoption' | 'adoptedAt'> & { volume?: number },
     ) => stmts.updateReceiver.run(r.name, r.zoneId, r.adoption, r.adoptedAt, r.volume ?? null, r.id),
     deleteReceiver: (id: string) => stmts.deleteReceiver.run(id),
+    setPosition: (id: string, p: Position | null) =>
+      stmts.setPosition.run(p?.lat ?? null, p?.lon ?? null, id),
     /** Forgets the receiver's session history (new credentials: a new device, or a cleaned one). */
     resetSession: (id: string) => stmts.resetSession.run(id),
     applyStatus: (s: StatusUpdate) =>

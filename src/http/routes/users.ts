@@ -7,7 +7,14 @@ import { apiTokenSchema, idParams, passwordSchema, userSchema } from '../schemas
 import type { RoutePlugin } from '../types.js';
 
 const tags = ['users'];
-const roles = z.array(roleSchema).min(1).max(5);
+const roles = z
+  .array(roleSchema)
+  .min(1)
+  .max(5)
+  .refine(
+    (r) => !r.includes('alerter') || r.length === 1,
+    "an alert source's account ('alerter') holds no other role",
+  );
 const zones = z
   .array(zoneIdSchema)
   .min(1)
@@ -116,6 +123,29 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
     async (request) => {
       users.get(request.params.id); // 404 for an unknown officer
       return { items: sessions.listApiTokens(request.params.id) };
+    },
+  );
+
+  app.post(
+    '/:id/tokens',
+    {
+      schema: {
+        tags,
+        summary:
+          "Make an API token for an officer's account, shown only once: for an alert source ('alerter'), " +
+          'which may not make its own',
+        params: idParams,
+        body: z.object({
+          name: z.string().trim().min(1).max(100),
+          expiresInDays: z.number().int().min(1).max(3650).optional(),
+        }),
+        response: { 201: z.object({ token: z.string(), info: apiTokenSchema }), 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      users.get(request.params.id); // 404 for an unknown officer
+      const made = sessions.createApiToken(request.params.id, request.body.name, request.body.expiresInDays);
+      return reply.code(201).headers({ 'cache-control': 'no-store' }).send(made);
     },
   );
 
