@@ -146,4 +146,28 @@ describe('preemption and resume between airings and bulletins', () => {
     ]);
     expect(rx.played.map((p) => p.commandId)).toEqual([normal.id, queued.id]);
   });
+
+  it('a normal bulletin interrupted before the quiet hours does not resume inside them; an interrupted emergency does', async () => {
+    const rx = await receiver();
+    const long = h.audio.add(wav(300, 200), 80_000);
+    const alert = h.audio.add(wav(990, 200), 60_000);
+    const normal = play(long);
+    const first = play(long, { priority: 'emergency' });
+    const second = play(alert, { priority: 'emergency' });
+    await h.send(rx, normal);
+    await rx.waitForEvent(is(normal, 'started'));
+    await h.send(rx, first);
+    await rx.waitForEvent(is(first, 'started'));
+    await h.send(rx, second);
+    await rx.waitForEvent(is(second, 'started'));
+    // The quiet hours begin while the newer emergency sounds.
+    const now = rig.clock.now();
+    await rig.hold(rx, [], [], { quiet: [{ start: isoAt(now + 5_000), end: isoAt(now + 3600_000) }] });
+    const refused = await rx.waitForEvent(is(normal, 'failed'), 10_000);
+    expect(refused).toMatchObject({ reason: 'quiet_hours' });
+    expect(rx.events.filter(is(first, 'started')).map((e) => e.resumed ?? false)).toEqual([false, true]);
+    await rx.waitForEvent(is(first, 'finished'));
+    expect(rx.events.filter(is(normal, 'started'))).toHaveLength(1);
+    expect(rx.played.map((p) => p.commandId)).toEqual([second.id, first.id]);
+  });
 });

@@ -71,6 +71,8 @@ export interface PlayerHost {
   played(entry: PlayedEntry): void;
   /** another source sharing the loudspeaker (the schedule); absent: the player is alone */
   speaker?: SharedSpeaker | undefined;
+  /** whether it is inside the quiet hours now (docs/protocol.md §13.10); absent: never */
+  quiet?: (() => boolean) | undefined;
 }
 
 /**
@@ -363,6 +365,15 @@ export class Player {
       if (this.#expired(next)) {
         this.#drop(next);
         this.host.report(next.cmd, 'expired', { reason: 'expired' });
+        continue;
+      }
+      if (next.interruptions > 0 && next.priority !== 'emergency' && this.host.quiet?.()) {
+        // Quiet hours began while it waited: a normal or priority item does not resume in them.
+        this.#drop(next);
+        this.host.report(next.cmd, 'failed', {
+          reason: 'quiet_hours',
+          detail: 'not resumed: the quiet hours began while it waited',
+        });
         continue;
       }
       this.#start(next);
