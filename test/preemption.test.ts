@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimReceiver } from '../firmware-sim/index.js';
 import { type PlayCommand, type ReceiverEvent, topics } from '../src/contract/mqtt.js';
+import { canMove, eventIgnoredBecause, isFinal, stateForEvent } from '../src/domain/bulletins/states.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { wav } from './helpers/sim-harness.js';
 import { waitFor } from './helpers/wait.js';
@@ -422,4 +423,24 @@ describe('the receiver resumes by itself', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('the delivery state machine around an interruption', () => {
+  it('`preempted` with `resumes` is not final; the resumed play, its end, expiry or a stop end it', () => {
+    expect(stateForEvent('preempted', true)).toBe('interrupted');
+    expect(stateForEvent('preempted')).toBe('preempted');
+    expect(isFinal('interrupted')).toBe(false);
+    expect(isFinal('preempted')).toBe(true);
+    expect(canMove('playing', 'interrupted')).toBe(true);
+    expect(canMove('interrupted', 'playing')).toBe(true);
+    for (const end of ['done', 'expired', 'cancelled', 'failed', 'preempted', 'stopping'] as const)
+      expect(canMove('interrupted', end), end).toBe(true);
+    // a duplicate report changes nothing; a stop under way hides no interruption of its own
+    expect(canMove('interrupted', 'interrupted')).toBe(false);
+    expect(canMove('stopping', 'interrupted')).toBe(false);
+    expect(canMove('ready', 'interrupted')).toBe(true);
+    // an item already playing cannot expire; an interrupted one can (it waits to resume)
+    expect(eventIgnoredBecause({ state: 'expired' }, 'playing')).not.toBeNull();
+    expect(eventIgnoredBecause({ state: 'expired' }, 'interrupted')).toBeNull();
+  });
 });
