@@ -263,6 +263,12 @@ describe('an interrupted bulletin resumes', () => {
     const urgent = await b.post({ audioId: audio.longAlert, target: to(rx), priority: 'emergency' });
     await rx.waitForEvent(is(normal, 'preempted'));
     await b.waitState(normal, rx.id, 'interrupted');
+    // The receiver's page shows the emergency sounding (3 s), not the interrupted bulletin.
+    type Rx = { nowPlaying: { bulletinId?: string } | null };
+    await waitFor('the emergency shown playing', async () => {
+      const np = (await tc.api<Rx>('GET', `/api/receivers/${rx.id}`)).body.nowPlaying;
+      return np?.bulletinId === urgent;
+    });
 
     const cancel = await tc.api<{ status: string; stop: { stop: { id: string } } }>(
       'POST',
