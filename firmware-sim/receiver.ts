@@ -148,6 +148,7 @@ export class SimReceiver extends ObservableReceiver {
         preempt: (commandId) => this.#schedule.preemptedBy(commandId),
         free: (next) => this.#schedule.speakerFree(next),
       },
+      quiet: () => this.#schedule.quietAt(this.controllerNow()),
     });
     this.#airingReports = new AiringReporter(
       {

@@ -221,7 +221,7 @@ function suite(
       expect(rx.played.at(-1)!.bulletinId).toBe(next.body.id);
     });
 
-    it('lets an emergency preempt a normal bulletin on the receivers it targets only', async () => {
+    it('lets an emergency preempt a normal bulletin on the receivers it targets only; it resumes there after', async () => {
       const [a, b] = [rxOf(5), rxOf(6)];
       const normal = await tc.api<Bulletin>('POST', '/api/bulletins', {
         audioId,
@@ -247,10 +247,16 @@ function suite(
         (e) => e.bulletinId === normal.body.id && e.state === 'preempted',
       );
       expect(preempted.by).toBeDefined();
+      expect(preempted.resumes).toBe(true);
       const n = await waitFinished(normal.body.id, 20_000);
+      // interrupted on hd-06, played again from the start of the cut play after the emergency
       expect(Object.fromEntries(n.deliveries.map((d) => [d.receiverId, d.state]))).toEqual({
-        'hd-06': 'preempted',
+        'hd-06': 'done',
         'hd-07': 'done',
+      });
+      expect(a.played.find((p) => p.bulletinId === normal.body.id)).toMatchObject({
+        plays: 6,
+        interruptions: 1,
       });
       expect(b.played.some((p) => p.bulletinId === normal.body.id && p.plays === 6)).toBe(true);
     });

@@ -127,7 +127,7 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(rx.cached).toEqual([]);
   });
 
-  it('lets an emergency preempt a normal bulletin, reporting `preempted` with `by`', async () => {
+  it('lets an emergency preempt a normal bulletin, reporting `preempted` with `by`; the normal one resumes after it', async () => {
     const rx = await h.receiver();
     const long = h.audio.add(wav(300, 250), 600_000); // 6 s at timeFactor 0.01
     const alert = h.audio.add(wav(880, 250), 1000);
@@ -138,10 +138,15 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     const emergency = h.play(alert, { priority: 'emergency' });
     await h.send(rx, emergency);
     const preempted = await rx.waitForEvent(is(normal.id, 'preempted'));
-    expect(preempted.by).toBe(emergency.id);
+    expect(preempted).toMatchObject({ by: emergency.id, play: 1, resumes: true });
     await rx.waitForEvent(is(emergency.id, 'finished'));
     expect(states(rx, emergency.id)).toEqual(FULL_FLOW);
-    expect(states(rx, normal.id)).toEqual([...FULL_FLOW.slice(0, 4), 'preempted']);
+    // played again from its start as soon as the emergency ended (docs/protocol.md §7.3)
+    expect(states(rx, normal.id)).toEqual([...FULL_FLOW.slice(0, 4), 'preempted', 'started']);
+    expect(rx.events.filter(is(normal.id, 'started')).at(-1)).toMatchObject({ play: 1, resumed: true });
+    const stopNormal = h.stop({ bulletinId: normal.bulletinId });
+    await h.send(rx, stopNormal);
+    await rx.waitForEvent(is(normal.id, 'cancelled'));
 
     // Cached this time: the emergency's only acknowledgement is `started`, after the preemption.
     const normal2 = h.play(long);
@@ -155,6 +160,8 @@ describe('SimReceiver (embedded broker with ACLs)', () => {
     expect(order).toBeGreaterThan(-1);
     expect(order).toBeLessThan(rx.events.findIndex(is(emergency2.id, 'started')));
     expect(rx.played.map((p) => p.commandId)).toEqual([emergency.id, emergency2.id]);
+    await h.send(rx, h.stop({ bulletinId: normal2.bulletinId }));
+    await rx.waitForEvent(is(normal2.id, 'cancelled'));
   });
 
   it('queues a priority bulletin behind a playing priority one and plays it after', async () => {

@@ -1,7 +1,13 @@
 /**
  * What a receiver does with a verified, fresh, first-seen command: acknowledge, fetch, check,
- * queue, play, preempt and cancel, reporting each step. No audio comes out: a play is a timer of
- * the bulletin's duration, scaled by the receiver's time factor.
+ * queue, play, preempt, resume and cancel, reporting each step. No audio comes out: a play is a
+ * timer of the bulletin's duration, scaled by the receiver's time factor.
+ *
+ * An interrupted bulletin is not lost (docs/protocol.md §7.3): it waits in the queue, ahead of the
+ * bulletins of its priority that never started (the one interrupted last first), and plays again
+ * from the start of the interrupted play — speech cut mid-sentence is useless — with the repeats
+ * it had left, unless it expires or is stopped meanwhile. Decided here, from what the receiver
+ * holds: it works with the controller unreachable.
  */
 import {
   type AudioRef,
@@ -19,7 +25,10 @@ import { PlayQueue } from './queue.js';
 
 /** The fields an event adds to `{v, commandId, bulletinId, state, session, ts}`. */
 export type EventExtra = Partial<
-  Pick<ReceiverEvent, 'reason' | 'detail' | 'play' | 'by' | 'bytes' | 'sha256'>
+  Pick<
+    ReceiverEvent,
+    'reason' | 'detail' | 'play' | 'by' | 'bytes' | 'sha256' | 'resumes' | 'resumed' | 'offsetMs'
+  >
 >;
 
 /** One bulletin played to the end, as `SimReceiver.played` lists it. */
@@ -35,6 +44,8 @@ export interface PlayedEntry {
   at: string;
   /** output volume used */
   volume: number;
+  /** how many times it was interrupted on the way (and resumed) */
+  interruptions: number;
 }
 
 /** What the player is playing, in the shape of the status message's `nowPlaying`. */
@@ -60,6 +71,8 @@ export interface PlayerHost {
   played(entry: PlayedEntry): void;
   /** another source sharing the loudspeaker (the schedule); absent: the player is alone */
   speaker?: SharedSpeaker | undefined;
+  /** whether it is inside the quiet hours now (docs/protocol.md §13.10); absent: never */
+  quiet?: (() => boolean) | undefined;
 }
 
 /**
@@ -81,6 +94,7 @@ export interface SharedSpeaker {
 interface Item {
   cmd: PlayCommand;
   priority: Priority;
+  /** queue order among equal priorities: arrival, increasing; an interrupted item's is negative */
   arrival: number;
   stage: 'new' | 'downloading' | 'queued' | 'playing' | 'done';
   bytes?: Buffer;
@@ -88,8 +102,15 @@ interface Item {
   abort?: AbortController;
   expiryTimer?: NodeJS.Timeout;
   timer?: NodeJS.Timeout;
+  /** the play sounding (or, in a gap, the one just ended), 1-based */
   play: number;
   startedAt: string;
+  /** real (monotonic) ms when the current play began; null in a gap between plays */
+  playBegan: number | null;
+  /** the play to start with when it (re)starts */
+  firstPlay: number;
+  /** times it was interrupted and put back in the queue to resume */
+  interruptions: number;
 }
 
 /** How many bulletin stops are remembered to cancel plays that arrive after their stop. */
@@ -101,6 +122,8 @@ export class Player {
   readonly #queue = new PlayQueue<Item>();
   readonly #downloading = new Set<Item>();
   #arrivals = 0;
+  /** interruptions so far: the newest interrupted item resumes first among equal priorities */
+  #interruptions = 0;
   #allStop: { seq: number; id: string } | null = null;
   readonly #bulletinStops = new Map<string, { seq: number; id: string }>();
 
@@ -138,6 +161,9 @@ export class Player {
       stage: 'new',
       play: 0,
       startedAt: '',
+      playBegan: null,
+      firstPlay: 1,
+      interruptions: 0,
     };
     const stoppedBy = this.#stoppedBy(cmd);
     if (stoppedBy) {
@@ -178,12 +204,14 @@ export class Player {
     }
   }
 
-  /** The bulletin sounding is preempted by `by` (an airing of higher priority): reported, dropped. */
+  /**
+   * The bulletin sounding is preempted by `by` (an airing of higher priority): reported, and held
+   * to resume when the schedule lets go of the loudspeaker (resume()).
+   */
   yieldTo(by: string): void {
     const current = this.#current;
     if (!current) return;
-    this.#drop(current);
-    this.host.report(current.cmd, 'preempted', { by });
+    this.#interrupt(current, by);
   }
 
   /** The other source let go of the loudspeaker: play what waits. */
@@ -246,32 +274,65 @@ export class Player {
       return;
     }
     if (other) this.host.speaker?.preempt(item.cmd.id);
-    if (current) {
-      this.#drop(current);
-      this.host.report(current.cmd, 'preempted', { by: item.cmd.id });
-    }
+    if (current) this.#interrupt(current, item.cmd.id);
     this.#start(item);
+  }
+
+  /**
+   * The item sounding gives way to `by`. Reported `preempted` with where it was; held in the
+   * queue to play again from the start of the interrupted play (`resumes: true`), unless it has
+   * expired already, in which case it is over here.
+   */
+  #interrupt(item: Item, by: string): void {
+    const { cmd } = item;
+    clearTimeout(item.timer);
+    if (this.#current === item) this.#current = null;
+    const inGap = item.playBegan === null;
+    const offsetMs = inGap
+      ? cmd.audio.durationMs
+      : Math.min(
+          cmd.audio.durationMs,
+          Math.round((performance.now() - (item.playBegan ?? 0)) / Math.max(this.host.timeFactor(), 1e-9)),
+        );
+    const where = { by, play: item.play, offsetMs };
+    if (this.#expired(item)) {
+      this.#drop(item);
+      this.host.report(cmd, 'preempted', { ...where, resumes: false });
+      return;
+    }
+    // In a gap the interrupted play had ended: the next one is due. Mid-play: that play again.
+    item.firstPlay = inGap ? item.play + 1 : item.play;
+    item.interruptions += 1;
+    item.arrival = -++this.#interruptions;
+    item.stage = 'queued';
+    item.playBegan = null;
+    this.#queue.push(item);
+    this.#armExpiry(item);
+    this.host.report(cmd, 'preempted', { ...where, resumes: true });
   }
 
   #start(item: Item): void {
     clearTimeout(item.expiryTimer);
     item.stage = 'playing';
-    item.play = 0;
+    const resumed = item.interruptions > 0;
+    item.play = item.firstPlay - 1;
     // Hash what is about to play, not what the command announced: `finished` proves the bytes.
     item.sha256 = sha256Of(item.bytes ?? Buffer.alloc(0));
     this.#current = item;
-    this.#playOnce(item);
+    this.#playOnce(item, resumed);
   }
 
-  #playOnce(item: Item): void {
+  #playOnce(item: Item, resumed = false): void {
     item.play += 1;
     item.startedAt = iso(this.host.now());
-    this.host.report(item.cmd, 'started', { play: item.play });
+    item.playBegan = performance.now();
+    this.host.report(item.cmd, 'started', { play: item.play, ...(resumed ? { resumed: true } : {}) });
     item.timer = setTimeout(() => this.#afterPlay(item), this.#scaled(item.cmd.audio.durationMs));
   }
 
   #afterPlay(item: Item): void {
     if (item.stage !== 'playing') return;
+    item.playBegan = null;
     if (item.play < item.cmd.repeat) {
       item.timer = setTimeout(() => {
         if (item.stage === 'playing') this.#playOnce(item);
@@ -290,6 +351,7 @@ export class Player {
       priority: item.priority,
       at: iso(this.host.now()),
       volume,
+      interruptions: item.interruptions,
     });
     this.#startNext();
   }
@@ -303,6 +365,15 @@ export class Player {
       if (this.#expired(next)) {
         this.#drop(next);
         this.host.report(next.cmd, 'expired', { reason: 'expired' });
+        continue;
+      }
+      if (next.interruptions > 0 && next.priority !== 'emergency' && this.host.quiet?.()) {
+        // Quiet hours began while it waited: a normal or priority item does not resume in them.
+        this.#drop(next);
+        this.host.report(next.cmd, 'failed', {
+          reason: 'quiet_hours',
+          detail: 'not resumed: the quiet hours began while it waited',
+        });
         continue;
       }
       this.#start(next);

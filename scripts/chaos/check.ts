@@ -109,7 +109,8 @@ export function judge(input: {
       if (!h) continue;
       // Its reports about the bulletin: every copy (re-offers have other ids), not its stops.
       const mine = h.events.filter((e) => e.bulletinId === b.id && !stopIds.has(e.commandId));
-      const firstPlays = mine.filter((e) => e.state === 'started' && e.play === 1).length;
+      // (a play begun again after an interruption is `resumed`, not a second playing)
+      const firstPlays = mine.filter((e) => e.state === 'started' && e.play === 1 && !e.resumed).length;
       const played = h.played.filter((p) => p.bulletinId === b.id).length;
       plays += played;
       if (firstPlays > 1 || played > 1)
@@ -121,7 +122,7 @@ export function judge(input: {
         });
       // A refusal of its own copy (not a duplicate's) is a last word too: the command failed there.
       const ends = (e: ReceiverEvent) =>
-        TERMINAL[e.state] !== undefined ||
+        (TERMINAL[e.state] !== undefined && !(e.state === 'preempted' && e.resumes === true)) ||
         (e.state === 'rejected' &&
           !['replayed', 'unsigned', 'bad_signature', 'wrong_topic'].includes(e.reason ?? ''));
       const last = [...mine].reverse().find(ends);

@@ -315,8 +315,18 @@ export const eventSchema = z.object({
   detail: z.string().max(500).optional(),
   /** with `started`/`finished`: which play of the repeat count */
   play: z.number().int().min(1).max(20).optional(),
-  /** with `preempted`: the command that took over; with `cancelled`: the stop command */
+  /** with `preempted`: the command (or airing) that took over; with `cancelled`: the stop command */
   by: uuid.optional(),
+  /**
+   * with `preempted`: true when the receiver holds the bulletin to play again, from the start of
+   * the interrupted play, once the loudspeaker frees (docs/protocol.md §7.3); absent or false: it
+   * is over there (a receiver built to an earlier version never resumes)
+   */
+  resumes: z.boolean().optional(),
+  /** with `started`: this play begins again after an interruption (the first play after a resume) */
+  resumed: z.boolean().optional(),
+  /** with `preempted`: how far into play `play` the sound had got, ms of audio */
+  offsetMs: z.number().int().nonnegative().optional(),
   /** with `downloading`: bytes so far */
   bytes: z.number().int().nonnegative().optional(),
   /** with `finished`: sha256 of the bytes actually played */

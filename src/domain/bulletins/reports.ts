@@ -30,7 +30,7 @@ export function createReportHandler(deps: {
 
   /** A receiver's report about the copy it holds: what it moves, what it proves, what it logs. */
   function applyEvent(t: Tracked, receiverId: string, d: TrackedDelivery, e: ReceiverEvent): void {
-    const to = stateForEvent(e.state);
+    const to = stateForEvent(e.state, e.resumes === true);
     const base = { play: e.play ?? null, receiverTs: e.ts, event: e.state };
     if (e.state === 'finished' && (!e.sha256 || e.sha256 !== t.sha256)) {
       // [protocol §9] `finished` proves a play only with the sha256 of the bytes played.
@@ -60,7 +60,8 @@ export function createReportHandler(deps: {
         play: e.play ?? 1,
         startedAt: e.ts,
       });
-    } else if (isFinal(to)) {
+    } else if (isFinal(to) || e.state === 'preempted') {
+      // an interrupted bulletin no longer sounds, though it may resume
       fleet.notePlayback(receiverId, e.commandId, null);
     }
     if (
@@ -97,12 +98,25 @@ export function createReportHandler(deps: {
         e.detail ??
         (d.state === 'stopping' && e.state === 'finished'
           ? 'played to the end before the stop reached it'
-          : null),
+          : describe(e)),
       correct,
     });
     // Reports that change nothing (another play while a stop is on its way, a late report) are
     // still what the receiver did: the as-run log keeps them.
     if (!moved) logOnly(t, receiverId, e);
+  }
+
+  /** What a report of an interruption or a resume says, for the officer (the as-run log). */
+  function describe(e: ReceiverEvent): string | null {
+    if (e.state === 'preempted') {
+      const where = `interrupted by ${e.by ?? 'a higher priority'}${e.play ? ` in play ${e.play}` : ''}${e.offsetMs !== undefined ? ` at ${(e.offsetMs / 1000).toFixed(1)} s` : ''}`;
+      return e.resumes
+        ? `${where}; it plays again from the start of that play when the loudspeaker frees`
+        : where;
+    }
+    if (e.state === 'started' && e.resumed)
+      return `resumed after an interruption: play ${e.play ?? 1} from its start`;
+    return null;
   }
 
   /**

@@ -279,12 +279,19 @@ export function createBulletinService(deps: {
               ? 'stopped; the receiver never confirmed, and the bulletin has expired unplayed there'
               : 'not played before the bulletin expired',
           });
-        } else if (now > t.reportDeadlineMs && (d.state === 'playing' || stopping)) {
+        } else if (
+          now > t.reportDeadlineMs &&
+          (d.state === 'playing' || d.state === 'interrupted' || stopping)
+        ) {
+          // An interrupted bulletin resumes before its expiry or not at all: by this deadline its
+          // end (or its expiry) would have been reported.
           move(t, receiverId, 'failed', {
             reason: 'no_report',
             detail: stopping
               ? 'stopped while playing; the receiver never confirmed the stop nor reported the end'
-              : 'the receiver never reported the end of playback',
+              : d.state === 'interrupted'
+                ? 'interrupted; the receiver never reported resuming it, its expiry or its end'
+                : 'the receiver never reported the end of playback',
           });
         } else if (
           d.state === 'queued' &&

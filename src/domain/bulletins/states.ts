@@ -2,8 +2,14 @@
  * The delivery state machine, one delivery per (bulletin, receiver), driven by receiver events:
  *
  *   queued → sent → received → downloading → ready → playing → done
+ *                                              playing ⇄ interrupted
  *                                    any non-final state → failed | expired | preempted | cancelled
  *                                    any non-final state → stopping → done | cancelled | failed | …
+ *
+ * `interrupted` is a preemption the receiver said it will resume from (`preempted` with
+ * `resumes: true`, docs/protocol.md §7.3): it goes back to `playing` when the receiver reports the
+ * resumed play, or ends as the receiver says (expired, cancelled, …). A `preempted` without it —
+ * a receiver built to an earlier protocol, or an item that expired meanwhile — is final as before.
  *
  * Receivers may skip states (a cached emergency goes straight to `started`), so an event moves a
  * delivery forward only. `stopping` is the one state the controller sets by itself: a stop covers
@@ -20,6 +26,7 @@ export const DELIVERY_STATES = [
   'downloading',
   'ready',
   'playing',
+  'interrupted',
   'stopping',
   'done',
   'failed',
@@ -52,6 +59,7 @@ const RANK: Record<DeliveryState, number> = {
   downloading: 3,
   ready: 4,
   playing: 5,
+  interrupted: 5,
   stopping: 5,
   done: 6,
   failed: 6,
@@ -60,8 +68,11 @@ const RANK: Record<DeliveryState, number> = {
   cancelled: 6,
 };
 
-/** The delivery state a receiver event stands for. */
-export function stateForEvent(state: EventState): DeliveryState {
+/**
+ * The delivery state a receiver event stands for; `resumes` is the flag of a `preempted` event
+ * (the receiver holds the bulletin to play it again).
+ */
+export function stateForEvent(state: EventState, resumes = false): DeliveryState {
   switch (state) {
     case 'received':
       return 'received';
@@ -74,7 +85,7 @@ export function stateForEvent(state: EventState): DeliveryState {
     case 'finished':
       return 'done';
     case 'preempted':
-      return 'preempted';
+      return resumes ? 'interrupted' : 'preempted';
     case 'expired':
       return 'expired';
     case 'failed':
@@ -94,7 +105,10 @@ export function canMove(from: DeliveryState, to: DeliveryState): boolean {
   if (FINAL_STATES.has(from)) return false;
   if (to === 'stopping') return from !== 'stopping';
   if (from === 'stopping') return FINAL_STATES.has(to);
-  return RANK[to] > RANK[from] || (from === 'playing' && to === 'playing');
+  // another play of the repeat count; an interruption; the resumed play after it
+  if (from === 'playing') return to === 'playing' || to === 'interrupted' || RANK[to] > RANK[from];
+  if (from === 'interrupted') return to === 'playing' || RANK[to] > RANK[from];
+  return RANK[to] > RANK[from];
 }
 
 export const isFinal = (s: DeliveryState): boolean => FINAL_STATES.has(s);
@@ -129,6 +143,7 @@ export function eventIgnoredBecause(
     if (from !== 'queued' && from !== 'sent')
       return 'refusal after the receiver accepted the command; delivery unchanged';
   }
+  // (an interrupted item may expire: it is not resumed after its expiry)
   if (e.state === 'expired' && from === 'playing')
     return 'expired reported for an item already playing; ignored';
   return null;
