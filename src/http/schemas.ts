@@ -42,6 +42,11 @@ export const receiverSchema = z
       .int()
       .nullable()
       .describe('receiver clock minus controller clock at its last status'),
+    codecs: z
+      .array(z.string())
+      .nullable()
+      .optional()
+      .describe('codecs it said it plays (status "codecs"); null: never said, MP3 is assumed'),
     hasCredentials: z.boolean().describe('whether it holds live MQTT credentials (never shown again)'),
     credentialsIssuedAt: z.string().nullable(),
   })

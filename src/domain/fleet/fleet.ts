@@ -90,6 +90,8 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   adoptedIds(zoneIds?: string[]): string[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
+  /** The codecs a receiver said it plays (its last status that listed them), or null. From memory. */
+  codecsOf(id: string): readonly string[] | null;
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
   handleStatus(receiverId: string, payload: Buffer): void;
@@ -152,8 +154,12 @@ export function createFleet(deps: {
   const credentials = deps.credentials ?? createDeviceCredentials(db);
   const emitter = new EventEmitter<FleetEvents>();
   /** live view of each known receiver, so a status message needs no SELECT */
-  const live = new Map<string, { session: number | null; online: boolean }>();
-  for (const r of repo.listReceivers()) live.set(r.id, { session: r.session, online: r.online });
+  const live = new Map<
+    string,
+    { session: number | null; online: boolean; codecs?: readonly string[] | null }
+  >();
+  for (const r of repo.listReceivers())
+    live.set(r.id, { session: r.session, online: r.online, codecs: r.codecs });
   let pending: StatusUpdate[] = [];
   /**
    * What each receiver plays now, from its events and statuses. Volatile by nature, so it lives
@@ -461,6 +467,7 @@ export function createFleet(deps: {
       return repo.counts();
     },
     isOnline: (id: string) => live.get(id)?.online ?? false,
+    codecsOf: (id: string) => live.get(id)?.codecs ?? null,
 
     handleStatus(receiverId: string, payload: Buffer) {
       // An empty retained payload clears the topic; nothing to record.
@@ -507,7 +514,9 @@ export function createFleet(deps: {
         signalLink: s.signal?.link ?? null,
         signalRssi: s.signal?.rssi ?? null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
+        codecs: s.codecs ? JSON.stringify(s.codecs) : null,
       });
+      if (s.codecs) known.codecs = s.codecs;
       if (s.keys) kids.set(receiverId, s.keys);
       const claimed = online && s.nowPlaying ? s.nowPlaying : null;
       const sent = claimed ? (playbackCheck?.(receiverId, claimed.commandId) ?? null) : null;
