@@ -28,7 +28,7 @@ export interface Rendition {
   sha256: string;
   size: number;
   durationMs: number;
-  /** average bits per second over the whole file, container included */
+  /** bits per second of the (constant bitrate) encoding; size × 8 / duration adds the container */
   bitrate: number;
   sampleRate: number | null;
   channels: number | null;
@@ -161,13 +161,15 @@ export function createRenditionService(deps: {
   const ofDeleted = db.prepare<[], Row>(
     `SELECT r.* FROM audio_renditions r JOIN audio a ON a.id = r.audio_id WHERE a.deleted_at IS NOT NULL`,
   );
-  const usersOf = db.prepare<[string, string, string], { n: number }>(
-    `SELECT (SELECT count(*) FROM audio WHERE sha256 = ?1 AND deleted_at IS NULL)
+  /** other live uses of some bytes: an audio, or another rendition */
+  const usersOf = db.prepare<[{ sha: string }], { n: number }>(
+    `SELECT (SELECT count(*) FROM audio WHERE sha256 = @sha AND deleted_at IS NULL)
           + (SELECT count(*) FROM audio_renditions r JOIN audio a ON a.id = r.audio_id
-               WHERE r.sha256 = ?1 AND a.deleted_at IS NULL AND NOT (r.audio_id = ?2 AND r.codec = ?3)) AS n`,
+               WHERE r.sha256 = @sha AND a.deleted_at IS NULL) AS n`,
   );
 
   const jobs = new Map<string, Promise<Rendition[]>>();
+  let closed = false;
   /** audio whose original could not be decoded: not tried again until restart */
   const failed = new Map<string, AppError>();
   /** files per audio, for dispatch (a Map lookup per send); dropped when a job ends */
@@ -217,6 +219,7 @@ export function createRenditionService(deps: {
             `the ${out.target.codec} copy probes as ${probe.mime}, ${probe.channels} channel(s)`,
           );
         }
+        if (closed) throw new AppError(503, 'shutting_down', 'The controller is stopping.');
         store.commit(temp, sha256);
         const row: Row = {
           audio_id: a.id,
@@ -225,7 +228,8 @@ export function createRenditionService(deps: {
           sha256,
           size: bytes.byteLength,
           duration_ms: probe.durationMs,
-          bitrate: Math.round((bytes.byteLength * 8000) / probe.durationMs),
+          // constant bitrate: what the encoder wrote (the file's average adds the container's headers)
+          bitrate: out.target.bitrate,
           sample_rate: probe.sampleRate,
           channels: probe.channels,
           encode_ms: out.encodeMs,
@@ -344,12 +348,20 @@ export function createRenditionService(deps: {
     start() {
       for (const r of ofDeleted.all()) {
         drop.run(r.audio_id, r.codec);
-        if (usersOf.get(r.sha256, r.audio_id, r.codec)!.n === 0) store.remove(r.sha256);
+        if (usersOf.get({ sha: r.sha256 })!.n === 0) store.remove(r.sha256);
       }
     },
     async close() {
-      await Promise.allSettled([...jobs.values()]);
+      closed = true;
+      // A job still running is abandoned (the transcoder gives it 2 s): the audio gets its copies
+      // when it is next used.
       await deps.transcoder.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...jobs.values()]),
+        new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

@@ -84,7 +84,12 @@ export interface Transcoder {
    * when the original cannot be decoded here (AAC: no decoder ships in npm; a damaged file).
    */
   transcode(input: TranscodeInput, targets?: readonly RenditionTarget[]): Promise<TranscodeOutput[]>;
-  /** Frees the LibAV instance (a job still running finishes first). */
+  /**
+   * Decodes `input` to mono float samples at `sampleRate` (at most `maxSeconds` of them): to check
+   * what a file sounds like (its level, its pitch). Throws as `transcode`.
+   */
+  decode(input: TranscodeInput, sampleRate: number, maxSeconds?: number): Promise<Float32Array>;
+  /** Frees the LibAV instance (a job still running gets up to 2 s to finish). */
   close(): Promise<void>;
 }
 
@@ -227,18 +232,9 @@ export function createTranscoder(deps: { log: Logger }): Transcoder {
   }
 
   async function run(input: TranscodeInput, targets: readonly RenditionTarget[]): Promise<TranscodeOutput[]> {
-    if (input.mime === 'audio/mp4' || /aac/i.test(input.codec ?? '')) {
-      throw noDecoder(
-        'This audio is AAC (M4A/MP4, as Safari records): no AAC decoder ships with the controller, so no ' +
-          'small 4G copy can be made. It is still played as uploaded. To get the small copies, upload WAV ' +
-          '(decoded in the browser) or MP3/Ogg/Opus.',
-      );
-    }
-    const libav = await load();
-    jobs++;
     const t0 = performance.now();
-    const source =
-      input.mime === 'audio/wav' ? await wavSource(input.path) : await libavSource(libav, input, jobs);
+    const libav = await load();
+    const source = await sourceOf(libav, input);
     const lanes: Lane[] = [];
     const outputs: (Uint8Array | null)[] = [];
     let done = false;
@@ -269,13 +265,81 @@ export function createTranscoder(deps: { log: Logger }): Transcoder {
     });
   }
 
+  /** A source for `input`, refusing what has no decoder here. */
+  async function sourceOf(libav: LibAV, input: TranscodeInput): Promise<Source> {
+    if (input.mime === 'audio/mp4' || /aac/i.test(input.codec ?? '')) {
+      throw noDecoder(
+        'This audio is AAC (M4A/MP4, as Safari records): no AAC decoder ships with the controller, so no ' +
+          'small 4G copy can be made. It is still played as uploaded. To get the small copies, upload WAV ' +
+          '(decoded in the browser) or MP3/Ogg/Opus.',
+      );
+    }
+    jobs++;
+    return input.mime === 'audio/wav' ? wavSource(input.path) : libavSource(libav, input, jobs);
+  }
+
+  async function decodeRun(
+    input: TranscodeInput,
+    sampleRate: number,
+    maxSeconds: number,
+  ): Promise<Float32Array> {
+    const libav = await load();
+    const source = await sourceOf(libav, input);
+    const max = Math.round(sampleRate * maxSeconds);
+    const parts: Float32Array[] = [];
+    let n = 0;
+    let graph = 0;
+    let frame = 0;
+    try {
+      const { format } = source;
+      const [g, src, sink] = await libav.ff_init_filter_graph(
+        'anull',
+        {
+          sample_rate: format.sampleRate,
+          sample_fmt: format.sampleFmt,
+          channel_layout: format.channelLayout,
+        },
+        { sample_rate: sampleRate, sample_fmt: libav.AV_SAMPLE_FMT_FLT, channel_layout: AV_CH_LAYOUT_MONO },
+      );
+      graph = g;
+      frame = await libav.av_frame_alloc();
+      for (let fin = false; !fin && n < max; ) {
+        const frames = await source.next();
+        fin = frames === null;
+        for (const f of await libav.ff_filter_multi(src, sink, frame, frames ?? [], fin)) {
+          parts.push(f.data as Float32Array);
+          n += (f.data as Float32Array).length;
+        }
+      }
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw noDecoder(`The audio could not be decoded (${(err as Error).message}).`);
+    } finally {
+      if (frame) await libav.av_frame_free_js(frame).catch(() => undefined);
+      if (graph) await libav.avfilter_graph_free_js(graph).catch(() => undefined);
+      await source.close();
+    }
+    const out = new Float32Array(Math.min(n, max));
+    let o = 0;
+    for (const p of parts) {
+      if (o >= out.length) break;
+      out.set(p.subarray(0, out.length - o), o);
+      o += p.length;
+    }
+    return out;
+  }
+
   return {
     transcode: (input, targets = RENDITION_TARGETS) => serial(() => run(input, targets)),
+    decode: (input, sampleRate, maxSeconds = 600) => serial(() => decodeRun(input, sampleRate, maxSeconds)),
     async close() {
       const p = libavP;
       libavP = null;
       if (!p) return;
-      await queue;
+      // A shutdown does not wait long for a job: it is abandoned (its audio gets its copies later).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([queue, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+      clearTimeout(timer);
       const libav = await p.catch(() => null);
       libav?.terminate?.();
     },

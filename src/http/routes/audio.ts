@@ -54,7 +54,10 @@ export const renditionSchema = z
     mime: z.string(),
     sha256: z.string(),
     size: z.number().int().describe('bytes'),
-    bitrate: z.number().int().describe('average bits per second over the file'),
+    bitrate: z
+      .number()
+      .int()
+      .describe('bits per second of the constant-bitrate encoding (headers come on top)'),
     durationMs: z.number().int(),
     sampleRate: z.number().int().nullable(),
     channels: z.number().int().nullable(),
