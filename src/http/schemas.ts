@@ -46,7 +46,7 @@ export const receiverSchema = z
       .array(z.string())
       .nullable()
       .optional()
-      .describe('codecs it said it plays (status "codecs"); null: never said, MP3 is assumed'),
+      .describe('codecs its last status said it plays (status "codecs"); null: none said, MP3 is assumed'),
     hasCredentials: z.boolean().describe('whether it holds live MQTT credentials (never shown again)'),
     credentialsIssuedAt: z.string().nullable(),
   })

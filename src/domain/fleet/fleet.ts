@@ -90,7 +90,7 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   adoptedIds(zoneIds?: string[]): string[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
-  /** The codecs a receiver said it plays (its last status that listed them), or null. From memory. */
+  /** The codecs a receiver's last online status said it plays (null or empty: none). From memory. */
   codecsOf(id: string): readonly string[] | null;
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
@@ -514,9 +514,11 @@ export function createFleet(deps: {
         signalLink: s.signal?.link ?? null,
         signalRssi: s.signal?.rssi ?? null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
-        codecs: s.codecs ? JSON.stringify(s.codecs) : null,
+        // An online status says all the receiver plays: none listed (an older firmware) is "[]",
+        // MP3 assumed. An offline one (the last will) leaves what was said.
+        codecs: online ? JSON.stringify(s.codecs ?? []) : null,
       });
-      if (s.codecs) known.codecs = s.codecs;
+      if (online) known.codecs = s.codecs ?? [];
       if (s.keys) kids.set(receiverId, s.keys);
       const claimed = online && s.nowPlaying ? s.nowPlaying : null;
       const sent = claimed ? (playbackCheck?.(receiverId, claimed.commandId) ?? null) : null;

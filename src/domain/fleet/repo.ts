@@ -32,7 +32,7 @@ export interface Receiver {
   signal: { link: string; rssi: number | null } | null;
   nowPlaying: NowPlaying | null;
   clockSkewMs: number | null;
-  /** the codecs it said it plays in its last status that listed them (null: never said) */
+  /** the codecs its last online status said it plays (null: none said, MP3 is assumed) */
   codecs: string[] | null;
   /** whether it holds live MQTT credentials (the password itself is never shown again) */
   hasCredentials: boolean;
@@ -58,12 +58,12 @@ interface ReceiverRow {
   credentials_issued_at: string | null;
 }
 
-/** The stored JSON list of codecs, or null (never said, or unreadable). */
+/** The stored JSON list of codecs, or null (none said, or unreadable). */
 function parseCodecs(text: string | null): string[] | null {
   if (!text) return null;
   try {
     const v: unknown = JSON.parse(text);
-    return Array.isArray(v) && v.every((c) => typeof c === 'string') ? v : null;
+    return Array.isArray(v) && v.length > 0 && v.every((c) => typeof c === 'string') ? v : null;
   } catch {
     return null;
   }
