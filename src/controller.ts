@@ -207,6 +207,8 @@ export async function startController(
     });
     renditions.start();
     cleanups.push(() => renditions.close());
+    // In the background: the first emergency should not wait for the codec library to load.
+    void renditions.warmUp();
     const fleet = createFleet({
       db,
       log: log.child({ part: 'fleet' }),

@@ -4,7 +4,7 @@
  * probing and by decoding them again; and which file each receiver's codecs get.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -205,6 +205,11 @@ describe('renditions made with libav.js', () => {
     expect(service.files(audio.id).map((f) => f.codec)).not.toContain('opus');
     const again = await service.ensure(audio.id);
     expect(again.map((r) => r.codec).sort()).toEqual(['mp3', 'opus']);
+  });
+
+  it('warms the codec library up without leaving a file behind', async () => {
+    await service.warmUp();
+    expect(readdirSync(join(dir, 'audio', '.tmp'))).toEqual([]);
   });
 
   it('removes the renditions of deleted audio at start', async () => {
