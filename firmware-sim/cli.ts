@@ -17,7 +17,7 @@ import type { KeyObject } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { DEFAULT_TOPIC_ROOT } from '../src/contract/mqtt.js';
+import { codecNameSchema, DEFAULT_TOPIC_ROOT } from '../src/contract/mqtt.js';
 import { type Fleet, fleetIds, startFleet } from './fleet.js';
 import { fetchTrustedKeys, readTrustedKeys } from './keys.js';
 import {
@@ -27,7 +27,7 @@ import {
   registerReceivers,
 } from './provisioning.js';
 import type { SimReceiver } from './receiver.js';
-import type { SimReceiverOptions } from './types.js';
+import { DEFAULT_SIM_CODECS, type SimReceiverOptions } from './types.js';
 
 const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';
 
@@ -61,6 +61,8 @@ Options:
   --heartbeat <s>      status republication period in seconds (default 60)
   --topic-root <root>  topic root (default ${DEFAULT_TOPIC_ROOT})
   --concurrency <n>    receivers connecting at once (default 50)
+  --codecs <list>      codecs advertised in the status, comma-separated (default mp3,opus;
+                       "none" advertises nothing, like an older firmware: the controller assumes mp3)
   --log-level <level>  simulator diagnostics on stderr: silent, error, warn, info, debug (default warn)
   --help               print this help
 `;
@@ -85,6 +87,8 @@ export interface CliOptions {
   topicRoot: string;
   concurrency: number;
   logLevel: string;
+  /** codecs advertised ([] for "none") */
+  codecs: string[];
 }
 
 /** Parses the command line; returns 'help' for --help. Throws a readable Error on bad input. */
@@ -110,6 +114,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
       'topic-root': { type: 'string', default: DEFAULT_TOPIC_ROOT },
       concurrency: { type: 'string', default: '50' },
       'log-level': { type: 'string', default: 'warn' },
+      codecs: { type: 'string', default: DEFAULT_SIM_CODECS.join(',') },
       help: { type: 'boolean', default: false },
     },
   });
@@ -150,7 +155,21 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     topicRoot: values['topic-root'],
     concurrency: positive('concurrency', values.concurrency, true),
     logLevel: values['log-level'],
+    codecs: parseCodecs(values.codecs),
   };
+}
+
+/** `--codecs mp3,opus` (or `none`) as a list, each name as the contract allows it. */
+function parseCodecs(text: string): string[] {
+  if (text.trim() === 'none') return [];
+  const list = [...new Set(text.split(',').map((c) => c.trim()))].filter((c) => c !== '');
+  const bad = list.filter((c) => !codecNameSchema.safeParse(c).success);
+  if (bad.length || list.length === 0 || list.length > 16) {
+    throw new Error(
+      `--codecs must be up to 16 lower-case codec names separated by commas (e.g. mp3,opus) or "none", not "${text}"`,
+    );
+  }
+  return list;
 }
 
 function positive(name: string, text: string, integer: boolean): number {
@@ -246,6 +265,7 @@ export async function main(argv: string[]): Promise<number> {
       configure: (id, index) => perReceiver(ids?.[index] ?? id),
       timeFactor: opts.timeFactor,
       heartbeatMs: opts.heartbeatMs,
+      codecs: opts.codecs,
       concurrency: opts.concurrency,
       log,
       onCreate: narrate,

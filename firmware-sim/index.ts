@@ -34,4 +34,9 @@ export {
   sampleOf,
   type TimeSample,
 } from './timesync-estimate.js';
-export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
+export {
+  DEFAULT_SIM_CODECS,
+  type SimFaults,
+  type SimReceiverEventMap,
+  type SimReceiverOptions,
+} from './types.js';

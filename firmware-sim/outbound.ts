@@ -100,6 +100,8 @@ export function buildStatus(
     cached: string[];
     /** ids of the controller keys trusted */
     keys: string[];
+    /** codecs advertised; empty: the field is left out */
+    codecs?: readonly string[] | undefined;
   },
 ): Status {
   const base: Status = { v: PROTOCOL_VERSION, state, session: info.session, ts: info.ts };
@@ -113,5 +115,6 @@ export function buildStatus(
     // The contract caps the list; the most recently used files are the ones worth announcing.
     cached: info.cached.slice(-200),
     keys: info.keys.slice(0, 8),
+    ...(info.codecs?.length ? { codecs: [...info.codecs] } : {}),
   };
 }

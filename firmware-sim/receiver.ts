@@ -40,7 +40,7 @@ import { ScheduleEngine } from './schedule/engine.js';
 import { type AiringRecord, AiringReporter } from './schedule/reports.js';
 import { TimeLink } from './timelink.js';
 import type { SyncState } from './timesync.js';
-import { resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
+import { DEFAULT_SIM_CODECS, resolveFaults, type SimFaults, type SimReceiverOptions } from './types.js';
 import { firstOf, iso, ReplayMemory, Serial } from './util.js';
 
 export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types.js';
@@ -633,6 +633,7 @@ export class SimReceiver extends ObservableReceiver {
       rssi: this.#opts.rssi ?? -85,
       cached: this.#cache.keys(),
       keys: this.trustedKids,
+      codecs: this.#opts.codecs === undefined ? DEFAULT_SIM_CODECS : (this.#opts.codecs ?? []),
     });
   }
 

@@ -10,6 +10,12 @@ import type { PlayedEntry } from './player/player.js';
 import type { AiringRecord } from './schedule/reports.js';
 import type { ClockSyncOptions, SyncState } from './timesync.js';
 
+/**
+ * What a simulated receiver advertises by default: MP3 and Ogg/Opus, what current 4G receiver
+ * modules decode in hardware or firmware.
+ */
+export const DEFAULT_SIM_CODECS: readonly string[] = ['mp3', 'opus'];
+
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
 export interface SimFaults extends DownloadFaults {
   /** answer every play with `rejected` reason `busy` */
@@ -83,6 +89,12 @@ export interface SimReceiverOptions {
   commandVerifier?: CommandVerifier | undefined;
   /** reported signal strength, dBm (default -85) */
   rssi?: number | undefined;
+  /**
+   * The codecs advertised in its status (docs/protocol.md §5), so the controller sends it the
+   * smallest file it plays: default DEFAULT_SIM_CODECS; `[]` or null advertises nothing, like an
+   * older firmware (the controller then assumes MP3). The simulator plays whatever it is sent.
+   */
+  codecs?: readonly string[] | null | undefined;
   /** events and played bulletins kept in memory for inspection, newest (default 1000) */
   historySize?: number | undefined;
   /** cached audio files kept (default 50) */

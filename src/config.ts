@@ -264,6 +264,15 @@ export const configSchema = z.object({
     .max(86400)
     .default(4 * 3600)
     .describe('longest audio accepted for upload, seconds'),
+  RENDITION_MAX_DURATION_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86400)
+    .default(1800)
+    .describe(
+      'longest audio that gets its small mono 4G copies (Opus 24 kbit/s, MP3 32 kbit/s), seconds; 0 turns them off',
+    ),
   HTTP_IDLE_TIMEOUT_S: z.coerce
     .number()
     .int()

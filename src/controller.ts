@@ -14,6 +14,8 @@ import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
 import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
+import { createRenditionService } from './domain/audio/renditions.js';
+import { createTranscoder } from './domain/audio/transcode.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
 import { createCapFeed, feedAccount } from './domain/cap/feed.js';
 import { defaultCapMap, loadCapMap } from './domain/cap/mapping.js';
@@ -201,6 +203,19 @@ export async function startController(
       log: log.child({ part: 'audio' }),
       maxDurationMs: config.AUDIO_MAX_DURATION_S * 1000,
     });
+    // Small mono copies of speech for receivers on 4G; the codec library loads at the first job.
+    const renditions = createRenditionService({
+      db,
+      log: log.child({ part: 'renditions' }),
+      audio,
+      dataDir,
+      transcoder: createTranscoder({ log: log.child({ part: 'transcode' }) }),
+      maxDurationMs: config.RENDITION_MAX_DURATION_S * 1000,
+    });
+    renditions.start();
+    cleanups.push(() => renditions.close());
+    // In the background: the first emergency should not wait for the codec library to load.
+    void renditions.warmUp();
     const fleet = createFleet({
       db,
       log: log.child({ part: 'fleet' }),
@@ -234,6 +249,7 @@ export async function startController(
       defaultTtlS: config.BULLETIN_TTL_S,
       connected: () => edge.connected(),
       reofferBaseMs: config.REOFFER_DELAY_S * 1000,
+      renditions,
     });
     handlers.status = (id, p) => fleet.handleStatus(id, p);
     fleet.setPlaybackCheck((receiverId, commandId) => bulletins.commandSentTo(receiverId, commandId));
@@ -323,6 +339,7 @@ export async function startController(
       bulletins,
       approvals,
       tts,
+      renditions,
       webhook:
         config.ANNOUNCE_WEBHOOK_URL && config.ANNOUNCE_WEBHOOK_SECRET
           ? {
@@ -353,6 +370,7 @@ export async function startController(
       audit: createAudit(db),
       csrfKey: createHmac('sha256', secrets.urlSecret).update('loalang csrf').digest(),
       audio,
+      renditions,
       fleet,
       bulletins,
       approvals,

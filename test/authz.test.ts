@@ -16,6 +16,8 @@ const PUBLIC = new Set([
   'GET /api/system/signing-key',
   'GET /api/audio/:id/content',
   'HEAD /api/audio/:id/content',
+  'GET /api/audio/:id/renditions/:codec/content',
+  'HEAD /api/audio/:id/renditions/:codec/content',
   'POST /api/mqtt/emqx/authn',
   'POST /api/mqtt/emqx/authz',
 ]);
@@ -69,6 +71,7 @@ const MATRIX: Record<string, string> = {
   'GET /api/audio': 'AEPOV',
   'GET /api/audio/:id': 'AEPOV',
   'POST /api/audio': 'AEO',
+  'POST /api/audio/:id/renditions': 'AEO',
   'DELETE /api/audio/:id': 'AE',
 
   'GET /api/bulletins': 'AEPOV',

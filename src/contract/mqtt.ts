@@ -233,6 +233,16 @@ export const nowPlayingSchema = z.object({
  */
 export const MAX_SESSION_AHEAD_S = 1_000_000;
 
+/**
+ * Codec names receivers advertise in their status (docs/protocol.md §5): `mp3` (MPEG audio Layer
+ * III), `opus` (Opus in Ogg, RFC 7845), `vorbis` (Vorbis in Ogg), `aac` (AAC in MP4/M4A), `pcm` (WAV),
+ * `webm` (Opus in WebM). Other well-formed names are accepted and ignored, for later formats.
+ */
+export const KNOWN_CODECS = ['mp3', 'opus', 'vorbis', 'aac', 'pcm', 'webm'] as const;
+export const codecNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._+-]{0,31}$/, 'a lower-case codec name such as "mp3" or "opus"');
+
 /** Retained receiver status. `session` grows by one at each boot or (re)connection. */
 export const statusSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
@@ -255,6 +265,11 @@ export const statusSchema = z.object({
   cached: z.array(sha256Hex).max(200).optional(),
   /** ids of the controller keys the receiver trusts now (shows the progress of a key rotation) */
   keys: z.array(kidSchema).max(8).optional(),
+  /**
+   * the codecs it can play (KNOWN_CODECS), so the controller sends each receiver the smallest file it
+   * plays; absent (or empty): MP3 is assumed
+   */
+  codecs: z.array(codecNameSchema).max(16).optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 

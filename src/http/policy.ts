@@ -70,6 +70,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'GET /api/audio': READ,
   'GET /api/audio/:id': READ,
   'POST /api/audio': ['editor', 'operator'],
+  'POST /api/audio/:id/renditions': ['editor', 'operator'],
   'DELETE /api/audio/:id': ['editor'],
 
   // bulletins: editors propose (approval), operators play now, cancel and stop

@@ -43,6 +43,11 @@ export const receiverSchema = z
       .int()
       .nullable()
       .describe('receiver clock minus controller clock at its last status'),
+    codecs: z
+      .array(z.string())
+      .nullable()
+      .optional()
+      .describe('codecs its last status said it plays (status "codecs"); null: none said, MP3 is assumed'),
     hasCredentials: z.boolean().describe('whether it holds live MQTT credentials (never shown again)'),
     credentialsIssuedAt: z.string().nullable(),
     position: z

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { AnnouncementServiceFull } from '../domain/announcements/service.js';
 import type { ApprovalService } from '../domain/approvals/service.js';
 import type { AudioLibrary } from '../domain/audio/library.js';
+import type { RenditionService } from '../domain/audio/renditions.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
 import type { CapService } from '../domain/cap/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
@@ -25,6 +26,8 @@ export interface Services {
   /** key binding CSRF tokens to sessions (derived from the data directory's secrets) */
   csrfKey: Buffer;
   audio: AudioLibrary;
+  /** the small speech renditions of library audio (absent in tests that build a bare app) */
+  renditions?: RenditionService | undefined;
   fleet: Fleet;
   bulletins: BulletinService;
   approvals: ApprovalService;

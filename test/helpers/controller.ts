@@ -70,6 +70,8 @@ export async function startTestController(
     ADMIN_PASSWORD,
     // no site folder unless a test asks for one
     SCHEDULES_DIR: 'off',
+    // no speech renditions unless a test asks (they would change which bytes receivers get)
+    RENDITION_MAX_DURATION_S: '0',
     ...env,
   });
   const controller = await startController(

@@ -89,11 +89,13 @@ export interface AudioLibrary {
   filePath(audio: AudioRecord): string;
   /**
    * Absolute URL a receiver may GET without a token until `expiresAt`:
-   * `${publicUrl}/api/audio/<id>/content?exp=<unix s>&sig=<base64url HMAC-SHA256(urlSecret, `${id}.${exp}`)>`
+   * `${publicUrl}/api/audio/<id>/content?exp=<unix s>&sig=<base64url HMAC-SHA256(urlSecret, `${id}.${exp}`)>`;
+   * with `rendition` (a codec), `…/api/audio/<id>/renditions/<codec>/content?exp=…&sig=…`, signed
+   * over `${id}/renditions/${codec}.${exp}` (renditions.ts)
    */
-  signedUrl(id: string, expiresAt: Date): string;
-  /** Whether `exp` and `sig` form a valid, unexpired signature for `id` (timing-safe). */
-  verifySignedUrl(id: string, exp: string | undefined, sig: string | undefined): boolean;
+  signedUrl(id: string, expiresAt: Date, rendition?: string): string;
+  /** Whether `exp` and `sig` form a valid, unexpired signature for `id` (and `rendition`; timing-safe). */
+  verifySignedUrl(id: string, exp: string | undefined, sig: string | undefined, rendition?: string): boolean;
 }
 
 interface AudioRow {
@@ -351,16 +353,20 @@ export function createAudioLibrary(deps: {
 
     filePath: (audio) => store.pathFor(audio.sha256),
 
-    signedUrl(id, expiresAt) {
+    signedUrl(id, expiresAt, rendition) {
       const exp = Math.floor(expiresAt.getTime() / 1000);
-      const sig = audioSignature(urlSecret, id, exp);
+      const path = rendition
+        ? `${encodeURIComponent(id)}/renditions/${encodeURIComponent(rendition)}`
+        : encodeURIComponent(id);
+      const sig = audioSignature(urlSecret, rendition ? `${id}/renditions/${rendition}` : id, exp);
       const base = publicUrl();
       // Before the HTTP server has its address (port 0), a URL would be relative, and a receiver
       // would refuse the command: the caller retries once the address is known.
       if (!base) throw new Error('the public URL is not known yet (HTTP server not listening)');
-      return `${base}/api/audio/${encodeURIComponent(id)}/content?exp=${exp}&sig=${sig}`;
+      return `${base}/api/audio/${path}/content?exp=${exp}&sig=${sig}`;
     },
 
-    verifySignedUrl: (id, exp, sig) => verifyAudioSignature(urlSecret, id, exp, sig),
+    verifySignedUrl: (id, exp, sig, rendition) =>
+      verifyAudioSignature(urlSecret, rendition ? `${id}/renditions/${rendition}` : id, exp, sig),
   };
 }

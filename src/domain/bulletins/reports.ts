@@ -32,7 +32,7 @@ export function createReportHandler(deps: {
   function applyEvent(t: Tracked, receiverId: string, d: TrackedDelivery, e: ReceiverEvent): void {
     const to = stateForEvent(e.state, e.resumes === true);
     const base = { play: e.play ?? null, receiverTs: e.ts, event: e.state };
-    if (e.state === 'finished' && (!e.sha256 || e.sha256 !== t.sha256)) {
+    if (e.state === 'finished' && (!e.sha256 || !t.proofs.has(e.sha256))) {
       // [protocol §9] `finished` proves a play only with the sha256 of the bytes played.
       if (!e.sha256) {
         log.warn(
@@ -45,7 +45,8 @@ export function createReportHandler(deps: {
       move(t, receiverId, 'failed', {
         ...base,
         reason: 'checksum_mismatch',
-        detail: 'the receiver reports playing bytes whose sha256 differs from the bulletin audio',
+        detail:
+          'the receiver reports playing bytes whose sha256 is not the bulletin audio nor one of its renditions',
         correct: true,
       });
       fleet.notePlayback(receiverId, e.commandId, null);
@@ -137,8 +138,10 @@ export function createReportHandler(deps: {
       );
       return;
     }
-    const sha = deps.audio.get(row.audioId)?.sha256 ?? null;
-    const proof = e.state === 'finished' && e.sha256 !== undefined && e.sha256 === sha;
+    const proof =
+      e.state === 'finished' &&
+      e.sha256 !== undefined &&
+      tracker.filesOf(row.audioId).some((f) => f.sha256 === e.sha256);
     const correct = proof && d.concluded === true && d.state !== 'done';
     queueUpdate({
       bulletinId: row.id,

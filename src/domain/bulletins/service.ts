@@ -19,6 +19,7 @@ import { AppError, badRequest, notFound } from '../../errors.js';
 import type { Db } from '../../storage/db.js';
 import type { Sequence } from '../../storage/sequence.js';
 import { type AudioLibrary, assertPlayable } from '../audio/library.js';
+import type { RenditionService } from '../audio/renditions.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Fleet } from '../fleet/fleet.js';
 import { type BulletinRow, type BulletinTarget, createBulletinRepo, type DeliveryRow } from './repo.js';
@@ -136,6 +137,8 @@ export function createBulletinService(deps: {
   connected?: () => boolean;
   /** first wait before a failed download is offered again (default REOFFER_BASE_MS) */
   reofferBaseMs?: number;
+  /** the small speech renditions each receiver may be sent instead of the original */
+  renditions?: Pick<RenditionService, 'files' | 'ensure'> | null;
 }): BulletinService {
   const reofferBaseMs = deps.reofferBaseMs ?? REOFFER_BASE_MS;
   const { log, fleet, dispatcher } = deps;
@@ -149,6 +152,7 @@ export function createBulletinService(deps: {
     fleet,
     audio: deps.audio,
     dispatcher,
+    files: deps.renditions ? (id) => deps.renditions!.files(id) : undefined,
     progress: (id: string) => emitter.emit('progress', id),
   });
   const { active, byCommand, track, move, logOnly, resend, flush } = tracker;
@@ -336,6 +340,9 @@ export function createBulletinService(deps: {
       if (receiverIds.length === 0) {
         throw badRequest('no_receivers', 'No adopted receiver is in the chosen target; nothing would play.');
       }
+      // The bulletin does not wait for its renditions: what exists goes now (the original at
+      // least), and receivers sent it later (a reconnection, a re-offer) get the small copies.
+      deps.renditions?.ensure(audio.id).catch(() => undefined);
       const now = new Date();
       const expiresAt = input.expiresAt
         ? new Date(input.expiresAt)
@@ -380,7 +387,16 @@ export function createBulletinService(deps: {
         // Not awaited: with the broker away, mqtt.js keeps the command until it is back, and the
         // officer's request must not hang meanwhile. Deliveries stay `sent`; the sweeper resends
         // to each receiver that does not acknowledge.
-        dispatcher.sendToTarget(t.command, target, t.explicit).catch((err: unknown) => {
+        // One publish per zone (or one for all) when every receiver gets the same file; else each
+        // online receiver gets the file picked for it on its own topic (protocol §7.3).
+        const shared = tracker.sharedCommand(t, receiverIds);
+        const sends = shared
+          ? [dispatcher.sendToTarget(shared, target, t.explicit)]
+          : online.map((id) => {
+              const d = t.deliveries.get(id)!;
+              return dispatcher.sendToReceiver(tracker.commandFor(t, d, id), id);
+            });
+        Promise.all(sends).catch((err: unknown) => {
           log.error({ err: (err as Error).message, bulletinId: row.id }, 'bulletins: publish failed');
         });
       }

@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import type { PlayCommand, ReceiverEvent } from '../../contract/mqtt.js';
 import { nowIso } from '../../storage/db.js';
 import { type AudioLibrary, playable } from '../audio/library.js';
+import { type AudioFile, codecOfOriginal } from '../audio/renditions.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { pickFile } from '../dispatch/pick.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { BulletinRepo, BulletinRow, BulletinTarget, DeliveryRow, DeliveryUpdate } from './repo.js';
 import { canMove, type DeliveryState, isFinal, stateForEvent } from './states.js';
@@ -34,10 +36,13 @@ export interface TrackedDelivery {
 
 export interface Tracked {
   row: BulletinRow;
-  /** the play command, sealed per topic at each send */
-  readonly command: PlayCommand;
-  /** sha256 of the bulletin's audio: a `finished` proves a play only with it */
-  sha256: string | null;
+  /**
+   * the play command per file of the audio (by sha256): each receiver gets the one picked for it
+   * (dispatch/pick.ts), sealed per topic at each send
+   */
+  readonly commands: Map<string, PlayCommand>;
+  /** sha256 of the bulletin's audio and of its renditions: a `finished` proves a play only with one */
+  readonly proofs: Set<string>;
   explicit: string[];
   deliveries: Map<string, TrackedDelivery>;
   expiresAtMs: number;
@@ -51,6 +56,8 @@ export function createDeliveryTracker(deps: {
   fleet: Fleet;
   audio: AudioLibrary;
   dispatcher: Dispatcher;
+  /** the original and the renditions of an audio (renditions.ts); default: the original only */
+  files?: ((audioId: string) => AudioFile[]) | undefined;
   /** a bulletin's deliveries changed (after the batch is written) */
   progress: (bulletinId: string) => void;
 }) {
@@ -61,23 +68,26 @@ export function createDeliveryTracker(deps: {
   let pending: DeliveryUpdate[] = [];
   let flushScheduled = false;
 
-  function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
+  /** The original and the renditions of an audio that may be played, original first. */
+  function filesOf(audioId: string): AudioFile[] {
+    if (deps.files) return deps.files(audioId);
     // Audio stored from a damaged file (no valid duration) cannot be played: as if it were gone.
+    const a = playable(deps.audio.get(audioId));
+    if (!a) return [];
+    const { sha256, size, durationMs, mime } = a;
+    return [{ audioId, codec: codecOfOriginal(a), rendition: null, mime, sha256, size, durationMs }];
+  }
+
+  function track(row: BulletinRow, deliveries: DeliveryRow[]): Tracked {
     const audio = playable(deps.audio.get(row.audioId));
-    let command: PlayCommand | null = null;
     const expiresAtMs = Date.parse(row.expiresAt);
     const playMs = audio ? audio.durationMs * row.repeat + row.gapMs * (row.repeat - 1) : 0;
     const t: Tracked = {
       row,
-      sha256: audio?.sha256 ?? null,
-      // Built at first send, not at load: at start the HTTP server (and so the URL base) is not up yet.
-      get command() {
-        if (command === null) {
-          if (!audio) throw new Error(`audio ${row.audioId} of bulletin ${row.id} is gone`);
-          command = dispatcher.playCommand(row, audio, (exp) => deps.audio.signedUrl(row.audioId, exp));
-        }
-        return command;
-      },
+      // Commands are built at first send, not at load: at start the HTTP server (and so the URL
+      // base) is not up yet.
+      commands: new Map(),
+      proofs: new Set(filesOf(row.audioId).map((f) => f.sha256)),
       explicit: explicitReceivers(row.target),
       deliveries: new Map(
         deliveries.map((d) => [
@@ -104,9 +114,56 @@ export function createDeliveryTracker(deps: {
     return t;
   }
 
-  /** The play command as `receiverId` is to get it: the bulletin's, or its re-offer's id. */
-  function commandFor(t: Tracked, d: TrackedDelivery): PlayCommand {
-    return d.commandId ? { ...t.command, id: d.commandId } : t.command;
+  /** The file `receiverId` is to get: the smallest it can play (dispatch/pick.ts). */
+  function fileFor(t: Tracked, receiverId: string): AudioFile {
+    const files = filesOf(t.row.audioId);
+    if (files.length === 0) throw new Error(`audio ${t.row.audioId} of bulletin ${t.row.id} is gone`);
+    return pickFile(files, fleet.codecsOf(receiverId));
+  }
+
+  /** The bulletin's play command with `file` (one per file, its URL signed once). */
+  function playWith(t: Tracked, file: AudioFile): PlayCommand {
+    let command = t.commands.get(file.sha256);
+    if (!command) {
+      const { rendition } = file;
+      command = dispatcher.playCommand(t.row, file, (exp) =>
+        rendition
+          ? deps.audio.signedUrl(t.row.audioId, exp, rendition)
+          : deps.audio.signedUrl(t.row.audioId, exp),
+      );
+      t.commands.set(file.sha256, command);
+      t.proofs.add(file.sha256);
+    }
+    return command;
+  }
+
+  /** The play command as `receiverId` is to get it: its file, with the bulletin's or its re-offer's id. */
+  function commandFor(t: Tracked, d: TrackedDelivery, receiverId: string): PlayCommand {
+    const command = playWith(t, fileFor(t, receiverId));
+    return d.commandId ? { ...command, id: d.commandId } : command;
+  }
+
+  /**
+   * The one command every receiver of `receiverIds` is to get, when they all get the same file (one
+   * publish per zone, or one for all, then does); null when they differ.
+   */
+  function sharedCommand(t: Tracked, receiverIds: readonly string[]): PlayCommand | null {
+    const files = filesOf(t.row.audioId);
+    if (files.length === 0) throw new Error(`audio ${t.row.audioId} of bulletin ${t.row.id} is gone`);
+    let first: AudioFile | null = null;
+    const seen = new Map<string, AudioFile>();
+    for (const id of receiverIds) {
+      const codecs = fleet.codecsOf(id);
+      const key = codecs?.join(',') ?? '';
+      let f = seen.get(key);
+      if (!f) {
+        f = pickFile(files, codecs);
+        seen.set(key, f);
+      }
+      if (first === null) first = f;
+      else if (f.sha256 !== first.sha256) return null;
+    }
+    return playWith(t, first ?? pickFile(files, null));
   }
 
   /** Forgets a bulletin whose deliveries are all final. */
@@ -238,7 +295,7 @@ export function createDeliveryTracker(deps: {
     const d = t.deliveries.get(receiverId);
     if (!d) return;
     try {
-      await dispatcher.sendToReceiver(commandFor(t, d), receiverId);
+      await dispatcher.sendToReceiver(commandFor(t, d, receiverId), receiverId);
     } catch (err) {
       log.warn({ err: (err as Error).message, receiverId }, 'bulletins: resend failed; will retry');
     }
@@ -250,6 +307,8 @@ export function createDeliveryTracker(deps: {
     track,
     untrack,
     commandFor,
+    sharedCommand,
+    filesOf,
     queueUpdate,
     flush,
     move,

@@ -9,19 +9,24 @@
  * signature covers the topic, see contract/signing.ts) and with the key that signs commands then
  * (a resend after a key rotation is signed with the new key).
  */
-import type { Command, PlayCommand, StopCommand, Topics } from '../../contract/mqtt.js';
+import type { AudioRef, Command, PlayCommand, StopCommand, Topics } from '../../contract/mqtt.js';
 import { type SigningKey, seal } from '../../contract/signing.js';
 import type { Publisher } from '../../mqtt/client.js';
 import type { Sequence } from '../../storage/sequence.js';
-import type { PlayableAudio } from '../audio/library.js';
 import type { BulletinRow, BulletinTarget } from '../bulletins/repo.js';
 
 /** Extra time the audio URL stays valid after the command expires, so a download begun in time can finish. */
 const URL_GRACE_MS = 15 * 60 * 1000;
 
+/** The file a play command carries: the original or a rendition (dispatch/pick.ts chooses). */
+export type PlayFile = Omit<AudioRef, 'url'>;
+
 export interface Dispatcher {
-  /** A bulletin's play command (the same command, id and seq for every send; sealed per send). */
-  playCommand(b: BulletinRow, audio: PlayableAudio, signedUrl: (expiresAt: Date) => string): PlayCommand;
+  /**
+   * A bulletin's play command with one of its audio's files (the same id and seq for every send and
+   * every file; sealed per send).
+   */
+  playCommand(b: BulletinRow, audio: PlayFile, signedUrl: (expiresAt: Date) => string): PlayCommand;
   /**
    * Seals and publishes a command on the topics that cover `target`, each copy signed for its
    * topic; explicit receivers already covered are skipped.

@@ -108,6 +108,8 @@ export interface Fleet extends EventEmitter<FleetEvents> {
   adoptedIds(zoneIds?: string[]): string[];
   counts(): { total: number; online: number; pending: number };
   isOnline(id: string): boolean;
+  /** The codecs a receiver's last online status said it plays (null or empty: none). From memory. */
+  codecsOf(id: string): readonly string[] | null;
 
   /** Handles a payload on `<root>/rx/<id>/status`. Never throws. */
   handleStatus(receiverId: string, payload: Buffer): void;
@@ -170,8 +172,12 @@ export function createFleet(deps: {
   const credentials = deps.credentials ?? createDeviceCredentials(db);
   const emitter = new EventEmitter<FleetEvents>();
   /** live view of each known receiver, so a status message needs no SELECT */
-  const live = new Map<string, { session: number | null; online: boolean }>();
-  for (const r of repo.listReceivers()) live.set(r.id, { session: r.session, online: r.online });
+  const live = new Map<
+    string,
+    { session: number | null; online: boolean; codecs?: readonly string[] | null }
+  >();
+  for (const r of repo.listReceivers())
+    live.set(r.id, { session: r.session, online: r.online, codecs: r.codecs });
   let pending: StatusUpdate[] = [];
   /**
    * What each receiver plays now, from its events and statuses. Volatile by nature, so it lives
@@ -500,6 +506,7 @@ export function createFleet(deps: {
       return repo.counts();
     },
     isOnline: (id: string) => live.get(id)?.online ?? false,
+    codecsOf: (id: string) => live.get(id)?.codecs ?? null,
 
     handleStatus(receiverId: string, payload: Buffer) {
       // An empty retained payload clears the topic; nothing to record.
@@ -546,7 +553,11 @@ export function createFleet(deps: {
         signalLink: s.signal?.link ?? null,
         signalRssi: s.signal?.rssi ?? null,
         clockSkewMs: online ? Date.parse(s.ts) - now : null,
+        // An online status says all the receiver plays: none listed (an older firmware) is "[]",
+        // MP3 assumed. An offline one (the last will) leaves what was said.
+        codecs: online ? JSON.stringify(s.codecs ?? []) : null,
       });
+      if (online) known.codecs = s.codecs ?? [];
       if (s.keys) kids.set(receiverId, s.keys);
       const claimed = online && s.nowPlaying ? s.nowPlaying : null;
       const sent = claimed ? (playbackCheck?.(receiverId, claimed.commandId) ?? null) : null;

@@ -32,6 +32,8 @@ export interface Receiver {
   signal: { link: string; rssi: number | null } | null;
   nowPlaying: NowPlaying | null;
   clockSkewMs: number | null;
+  /** the codecs its last online status said it plays (null: none said, MP3 is assumed) */
+  codecs: string[] | null;
   /** whether it holds live MQTT credentials (the password itself is never shown again) */
   hasCredentials: boolean;
   credentialsIssuedAt: string | null;
@@ -60,9 +62,21 @@ interface ReceiverRow {
   signal_link: string | null;
   signal_rssi: number | null;
   clock_skew_ms: number | null;
+  codecs: string | null;
   credentials_issued_at: string | null;
   lat: number | null;
   lon: number | null;
+}
+
+/** The stored JSON list of codecs, or null (none said, or unreadable). */
+function parseCodecs(text: string | null): string[] | null {
+  if (!text) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) && v.length > 0 && v.every((c) => typeof c === 'string') ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 function toReceiver(r: ReceiverRow): Receiver {
@@ -82,6 +96,7 @@ function toReceiver(r: ReceiverRow): Receiver {
     // what plays now is volatile: the fleet keeps it in memory and lays it over the row
     nowPlaying: null,
     clockSkewMs: r.clock_skew_ms,
+    codecs: parseCodecs(r.codecs),
     hasCredentials: r.credentials_issued_at !== null,
     credentialsIssuedAt: r.credentials_issued_at,
     position: r.lat !== null && r.lon !== null ? { lat: r.lat, lon: r.lon } : null,
@@ -98,6 +113,8 @@ export interface StatusUpdate {
   signalLink: string | null;
   signalRssi: number | null;
   clockSkewMs: number | null;
+  /** JSON list, when the status listed them (null keeps what was stored) */
+  codecs?: string | null;
 }
 
 export function createFleetRepo(db: Db) {
@@ -135,7 +152,7 @@ export function createFleetRepo(db: Db) {
     status: db.prepare(
       `UPDATE receivers SET online = ?, session = ?, last_seen = ?, firmware = coalesce(?, firmware),
          volume = coalesce(?, volume), signal_link = coalesce(?, signal_link), signal_rssi = coalesce(?, signal_rssi),
-         clock_skew_ms = coalesce(?, clock_skew_ms) WHERE id = ?`,
+         clock_skew_ms = coalesce(?, clock_skew_ms), codecs = coalesce(?, codecs) WHERE id = ?`,
     ),
     counts: db.prepare<[], { total: number; online: number; pending: number }>(
       `SELECT count(*) AS total, coalesce(sum(online), 0) AS online,
@@ -183,6 +200,7 @@ export function createFleetRepo(db: Db) {
         s.signalLink,
         s.signalRssi,
         s.clockSkewMs,
+        s.codecs ?? null,
         s.id,
       ),
     counts: () => stmts.counts.get()!,

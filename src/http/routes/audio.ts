@@ -1,7 +1,8 @@
 /**
- * The audio library over HTTP: upload (multipart), list, get, delete, and the content download
- * with Range and ETag that both operators (bearer token) and receivers (signed URL plus their
- * device credentials over HTTP Basic) use.
+ * The audio library over HTTP: upload (multipart), list, get, delete, the speech renditions (small
+ * mono copies for 4G), and the content download — of the original or of a rendition — with Range
+ * and ETag that both operators (bearer token) and receivers (signed URL plus their device
+ * credentials over HTTP Basic) use.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -10,7 +11,9 @@ import type {} from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { decideRange, ifRangeAllows, noneMatch } from '../../domain/audio/http-range.js';
-import type { AudioLibrary, AudioRecord, StagedUpload } from '../../domain/audio/library.js';
+import type { AudioRecord, StagedUpload } from '../../domain/audio/library.js';
+import type { Rendition } from '../../domain/audio/renditions.js';
+import { RENDITION_CODECS } from '../../domain/audio/transcode.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
@@ -44,6 +47,38 @@ export const audioSchema = z
   })
   .meta({ id: 'Audio' });
 
+/** A speech rendition as the API shows it (OpenAPI component "Rendition"). */
+export const renditionSchema = z
+  .object({
+    codec: z.enum(RENDITION_CODECS).describe('opus (Opus in Ogg) or mp3; the name receivers advertise'),
+    mime: z.string(),
+    sha256: z.string(),
+    size: z.number().int().describe('bytes'),
+    bitrate: z
+      .number()
+      .int()
+      .describe('bits per second of the constant-bitrate encoding (headers come on top)'),
+    durationMs: z.number().int(),
+    sampleRate: z.number().int().nullable(),
+    channels: z.number().int().nullable(),
+    encodeMs: z.number().int().nullable().describe('time the job that made it took (all renditions at once)'),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Rendition' });
+
+const toRenditionBody = ({ audioId: _a, ...r }: Rendition) => r;
+
+/** One audio with its renditions (GET /api/audio/:id). */
+const audioDetailSchema = audioSchema.extend({
+  renditions: z
+    .array(renditionSchema)
+    .describe(
+      'small mono copies sent to receivers that play them (smallest first); empty until made ' +
+        '(in the background after an upload of speech above 40 kbit/s or stereo, or when a bulletin uses it)',
+    ),
+  renditionsPending: z.boolean().describe('whether they are being made now'),
+});
+
 const uploadResultSchema = z.object({
   audio: audioSchema,
   created: z.boolean().describe('false when the same bytes were already in the library'),
@@ -54,6 +89,7 @@ const uploadBodySchema = z.object({
   file: z.file().describe('the audio file'),
 });
 const idParams = z.object({ id: z.string().min(1).max(100) });
+const renditionParams = idParams.extend({ codec: z.enum(RENDITION_CODECS) });
 const contentQuery = z.object({
   exp: z.string().optional().describe('signed URL: expiry, Unix seconds'),
   sig: z.string().optional().describe('signed URL: base64url HMAC-SHA256'),
@@ -158,9 +194,9 @@ const EXTENSIONS: Record<string, string> = {
 };
 
 /** `inline` with an ASCII fallback and the UTF-8 name (RFC 6266), e.g. for Vietnamese names. */
-function contentDisposition(audio: AudioRecord): string {
-  const ext = EXTENSIONS[audio.mime];
-  const name = ext && !audio.name.toLowerCase().endsWith(`.${ext}`) ? `${audio.name}.${ext}` : audio.name;
+function contentDisposition(displayName: string, mime: string): string {
+  const ext = EXTENSIONS[mime];
+  const name = ext && !displayName.toLowerCase().endsWith(`.${ext}`) ? `${displayName}.${ext}` : displayName;
   const ascii =
     name
       .normalize('NFKD')
@@ -173,24 +209,69 @@ function contentDisposition(audio: AudioRecord): string {
   return `inline; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 
-/** The stored file's size, or an error saying what is wrong when it is gone. */
-async function storedSize(lib: AudioLibrary, audio: AudioRecord, reply: FastifyReply): Promise<number> {
+/** What a content download serves: the original, or one of its renditions. */
+interface ServedFile {
+  path: string;
+  sha256: string;
+  mime: string;
+  disposition: string;
+  /** the error when the file is not on disk (deleted meanwhile: 404; lost: 500) */
+  missing: (err: unknown) => AppError;
+}
+
+/** The stored file's size, or the error saying what is wrong when it is gone. */
+async function storedSize(file: ServedFile): Promise<number> {
   try {
-    return (await stat(lib.filePath(audio))).size;
+    return (await stat(file.path)).size;
   } catch (err) {
-    // Deleted between lookup and open: a plain 404. Otherwise the store lost a file.
-    if (!lib.get(audio.id)) throw notFound('Audio', audio.id);
-    reply.log.error({ err, id: audio.id }, 'audio file missing from the store');
-    throw new AppError(
-      500,
-      'audio_file_missing',
-      `The file of audio "${audio.id}" is missing on the server.`,
-    );
+    throw file.missing(err);
   }
 }
 
+/** Serves a stored file with ETag, If-None-Match, If-Range and one byte range. */
+async function serveFile(request: FastifyRequest, reply: FastifyReply, file: ServedFile) {
+  const size = await storedSize(file);
+  const etag = `"${file.sha256}"`;
+  reply.header('etag', etag).header('cache-control', CACHE_CONTROL).header('accept-ranges', 'bytes');
+  if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+
+  const ifRange = request.headers['if-range'];
+  const range = ifRangeAllows(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag)
+    ? decideRange(request.headers.range, size)
+    : ({ kind: 'full' } as const);
+  if (range.kind === 'unsatisfiable') {
+    return reply
+      .code(416)
+      .header('content-range', `bytes */${size}`)
+      .send({
+        error: 'range_not_satisfiable',
+        message: `The audio has ${size} bytes; ask for a range within them.`,
+      });
+  }
+  reply
+    .header('content-type', file.mime)
+    .header('content-disposition', file.disposition)
+    .header('x-content-type-options', 'nosniff');
+  const { start, end } = range.kind === 'partial' ? range : { start: 0, end: size - 1 };
+  if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
+  reply.header('content-length', end - start + 1);
+  if (request.method === 'HEAD') return reply.send();
+  return reply.send(createReadStream(file.path, { start, end }));
+}
+
+const contentResponses = {
+  200: z.unknown().describe('the audio bytes, Content-Type as detected'),
+  206: z.unknown().describe('the requested byte range'),
+  304: z.null().describe('not modified'),
+  401: errorBodySchema,
+  403: errorBodySchema,
+  404: errorBodySchema,
+  416: errorBodySchema,
+};
+
 const routes: RoutePlugin = async (app, { services }) => {
   const lib = services.audio;
+  const renditions = services.renditions;
 
   // Every upload attempt is audited here, refused ones with their reason (the app's audit hook
   // skips this route): who tried to put what into the library is the question after an incident.
@@ -320,6 +401,8 @@ const routes: RoutePlugin = async (app, { services }) => {
       // Only now, with the whole body read and accepted, does the upload enter the library.
       const result = lib.commit(staged, { filename: seen.file, name, userId: request.user?.id });
       Object.assign(seen, { audioId: result.audio.id, created: result.created });
+      // Speech worth shrinking gets its small 4G copies in the background.
+      if (result.created) renditions?.offer(result.audio);
       const status = result.created ? 201 : 200;
       // Audited now, not when the answer is sent: the audio is in the library even if the client
       // has gone by then (no answer is sent, and so no onResponse comes).
@@ -345,12 +428,47 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags: ['audio'],
-        summary: 'One audio',
+        summary: 'One audio, with its renditions',
         params: idParams,
-        response: { 200: audioSchema, 404: errorBodySchema },
+        response: { 200: audioDetailSchema, 404: errorBodySchema },
       },
     },
-    async (request) => lib.require(request.params.id),
+    async (request) => {
+      const audio = lib.require(request.params.id);
+      return {
+        ...audio,
+        renditions: (renditions?.list(audio.id) ?? []).map(toRenditionBody),
+        renditionsPending: renditions?.busy(audio.id) ?? false,
+      };
+    },
+  );
+
+  app.post(
+    '/:id/renditions',
+    {
+      schema: {
+        tags: ['audio'],
+        summary: 'Make the renditions of an audio now (unless they exist), and answer them',
+        description:
+          'Decodes the original once and encodes Opus/Ogg 24 kbit/s and MP3 32 kbit/s, mono. Idempotent: ' +
+          'existing renditions are answered at once, a job already running is joined. 415 no_decoder when ' +
+          'the original cannot be decoded here (AAC: no decoder ships with the controller; upload WAV or ' +
+          'MP3/Ogg instead) — the original still plays; 422 rendition_too_long beyond RENDITION_MAX_DURATION_S.',
+        params: idParams,
+        response: {
+          200: z.object({ items: z.array(renditionSchema) }),
+          404: errorBodySchema,
+          415: errorBodySchema,
+          422: errorBodySchema,
+          503: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      if (!renditions)
+        throw new AppError(503, 'renditions_unavailable', 'Renditions are not available here.');
+      return { items: (await renditions.ensure(request.params.id)).map(toRenditionBody) };
+    },
   );
 
   app.delete(
@@ -369,6 +487,73 @@ const routes: RoutePlugin = async (app, { services }) => {
     },
   );
 
+  /**
+   * Lets an officer (bearer token or session cookie) or an adopted receiver holding a valid signed
+   * URL for `id` (and `rendition`) through; throws 401/403 otherwise.
+   */
+  async function authorizeContent(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: string,
+    query: { exp?: string | undefined; sig?: string | undefined },
+    rendition?: string,
+  ): Promise<void> {
+    const { exp, sig } = query;
+    // An officer previews with a bearer token or the web UI's session cookie (a GET: no CSRF).
+    const presented = sessionToken(request);
+    const user = presented ? services.auth.sessions.verify(presented.token, presented.kind) : null;
+    if (user) {
+      request.user = user;
+      return;
+    }
+    if (exp !== undefined || sig !== undefined) {
+      // A signed URL is bound to the receivers: only one holding live credentials, and adopted,
+      // may use it, so a leaked URL alone is worth nothing.
+      const device = basicCredentials(request.headers.authorization);
+      const receiverId = device ? await services.fleet.verifyDevice(device.username, device.password) : null;
+      if (!receiverId || !services.fleet.brokerRights(receiverId)?.adopted) {
+        if (device)
+          request.log.warn({ username: device.username.slice(0, 64) }, 'audio: receiver credentials refused');
+        reply.header('www-authenticate', BASIC_CHALLENGE);
+        throw new AppError(
+          401,
+          'unauthorized',
+          device
+            ? 'These receiver credentials are not valid (unknown, re-issued or revoked, or the receiver is not adopted).'
+            : 'A signed audio URL is for receivers: send their credentials with "Authorization: Basic".',
+        );
+      }
+      if (!lib.verifySignedUrl(id, exp, sig, rendition)) {
+        throw new AppError(
+          403,
+          'bad_signature',
+          'This audio link has expired or is not valid; ask for a new one.',
+        );
+      }
+      return;
+    }
+    throw new AppError(
+      401,
+      'unauthorized',
+      presented
+        ? 'Your session has expired; log in again.'
+        : 'Send "Authorization: Bearer <token>" or use a signed audio URL.',
+    );
+  }
+
+  /** The error for a file missing from the store: 404 if its audio went meanwhile, else 500. */
+  const missingFile =
+    (audio: AudioRecord, what: string) =>
+    (err: unknown): AppError => {
+      if (!lib.get(audio.id)) return notFound('Audio', audio.id);
+      app.log.error({ err, id: audio.id, what }, 'audio file missing from the store');
+      return new AppError(
+        500,
+        'audio_file_missing',
+        `The file of ${what} "${audio.id}" is missing on the server.`,
+      );
+    };
+
   app.route({
     method: ['GET', 'HEAD'],
     url: '/:id/content',
@@ -385,91 +570,52 @@ const routes: RoutePlugin = async (app, { services }) => {
       security: [{ bearer: [] }, { receiverBasic: [] }],
       params: idParams,
       querystring: contentQuery,
-      response: {
-        200: z.unknown().describe('the audio bytes, Content-Type as detected'),
-        206: z.unknown().describe('the requested byte range'),
-        304: z.null().describe('not modified'),
-        401: errorBodySchema,
-        403: errorBodySchema,
-        404: errorBodySchema,
-        416: errorBodySchema,
-      },
+      response: contentResponses,
     },
     handler: async (request, reply) => {
       const { id } = request.params;
-      const { exp, sig } = request.query;
-      // An officer previews with a bearer token or the web UI's session cookie (a GET: no CSRF).
-      const presented = sessionToken(request);
-      const user = presented ? services.auth.sessions.verify(presented.token, presented.kind) : null;
-      if (user) {
-        request.user = user;
-      } else if (exp !== undefined || sig !== undefined) {
-        // A signed URL is bound to the receivers: only one holding live credentials, and adopted,
-        // may use it, so a leaked URL alone is worth nothing.
-        const device = basicCredentials(request.headers.authorization);
-        const receiverId = device
-          ? await services.fleet.verifyDevice(device.username, device.password)
-          : null;
-        if (!receiverId || !services.fleet.brokerRights(receiverId)?.adopted) {
-          if (device)
-            request.log.warn(
-              { username: device.username.slice(0, 64) },
-              'audio: receiver credentials refused',
-            );
-          reply.header('www-authenticate', BASIC_CHALLENGE);
-          throw new AppError(
-            401,
-            'unauthorized',
-            device
-              ? 'These receiver credentials are not valid (unknown, re-issued or revoked, or the receiver is not adopted).'
-              : 'A signed audio URL is for receivers: send their credentials with "Authorization: Basic".',
-          );
-        }
-        if (!lib.verifySignedUrl(id, exp, sig)) {
-          throw new AppError(
-            403,
-            'bad_signature',
-            'This audio link has expired or is not valid; ask for a new one.',
-          );
-        }
-      } else {
-        throw new AppError(
-          401,
-          'unauthorized',
-          presented
-            ? 'Your session has expired; log in again.'
-            : 'Send "Authorization: Bearer <token>" or use a signed audio URL.',
-        );
-      }
-
+      await authorizeContent(request, reply, id, request.query);
       const audio = lib.require(id);
-      const size = await storedSize(lib, audio, reply);
-      const etag = `"${audio.sha256}"`;
-      reply.header('etag', etag).header('cache-control', CACHE_CONTROL).header('accept-ranges', 'bytes');
-      if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
+      return serveFile(request, reply, {
+        path: lib.filePath(audio),
+        sha256: audio.sha256,
+        mime: audio.mime,
+        disposition: contentDisposition(audio.name, audio.mime),
+        missing: missingFile(audio, 'audio'),
+      });
+    },
+  });
 
-      const ifRange = request.headers['if-range'];
-      const range = ifRangeAllows(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag)
-        ? decideRange(request.headers.range, size)
-        : ({ kind: 'full' } as const);
-      if (range.kind === 'unsatisfiable') {
-        return reply
-          .code(416)
-          .header('content-range', `bytes */${size}`)
-          .send({
-            error: 'range_not_satisfiable',
-            message: `The audio has ${size} bytes; ask for a range within them.`,
-          });
-      }
-      reply
-        .header('content-type', audio.mime)
-        .header('content-disposition', contentDisposition(audio))
-        .header('x-content-type-options', 'nosniff');
-      const { start, end } = range.kind === 'partial' ? range : { start: 0, end: size - 1 };
-      if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-      reply.header('content-length', end - start + 1);
-      if (request.method === 'HEAD') return reply.send();
-      return reply.send(createReadStream(lib.filePath(audio), { start, end }));
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/:id/renditions/:codec/content',
+    config: { public: true },
+    schema: {
+      tags: ['audio'],
+      summary:
+        "Download a rendition's bytes (as the original's content: bearer token, or signed URL with receiver credentials)",
+      description:
+        'The signed URL of a rendition is the one a play command carries for a receiver that was picked ' +
+        'this rendition (docs/protocol.md §7.3); its signature covers the codec. Range and If-None-Match ' +
+        'as for the original. 404 when the audio or this rendition does not exist.',
+      security: [{ bearer: [] }, { receiverBasic: [] }],
+      params: renditionParams,
+      querystring: contentQuery,
+      response: contentResponses,
+    },
+    handler: async (request, reply) => {
+      const { id, codec } = request.params;
+      await authorizeContent(request, reply, id, request.query, codec);
+      const audio = lib.require(id);
+      const r = renditions?.get(id, codec);
+      if (!r) throw notFound('Rendition', `${id}/${codec}`);
+      return serveFile(request, reply, {
+        path: renditions!.filePath(r),
+        sha256: r.sha256,
+        mime: r.mime,
+        disposition: contentDisposition(`${audio.name} (${codec})`, r.mime),
+        missing: missingFile(audio, `the ${codec} rendition of audio`),
+      });
     },
   });
 };
