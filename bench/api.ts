@@ -87,6 +87,7 @@ export class Api {
     timeoutMs: number,
   ): Promise<void> {
     const abort = new AbortController();
+    let finished = false;
     const timer = setTimeout(
       () => abort.abort(new Error(`no end of ${path} within ${timeoutMs} ms`)),
       timeoutMs,
@@ -109,13 +110,15 @@ export class Api {
           const name = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
           if (name && data !== undefined && done(name, JSON.parse(data))) {
+            finished = true;
             abort.abort();
             return;
           }
         }
       }
     } catch (err) {
-      if (abort.signal.aborted && !(abort.signal.reason instanceof Error)) return;
+      // leaving the loop after `done` aborts the body, which may reject the iterator's return()
+      if (finished || (abort.signal.aborted && !(abort.signal.reason instanceof Error))) return;
       throw abort.signal.reason instanceof Error ? abort.signal.reason : err;
     } finally {
       clearTimeout(timer);

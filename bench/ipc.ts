@@ -43,6 +43,8 @@ export const requestSchema = z.discriminatedUnion('op', [
     concurrency: z.number().int().positive(),
     /** how long each receiver may take to say it is adopted */
     adoptTimeoutMs: z.number().int().positive(),
+    /** the codecs these receivers advertise (absent: the simulator's default, mp3 and opus) */
+    codecs: z.array(z.string()).optional(),
   }),
   z.object({ op: z.literal('fleetStop'), req: z.number() }),
   /** every receiver of the fleet republishes its status every `ms` from now on */

@@ -7,6 +7,7 @@
  *   npm run bench -- --n 1000 --brokers mosquitto --cpu-prof /tmp/prof   # controller CPU profile
  *   npm run bench -- --only schedule                # only the schedule benchmarks (bench/schedule-*.ts)
  *   npm run bench -- --only bulletin                # only the bulletin benchmark
+ *   npm run bench -- --only announce                # only the urgent announcement (TTS) benchmark
  *
  * Progress goes to stderr; stdout gets a Markdown table and, as its last line, one JSON object.
  * See bench/README.md for what is measured and how.
@@ -16,6 +17,7 @@ import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findMosquitto } from '../test/helpers/mosquitto.js';
+import { type AnnounceBenchResult, announceTable, measureAnnounce } from './announce.js';
 import { killAll } from './procs.js';
 import { runConfiguration } from './scenario.js';
 import { runScheduleBench, type ScheduleBenchResult, scheduleTables } from './schedule-report.js';
@@ -39,6 +41,7 @@ function parseCli() {
       'schedule-n': { type: 'string', default: '1000' },
       'schedule-rounds': { type: 'string', default: '5' },
       'timer-seconds': { type: 'string', default: '20' },
+      'announce-n': { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -47,7 +50,7 @@ function parseCli() {
       'npm run bench -- [--n 100,1000] [--brokers embedded,mosquitto] [--rounds 10] [--warmup 1]\n' +
         '                 [--play-ms 3000] [--direct] [--timeout <s per configuration>] [--cpu-prof <dir>]\n' +
         '                 [--only bulletin|schedule] [--schedule-start-n 100] [--schedule-n 1000]\n' +
-        '                 [--schedule-rounds 5] [--timer-seconds 20]',
+        '                 [--schedule-rounds 5] [--timer-seconds 20] [--only announce] [--announce-n 1000]',
     );
     process.exit(0);
   }
@@ -64,12 +67,17 @@ function parseCli() {
       throw new Error(`--brokers: embedded or mosquitto, not "${b}"`);
   }
   const rounds = int('rounds', values.rounds, 1, 1000);
-  if (values.only !== undefined && values.only !== 'bulletin' && values.only !== 'schedule')
-    throw new Error(`--only: bulletin or schedule, not "${values.only}"`);
+  const only = values.only;
+  if (only !== undefined && only !== 'bulletin' && only !== 'schedule' && only !== 'announce')
+    throw new Error(`--only: bulletin, schedule or announce, not "${only}"`);
   return {
-    bulletin: values.only !== 'schedule',
+    bulletin: only === undefined || only === 'bulletin',
+    announce:
+      only === undefined || only === 'announce'
+        ? { n: int('announce-n', values['announce-n'], 1, 5000) }
+        : null,
     schedule:
-      values.only !== 'bulletin'
+      only === undefined || only === 'schedule'
         ? {
             startN: int('schedule-start-n', values['schedule-start-n'], 1, 1000),
             fleetN: int('schedule-n', values['schedule-n'], 1, 5000),
@@ -227,6 +235,15 @@ async function main(): Promise<number> {
     ? await runScheduleBench({ ...cli.schedule, log })
     : null;
 
+  let announce: AnnounceBenchResult | { status: 'failed'; error: string } | null = null;
+  if (cli.announce) {
+    log(`[announce N=${cli.announce.n}] starting`);
+    announce = await measureAnnounce({
+      receivers: cli.announce.n,
+      log: (line) => log(`[announce N=${cli.announce?.n}] ${line}`),
+    }).catch((err: unknown) => ({ status: 'failed' as const, error: String(err) }));
+  }
+
   if (cli.bulletin) {
     console.log(resultsTable(runs));
     console.log('');
@@ -247,6 +264,10 @@ async function main(): Promise<number> {
     console.log('');
     console.log(scheduleTables(schedule));
   }
+  if (announce) {
+    console.log('');
+    console.log('status' in announce ? `announce: FAILED: ${announce.error}` : announceTable(announce));
+  }
   console.log(
     JSON.stringify({
       n: head?.n ?? null,
@@ -258,11 +279,13 @@ async function main(): Promise<number> {
       rss_mb: head?.rss_mb ?? null,
       runs,
       schedule,
+      announce,
     }),
   );
   const scheduleFailed =
     schedule && (schedule.start.status === 'failed' || schedule.fleet.status === 'failed');
-  return runs.some((r) => r.status === 'failed') || scheduleFailed ? 1 : 0;
+  const announceFailed = announce !== null && 'status' in announce;
+  return runs.some((r) => r.status === 'failed') || scheduleFailed || announceFailed ? 1 : 0;
 }
 
 process.on('exit', killAll);

@@ -82,6 +82,7 @@ async function fleetStart(m: Req<'fleetStart'>): Promise<void> {
     // The controller validates every event anyway (and each round checks what it recorded); a
     // second zod pass per event in the simulator would only charge the shared cores for it.
     checkOwnPayloads: false,
+    ...(m.codecs ? { codecs: m.codecs } : {}),
     // The ids the parent chose (`bn-0001`…), the same width in every worker, each logging in with
     // the credentials its registration issued.
     configure: (id, index) => {

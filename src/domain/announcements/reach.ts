@@ -6,7 +6,10 @@
 import type { DeliveryState } from '../bulletins/states.js';
 import type { ReachState } from './types.js';
 
-/** What a delivery state means to the officer waiting for the villages to hear. */
+/**
+ * What a delivery state means to the officer waiting for the villages to hear. `played`: at least
+ * one play finished (the receiver reported the next one starting).
+ */
 export function reachOf(state: DeliveryState | string, played: boolean): ReachState {
   switch (state) {
     case 'done':
@@ -14,13 +17,15 @@ export function reachOf(state: DeliveryState | string, played: boolean): ReachSt
     case 'playing':
       return 'playing';
     case 'stopping':
-      // stopped by an officer, waiting for the receiver's word: what it already played was heard
+    case 'interrupted':
+      // waiting for the receiver's word on a stop, or cut by a newer alert and waiting to play
+      // again: a play it already finished was heard
       return played ? 'heard' : 'not_yet';
     case 'failed':
     case 'expired':
     case 'preempted':
     case 'cancelled':
-      // a bulletin cut after (or while) it played once reached the ears anyway
+      // a bulletin cut after it had played once in full reached the ears anyway
       return played ? 'heard' : 'failed';
     default:
       // queued, sent, received, downloading, ready, or held to play again after an interruption
@@ -84,7 +89,8 @@ export function buildReach(
   const counts = emptyCounts();
   const villages = new Map<string | null, ReachVillage>();
   for (const d of deliveries) {
-    const reach = reachOf(d.state, (d.play ?? 0) > 0);
+    // `play` counts plays started: one finished before the current (cut) one began only from 2 on
+    const reach = reachOf(d.state, (d.play ?? 0) > 1);
     let v = villages.get(d.zoneId);
     if (!v) {
       v = {
