@@ -95,10 +95,15 @@ export function remuxTimeoutMs(durationS: number): number {
 /**
  * Copies the audio packets of `src` into a new file at `dest` as `plan` says (metadata tags are
  * not copied). Resolves with the time it took. Throws AppError 400 'unreadable_audio' when the
- * packets cannot be copied or the copy takes longer than `remuxTimeoutMs`; `dest` may then hold a
- * partial file for the caller to remove.
+ * packets cannot be copied or the copy takes longer than `opts.timeoutMs` (default
+ * `remuxTimeoutMs`); `dest` may then hold a partial file for the caller to remove.
  */
-export async function remux(src: string, dest: string, plan: RemuxPlan): Promise<{ remuxMs: number }> {
+export async function remux(
+  src: string,
+  dest: string,
+  plan: RemuxPlan,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ remuxMs: number }> {
   const started = performance.now();
   const input = new Input({ source: new FilePathSource(src), formats: ALL_FORMATS });
   const output = new Output({
@@ -119,13 +124,16 @@ export async function remux(src: string, dest: string, plan: RemuxPlan): Promise
       const why = conversion.discardedTracks.map((d) => d.reason).join(', ') || 'no audio track';
       throw new Error(`nothing to copy (${why})`);
     }
+    const run = conversion.execute();
+    // Once the timeout has won, the cancelled run rejects too: that rejection is expected.
+    run.catch(() => {});
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        void conversion.cancel();
+        conversion.cancel().catch(() => {});
         reject(new Error('it took too long'));
-      }, remuxTimeoutMs(plan.durationS));
+      }, opts.timeoutMs ?? remuxTimeoutMs(plan.durationS));
     });
-    await Promise.race([conversion.execute(), timeout]);
+    await Promise.race([run, timeout]);
     return { remuxMs: Math.round(performance.now() - started) };
   } catch (err) {
     if (output.state !== 'finalized' && output.state !== 'canceled') await output.cancel().catch(() => {});
