@@ -100,13 +100,35 @@ describe('audio library', () => {
     expect(readFileSync(t.lib.filePath(audio)).equals(readFileSync(fixture('tone.webm')))).toBe(true);
   });
 
-  it('refuses an empty upload and one without a readable duration, leaving nothing behind', async () => {
+  it('refuses an empty upload, leaving nothing behind', async () => {
     const empty = await appError(t.lib.ingest({ stream: Readable.from([]), filename: 'x.mp3' }));
     expect([empty.statusCode, empty.code]).toEqual([400, 'empty_file']);
-    const live = await appError(ingestFixture('live-no-duration.webm'));
-    expect([live.statusCode, live.code]).toEqual([400, 'unreadable_audio']);
     expect(audioFilesOnDisk(t.dataDir)).toEqual([]);
     expect(t.db.prepare('SELECT count(*) AS n FROM audio').get()).toEqual({ n: 0 });
+  });
+
+  it('remuxes a WebM without a duration (a live recording) into Ogg/Opus and keeps the original', async () => {
+    const bytes = readFileSync(fixture('live-no-duration.webm'));
+    const { audio, created } = await ingestFixture('live-no-duration.webm');
+    expect(created).toBe(true);
+    expect(audio).toMatchObject({
+      mime: 'audio/ogg',
+      codec: 'Opus',
+      source: 'recording',
+      original: { sha256: sha256(bytes), mime: 'audio/webm; codecs="opus"' },
+    });
+    expect(audio.durationMs).toBeGreaterThan(1400);
+    expect(audio.durationMs).toBeLessThan(1600);
+    expect(sha256(readFileSync(t.lib.filePath(audio)))).toBe(audio.sha256);
+    expect(readFileSync(t.lib.originalPath(audio)!).equals(bytes)).toBe(true);
+    expect(audioFilesOnDisk(t.dataDir).sort()).toEqual(
+      [audio.sha256, sha256(bytes)].map((h) => join(h.slice(0, 2), h)).sort(),
+    );
+    // The same recording again is the same audio (its remux differs: Ogg serial numbers).
+    const again = await ingestFixture('live-no-duration.webm');
+    expect(again).toEqual({ audio, created: false });
+    t.lib.delete(audio.id);
+    expect(audioFilesOnDisk(t.dataDir)).toEqual([]);
   });
 
   /** tone.wav (8 kHz, 8-bit mono PCM, 12 000 data bytes) with the 32-bit field at `offset` set to `value`. */

@@ -2,7 +2,8 @@
  * Decides what an uploaded file is, by its content only (never its name): `file-type` sniffs the
  * container from the magic bytes, `music-metadata` reads codec, duration and bitrate, and both must
  * agree on one of the formats receivers play: MP3, Ogg/Opus or Ogg/Vorbis, WAV (PCM), M4A/AAC,
- * WebM/Opus.
+ * WebM/Opus. Browser recordings that receivers could not play as they arrive (a WebM without a
+ * duration, Opus in MP4, a fragmented MP4) are remuxed first (remux.ts); this judges the result.
  */
 import { fileTypeFromFile } from 'file-type';
 import { type IFormat, parseFile } from 'music-metadata';
@@ -22,7 +23,9 @@ export interface AudioProbe {
 }
 
 /** The formats accepted, in words, for messages. */
-export const ACCEPTED_FORMATS = 'MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC or WebM/Opus';
+export const ACCEPTED_FORMATS =
+  'MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC, WebM/Opus, or a browser recording ' +
+  '(MediaRecorder WebM/Opus, Ogg/Opus, MP4 with Opus or AAC)';
 
 interface Family {
   /** the MIME type stored and served */
@@ -62,7 +65,11 @@ const FAMILIES: Record<string, Family> = {
 };
 
 const HINTS: Record<string, string> = {
-  mkv: 'Matroska is not accepted; if it holds Opus, remux it: ffmpeg -i in.mkv -vn -c:a copy out.webm',
+  // Chrome writes MediaRecorder's 'audio/webm;codecs=pcm' (and 'audio/x-matroska') as Matroska.
+  mkv:
+    'Matroska is not accepted (a browser recording made with MediaRecorder mimeType ' +
+    '"audio/webm;codecs=pcm" or "audio/x-matroska" is Matroska): record with "audio/webm;codecs=opus", ' +
+    'or upload WAV; a Matroska file holding Opus can be remuxed: ffmpeg -i in.mkv -vn -c:a copy out.webm',
   aac: 'raw AAC (ADTS) is not accepted; wrap it in M4A: ffmpeg -i in.aac -c:a copy out.m4a',
 };
 
