@@ -70,6 +70,7 @@ const MATRIX: Record<string, string> = {
 
   'GET /api/audio': 'AEPOV',
   'GET /api/audio/:id': 'AEPOV',
+  'GET /api/audio/:id/original': 'AEPOV',
   'POST /api/audio': 'AEO',
   'POST /api/audio/:id/renditions': 'AEO',
   'DELETE /api/audio/:id': 'AE',

@@ -65,6 +65,8 @@ describe('browser recordings', () => {
   let zoneId = '';
   const stored = new Map<string, AudioRecord>();
   const hasChromium = existsSync(CHROMIUM);
+  if (!hasChromium && process.env.LOALANG_REQUIRE_CHROMIUM === '1')
+    throw new Error(`${CHROMIUM} not found but LOALANG_REQUIRE_CHROMIUM=1: apt-get install -y chromium`);
   let browser: Browser | undefined;
   let page: Page;
 
@@ -136,6 +138,8 @@ describe('browser recordings', () => {
         // Already playable as it came: stored as is, no second copy.
         expect(audio.sha256).toBe(sha256(bytes));
         expect(audio).toMatchObject({ source: 'upload', original: null });
+        const none = await tc.api('GET', `/api/audio/${audio.id}/original`);
+        expect(none.status).toBe(404);
         return;
       }
       expect(audio.sha256).not.toBe(sha256(bytes));
@@ -143,6 +147,18 @@ describe('browser recordings', () => {
       expect(audio.original!.sha256).toBe(sha256(bytes));
       expect(audio.original!.mime.startsWith(rec.from)).toBe(true);
       expect(readFileSync(tc.controller.audio.originalPath(audio)!).equals(bytes)).toBe(true);
+      // ... and through the API: the record says so, the original is served as it arrived.
+      const api = await tc.api<{ source: string; original: { sha256: string } | null }>(
+        'GET',
+        `/api/audio/${audio.id}`,
+      );
+      expect(api.body).toMatchObject({ source: 'recording', original: { sha256: sha256(bytes) } });
+      const orig = await fetch(`${tc.url}/api/audio/${audio.id}/original`, {
+        headers: { authorization: `Bearer ${tc.token}` },
+      });
+      expect(orig.status).toBe(200);
+      expect(orig.headers.get('content-type')).toContain(audio.original!.mime.split(';')[0]);
+      expect(Buffer.from(await orig.arrayBuffer()).equals(bytes)).toBe(true);
       const row = tc.controller.db
         .prepare('SELECT source, original_sha256, original_mime FROM audio WHERE id = ?')
         .get(audio.id);

@@ -69,6 +69,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   // the audio library: editors and operators record and upload; editors remove
   'GET /api/audio': READ,
   'GET /api/audio/:id': READ,
+  'GET /api/audio/:id/original': READ,
   'POST /api/audio': ['editor', 'operator'],
   'POST /api/audio/:id/renditions': ['editor', 'operator'],
   'DELETE /api/audio/:id': ['editor'],

@@ -44,6 +44,13 @@ export const audioSchema = z
     size: z.number().int().describe('bytes'),
     createdAt: z.string(),
     createdBy: z.string().nullable().describe('id of the user who uploaded it'),
+    source: z.string().describe("'upload', 'recording' (a browser recording that was remuxed) or 'tts'"),
+    original: z
+      .object({ sha256: z.string(), mime: z.string() })
+      .nullable()
+      .describe(
+        'the bytes that arrived, kept when a browser recording was remuxed (GET /api/audio/{id}/original)',
+      ),
   })
   .meta({ id: 'Audio' });
 
@@ -329,12 +336,16 @@ const routes: RoutePlugin = async (app, { services }) => {
         tags: ['audio'],
         summary: 'Upload an audio file (multipart: field "file", optional text field "name")',
         description:
-          'Accepts MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC and WebM/Opus, detected from the content. ' +
+          'Accepts MP3, Ogg/Opus, Ogg/Vorbis, WAV (PCM), M4A/AAC and WebM/Opus, detected from the content, ' +
+          'and browser recordings as MediaRecorder makes them (WebM/Opus, Ogg/Opus, MP4 with Opus or AAC): a ' +
+          'WebM without a duration, Opus in MP4 or a fragmented MP4 is remuxed (packets copied) to Ogg/Opus ' +
+          "or M4A and the upload is kept as `original`. Safari's AAC plays where receivers play AAC; for the " +
+          'small 4G renditions decode it in the browser and upload WAV (no AAC decoder ships in npm). ' +
           'The same bytes uploaded again return the stored audio with 200 and created=false. ' +
           'Nothing is stored unless the answer is 200 or 201. Refusals: 400 multipart_required, ' +
           'bad_multipart (no or over-long boundary, a second file, a malformed body), too_many_fields ' +
           `(over ${UPLOAD_MAX_FIELDS}), missing_file (none, or a file part without a file name), empty_file, ` +
-          'upload_failed (the body stopped arriving), unreadable_audio, implausible_audio (a duration the ' +
+          'upload_failed (the body stopped arriving), unreadable_audio (also a recording that cannot be remuxed), implausible_audio (a duration the ' +
           "file's size cannot hold, such as a damaged last Ogg page), audio_too_long (over " +
           'AUDIO_MAX_DURATION_S); 413 too_large (over UPLOAD_MAX_BYTES); 415 unsupported_media. A body on ' +
           'which nothing arrives for HTTP_IDLE_TIMEOUT_S is cut off.',
@@ -585,6 +596,34 @@ const routes: RoutePlugin = async (app, { services }) => {
       });
     },
   });
+
+  app.get(
+    '/:id/original',
+    {
+      schema: {
+        tags: ['audio'],
+        summary: 'Download the bytes of a browser recording as they arrived, before it was remuxed',
+        description:
+          'A WebM without a duration, Opus in MP4 or a fragmented MP4 is stored remuxed (Ogg/Opus or M4A) so ' +
+          'that every receiver can play and seek it; the upload itself is kept and served here. 404 when the ' +
+          'audio was stored as it arrived.',
+        params: idParams,
+        response: contentResponses,
+      },
+    },
+    async (request, reply) => {
+      const audio = lib.require(request.params.id);
+      const path = lib.originalPath(audio);
+      if (!path || !audio.original) throw notFound('Original recording', audio.id);
+      return serveFile(request, reply, {
+        path,
+        sha256: audio.original.sha256,
+        mime: audio.original.mime,
+        disposition: contentDisposition(`${audio.name} (original)`, audio.original.mime),
+        missing: missingFile(audio, 'the original of audio'),
+      });
+    },
+  );
 
   app.route({
     method: ['GET', 'HEAD'],
