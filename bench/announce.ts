@@ -19,6 +19,7 @@
 import { pathToFileURL } from 'node:url';
 import { Api } from './api.js';
 import { killAll, startControllerProcess } from './procs.js';
+import { registerBenchFleet } from './schedule-common.js';
 import { split, Worker } from './workers.js';
 
 const WORKERS = 2;
@@ -88,27 +89,7 @@ export async function measureAnnounce(
     cleanups.push(() => ctl.stop());
     const api = new Api(ctl.httpUrl);
     await api.login(ctl.adminPassword);
-    await api.json('POST', '/api/zones', { id: 'bench', name: 'Bench village' });
-    const width = Math.max(4, String(n).length);
-    const rxIds = Array.from({ length: n }, (_, i) => `an-${String(i + 1).padStart(width, '0')}`);
-    const passwords = new Map<string, string>();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < rxIds.length) {
-          const id = rxIds[next++]!;
-          const rx = await api.json<{ provisioning: { mqtt: { password: string } } }>(
-            'POST',
-            '/api/receivers',
-            {
-              id,
-              zoneId: 'bench',
-            },
-          );
-          passwords.set(id, rx.provisioning.mqtt.password);
-        }
-      }),
-    );
+    const { rxIds, passwords } = await registerBenchFleet(api, n, 'an');
     const workers = Array.from({ length: WORKERS }, (_, i) => new Worker(`aw${i + 1}`));
     cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
     const parts = split(rxIds, WORKERS);

@@ -119,3 +119,36 @@ export function absSummary(values: readonly number[]): {
 }
 
 export { prng };
+
+/**
+ * Makes zone `bench` and registers N receivers `<prefix>-0001`… in it (8 requests at a time);
+ * answers their ids and MQTT passwords (from the provisioning bundles).
+ */
+export async function registerBenchFleet(
+  api: Api,
+  n: number,
+  prefix: string,
+): Promise<{ rxIds: string[]; passwords: Map<string, string> }> {
+  await api.json('POST', '/api/zones', { id: 'bench', name: 'Bench village' });
+  const width = Math.max(4, String(n).length);
+  const rxIds = Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(width, '0')}`);
+  const passwords = new Map<string, string>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < rxIds.length) {
+        const id = rxIds[next++]!;
+        const rx = await api.json<{ provisioning: { mqtt: { password: string } } }>(
+          'POST',
+          '/api/receivers',
+          {
+            id,
+            zoneId: 'bench',
+          },
+        );
+        passwords.set(id, rx.provisioning.mqtt.password);
+      }
+    }),
+  );
+  return { rxIds, passwords };
+}

@@ -29,7 +29,7 @@ import { CONTROLLER_USERNAME } from '../src/mqtt/broker.js';
 import { Api } from './api.js';
 import { rawClientOptions } from './ipc.js';
 import { cpuMs, killAll, startControllerProcess } from './procs.js';
-import { absSummary, onceProgramBody, uploadTone, waitUntil } from './schedule-common.js';
+import { absSummary, onceProgramBody, registerBenchFleet, uploadTone, waitUntil } from './schedule-common.js';
 import { percentile, round1 } from './stats.js';
 import { split, Worker } from './workers.js';
 
@@ -128,27 +128,7 @@ export async function measureScheduleFleet(opts: FleetBenchOptions = {}): Promis
     // ---- the fleet
     const api = new Api(ctl.httpUrl);
     await api.login(ctl.adminPassword);
-    await api.json('POST', '/api/zones', { id: 'bench', name: 'Bench village' });
-    const width = Math.max(4, String(n).length);
-    const rxIds = Array.from({ length: n }, (_, i) => `sf-${String(i + 1).padStart(width, '0')}`);
-    const passwords = new Map<string, string>();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < rxIds.length) {
-          const id = rxIds[next++]!;
-          const rx = await api.json<{ provisioning: { mqtt: { password: string } } }>(
-            'POST',
-            '/api/receivers',
-            {
-              id,
-              zoneId: 'bench',
-            },
-          );
-          passwords.set(id, rx.provisioning.mqtt.password);
-        }
-      }),
-    );
+    const { rxIds, passwords } = await registerBenchFleet(api, n, 'sf');
     const auth = { username: CONTROLLER_USERNAME, password: ctl.brokerSecret() };
     const watch = await Watcher.connect(ctl.mqttUrl, auth, rxIds[0]!);
     cleanups.push(() => watch.close());

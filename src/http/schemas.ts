@@ -115,6 +115,14 @@ export const targetSchema = z
   })
   .meta({ id: 'Target' });
 
+/** The second step of an emergency to every village: the sender's PIN, or a confirmation token. */
+export const confirmSchema = z
+  .object({
+    pin: z.string().min(1).max(200).optional(),
+    token: z.string().min(1).max(100).optional().describe('from POST /api/auth/confirm'),
+  })
+  .refine((c) => Boolean(c.pin) !== Boolean(c.token), 'give pin or token, one of them');
+
 export const bulletinCreateSchema = z
   .object({
     title: z.string().trim().min(1).max(200).optional(),
@@ -133,12 +141,7 @@ export const bulletinCreateSchema = z
       .max(7 * 86400)
       .optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    confirm: z
-      .object({
-        pin: z.string().min(1).max(200).optional(),
-        token: z.string().min(1).max(100).optional().describe('from POST /api/auth/confirm'),
-      })
-      .refine((c) => Boolean(c.pin) !== Boolean(c.token), 'give pin or token, one of them')
+    confirm: confirmSchema
       .optional()
       .describe(
         'an emergency to every village: your PIN (or password if you set no PIN), or a confirmation token',

@@ -8,7 +8,7 @@ import { prioritySchema } from '../../contract/mqtt.js';
 import type { ReachReport } from '../../domain/announcements/reach.js';
 import { VOICES } from '../../domain/announcements/types.js';
 import { errorBodySchema } from '../errors.js';
-import { approvalSchema, bulletinSchema, idParams, targetSchema } from '../schemas.js';
+import { approvalSchema, bulletinSchema, confirmSchema, idParams, targetSchema } from '../schemas.js';
 import { streamProgress } from '../sse.js';
 import type { RoutePlugin } from '../types.js';
 
@@ -41,12 +41,7 @@ export const announceBodySchema = z
       .max(7 * 86400)
       .optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    confirm: z
-      .object({
-        pin: z.string().min(1).max(200).optional(),
-        token: z.string().min(1).max(100).optional().describe('from POST /api/auth/confirm'),
-      })
-      .refine((c) => Boolean(c.pin) !== Boolean(c.token), 'give pin or token, one of them')
+    confirm: confirmSchema
       .optional()
       .describe('to every village: your PIN (asked in the same dialog), or a confirmation token'),
   })
