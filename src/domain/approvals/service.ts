@@ -322,7 +322,9 @@ export function createApprovalService(deps: {
     assertPlayable(audio);
     // What is sent now, `bulletins.create` resolves and checks; what waits is checked here, before it
     // waits (so the fleet-wide emergency's hot path resolves its receivers once).
-    const mayPlayNow = hasRole(by, 'operator', 'admin');
+    // An alert source's CAP alerts reach here only when the mapping says they air at once (the
+    // others are filed with fileAlert).
+    const mayPlayNow = hasRole(by, 'operator', 'admin', 'alerter');
     if (!mayPlayNow && deps.approvalPriorities.has(request.priority)) {
       resolveTargets(fleet, request.target);
       return { kind: 'pending', approval: file(request, by, 'editor') };

@@ -162,9 +162,9 @@ export function createCapService(deps: {
   }
 
   /**
-   * Makes the announcement. An alert the mapping airs at once acts with an operator's right to
-   * play now (within the zones of the source's account); the commune's rule for an emergency to
-   * every village still holds: then it waits for an officer's confirmation instead.
+   * Makes the announcement. An alert the mapping airs at once plays now (an alert source may, within
+   * the zones of its account, like an operator); the commune's rule for an emergency to every
+   * village still holds: then it waits for an officer's confirmation instead.
    */
   async function announce(
     input: AnnounceInput,
@@ -173,11 +173,8 @@ export function createCapService(deps: {
     warnings: string[],
   ): Promise<AnnounceAnswer> {
     if (!airsAtOnce) return announcements.create(input, by, { source: 'cap', requireApproval: true });
-    const actor: Principal = hasRole(by, 'operator', 'admin')
-      ? by
-      : { ...by, roles: [...by.roles, 'operator'] };
     try {
-      return await announcements.create(input, actor, { source: 'cap' });
+      return await announcements.create(input, by, { source: 'cap' });
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'confirmation_required') throw err;
       warnings.push(
