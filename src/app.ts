@@ -38,6 +38,7 @@ import ttsRoutes from './http/routes/tts.js';
 import { tokenRoutes, userRoutes } from './http/routes/users.js';
 import zoneRoutes from './http/routes/zones.js';
 import type { Services } from './http/types.js';
+import { findWebRoot, installWebApp, sendAppShell } from './http/web.js';
 
 /** A route as registered, for the authorization matrix test and the docs. */
 export interface RouteEntry {
@@ -79,6 +80,13 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
         frameAncestors: ["'none'"],
+        // Not upgrade-insecure-requests: on the commune LAN the app is opened over plain HTTP
+        // (http://192.168.x.y:8080), where upgraded asset requests would fail and leave a blank page.
+        // Behind an HTTPS proxy every asset is same-origin HTTPS anyway.
+        upgradeInsecureRequests: null,
+        manifestSrc: ["'self'"],
+        workerSrc: ["'self'"],
+        mediaSrc: ["'self'", 'blob:'],
       },
     },
     // Receivers and players fetch audio from other origins' pages only through signed URLs.
@@ -89,13 +97,16 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(cors, { origin: origins.length > 0 ? origins : false, credentials: true });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandler(app);
+  const webRoot = services.config.WEB_DIR === 'off' ? null : (services.config.WEB_DIR ?? findWebRoot());
+  installErrorHandler(app, { appShell: webRoot ? sendAppShell : null });
 
   // Swagger UI and its JSON are documentation, readable without a token.
   const routes: RouteEntry[] = [];
   app.decorate('routeList', routes);
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+    // The docs, and the phone app's files (it asks for a login itself), are readable by anyone.
+    if (route.url.startsWith('/docs') || route.url === '/*')
+      route.config = { ...(route.config as object), public: true };
     const isPublic = Boolean((route.config as { public?: boolean } | undefined)?.public);
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, public: isPublic });
   });
@@ -105,7 +116,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
         title: 'loalang',
         description:
           'Commune smart-radio controller (đài truyền thanh thông minh): zones, receivers, audio, bulletins. ' +
-          'Log in with POST /api/auth/login and send the token as "Authorization: Bearer <token>".',
+          'Log in with POST /api/auth/login and send the token as `Authorization: Bearer TOKEN`. The ' +
+          "officers' phone app is at `/`.",
         version: '0.1.0',
       },
       components: {
@@ -147,8 +159,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(approvalRoutes, { prefix: '/api/approvals', ...opts });
   await app.register(userRoutes, { prefix: '/api/users', ...opts });
   await app.register(tokenRoutes, { prefix: '/api/tokens', ...opts });
-  app.get('/', { config: { public: true }, schema: { hide: true } }, (_req, reply) =>
-    reply.redirect('/docs'),
-  );
+  await installWebApp(app, webRoot);
   return app;
 }

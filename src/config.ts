@@ -319,6 +319,10 @@ export const configSchema = z.object({
     .describe(
       'a download a receiver reported failed is offered again after this, doubled at each try (3 at most), while the bulletin is valid',
     ),
+  WEB_DIR: z
+    .string()
+    .optional()
+    .describe('folder of the built phone app (default: dist/web, made by npm run build); "off": no app at /'),
   SCHEDULES_DIR: z
     .string()
     .default('schedules/huong-dao')

@@ -11,6 +11,9 @@ import { startTestController, type TestController } from './helpers/controller.j
 /** Routes anyone may call without logging in (each checks its own credential where it needs one). */
 const PUBLIC = new Set([
   'GET /',
+  // the phone app's files (built into dist/web), and its shell for deep links
+  'GET /*',
+  'HEAD /*',
   'GET /api/health',
   'POST /api/auth/login',
   'GET /api/system/signing-key',

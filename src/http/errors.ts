@@ -2,7 +2,7 @@
  * The central error handler: AppError and validation errors become 4xx bodies a person can read,
  * `{ error: code, message, details? }`; anything unexpected is logged and answered with a plain 500.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
@@ -15,7 +15,10 @@ export const errorBodySchema = z
   })
   .meta({ id: 'Error' });
 
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(
+  app: FastifyInstance,
+  opts: { appShell?: ((request: FastifyRequest, reply: FastifyReply) => FastifyReply) | null } = {},
+): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) {
       return reply.code(err.statusCode).send({ error: err.code, message: err.message, details: err.details });
@@ -47,7 +50,17 @@ export function installErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send({ error: 'internal', message: 'Internal server error; see the server log.' });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'not_found', message: `No route ${request.method} ${request.url}` }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    // A deep link into the phone app (/announce, /library/…) opens the app, which routes it.
+    const path = request.url.split('?')[0] ?? '';
+    if (
+      opts.appShell &&
+      request.method === 'GET' &&
+      !path.startsWith('/api/') &&
+      !path.startsWith('/docs') &&
+      !/\.[a-z0-9]+$/i.test(path)
+    )
+      return opts.appShell(request, reply);
+    return reply.code(404).send({ error: 'not_found', message: `No route ${request.method} ${request.url}` });
+  });
 }

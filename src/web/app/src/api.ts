@@ -1,0 +1,110 @@
+/**
+ * The app's side of the HTTP API: a cookie session (HTTP-only cookie + CSRF token, never a bearer
+ * token in storage), JSON in and out, and every failure turned into an ApiError whose message is
+ * plain Vietnamese (or English) saying what to do — never a raw server message or a stack.
+ */
+import { signal } from '@preact/signals';
+import { hasKey, t } from './i18n';
+
+export interface Me {
+  id: string;
+  username: string;
+  roles: string[];
+  zones: string[] | null;
+}
+
+export const me = signal<Me | null>(null);
+let csrfToken = sessionStorage.getItem('csrf') ?? '';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown = null,
+  ) {
+    super(message);
+  }
+}
+
+/** The officer-facing words for an API error code. */
+export function explain(status: number, code: string, detail = ''): string {
+  if (status === 0) return t('err.network');
+  const key = `err.${code}`;
+  if (hasKey(key)) return t(key, { detail, code });
+  if (status === 401) return t('err.unauthorized');
+  if (status === 403) return t('err.forbidden');
+  if (status === 429) return t('err.rate_limited');
+  return t('err.unknown', { code: code || String(status) });
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined && !(body instanceof FormData)) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      ...(body === undefined ? {} : { body: body instanceof FormData ? body : JSON.stringify(body) }),
+    });
+  } catch {
+    throw new ApiError(0, 'network', t('err.network'));
+  }
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!res.ok) {
+    const b = (parsed ?? {}) as { error?: string; details?: { path?: string; message?: string }[] };
+    const code = b.error ?? '';
+    if (res.status === 401 && path !== '/api/auth/login') me.value = null;
+    const detail = b.details?.map((d) => d.path?.replace(/^\//, '') || d.message).join(', ') ?? '';
+    throw new ApiError(res.status, code, explain(res.status, code, detail), parsed);
+  }
+  return parsed as T;
+}
+
+export async function login(username: string, password: string): Promise<void> {
+  const r = await api<{ csrfToken?: string }>('POST', '/api/auth/login', {
+    username,
+    password,
+    session: 'cookie',
+  });
+  csrfToken = r.csrfToken ?? '';
+  sessionStorage.setItem('csrf', csrfToken);
+  await loadMe();
+}
+
+export async function loadMe(): Promise<Me | null> {
+  try {
+    const m = await api<Me>('GET', '/api/auth/me');
+    if (!csrfToken) {
+      csrfToken = (await api<{ csrfToken: string }>('GET', '/api/auth/csrf')).csrfToken;
+      sessionStorage.setItem('csrf', csrfToken);
+    }
+    me.value = m;
+    return m;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      me.value = null;
+      return null;
+    }
+    throw err;
+  }
+}
+
+export async function logout(): Promise<void> {
+  await api('POST', '/api/auth/logout', {}).catch(() => undefined);
+  csrfToken = '';
+  sessionStorage.removeItem('csrf');
+  me.value = null;
+}
+
+export const hasRole = (...roles: string[]): boolean =>
+  Boolean(me.value?.roles.some((r) => r === 'admin' || roles.includes(r)));
