@@ -118,3 +118,17 @@ export const formatDateTime = (iso: string): string =>
 export const formatTime = (iso: string): string =>
   new Intl.DateTimeFormat(locale.value, { timeStyle: 'short' }).format(new Date(iso));
 export const formatNumber = (n: number): string => new Intl.NumberFormat(locale.value).format(n);
+
+/**
+ * A screen's own words, Vietnamese and English side by side (English must have every key):
+ * `const s = strings({ title: 'Thư viện' }, { title: 'Library' }); s('title')`.
+ */
+export function strings<T extends Record<string, string>>(
+  viTable: T,
+  enTable: Record<keyof T, string>,
+): (key: keyof T, vars?: Record<string, string | number>) => string {
+  return (key, vars = {}) =>
+    (lang.value === 'vi' ? viTable : enTable)[key].replace(/\{(\w+)\}/g, (_, name: string) =>
+      String(vars[name] ?? ''),
+    );
+}
