@@ -89,10 +89,10 @@ export function App() {
         <ErrorBoundary>
           <Router>
             <Route path="/" component={Today} />
-            <Route path="/announce/*" component={Announce} />
-            <Route path="/library/*" component={Library} />
-            <Route path="/programs/*" component={Programs} />
-            <Route path="/more/*" component={More} />
+            <Route path="/announce/:rest*" component={Announce} />
+            <Route path="/library/:rest*" component={Library} />
+            <Route path="/programs/:rest*" component={Programs} />
+            <Route path="/more/:rest*" component={More} />
             <Route default component={Today} />
           </Router>
         </ErrorBoundary>
