@@ -65,6 +65,19 @@ describe.skipIf(!hasChromium)('the library screen', () => {
       await held;
       return route.fallback();
     });
+    // Record every value the bar shows (it is gone once the upload ends).
+    await page.evaluate(() => {
+      const g = globalThis as unknown as {
+        seen: number[];
+        document: { body: unknown; querySelector(s: string): { value: number } | null };
+        MutationObserver: new (cb: () => void) => { observe(n: unknown, o: object): void };
+      };
+      g.seen = [];
+      new g.MutationObserver(() => {
+        const bar = g.document.querySelector('.upload progress');
+        if (bar && g.seen.at(-1) !== bar.value) g.seen.push(bar.value);
+      }).observe(g.document.body, { subtree: true, childList: true, attributes: true });
+    });
     await page.getByRole('button', { name: 'Tải lên' }).click();
     const bar = page.getByRole('progressbar', { name: 'Tiến độ tải lên' });
     await bar.waitFor({ timeout: 5000 });
@@ -73,6 +86,10 @@ describe.skipIf(!hasChromium)('the library screen', () => {
     await page.getByText('Đã tải lên “Thông báo họp thôn”.').waitFor({ timeout: 10_000 });
     await page.unroute('**/api/audio');
     await bar.waitFor({ state: 'detached', timeout: 5000 });
+    const seen = await page.evaluate(() => (globalThis as unknown as { seen: number[] }).seen);
+    // from 0 to 100 as the bytes left (XHR upload progress events)
+    expect(seen[0]).toBe(0);
+    expect(seen).toContain(100);
     const item = page.locator('[data-audio]').filter({ hasText: 'Thông báo họp thôn' });
     await item.waitFor();
     const items = await list();
@@ -144,5 +161,30 @@ describe.skipIf(!hasChromium)('the library screen', () => {
     await page.getByText('Đã xoá.').waitFor();
     await page.getByText('Thư viện chưa có âm thanh nào').waitFor();
     expect(await list()).toHaveLength(0);
+  });
+
+  it('keeps the chosen file and the name when the connection drops, and retries', async () => {
+    const context = page.context();
+    await page.getByLabel('Tệp âm thanh').setInputFiles(join(AUDIO_FIXTURES, 'tone.ogg'));
+    await page.getByLabel('Tên hiển thị').fill('Lịch tiêm phòng');
+    await context.setOffline(true);
+    try {
+      await page.getByRole('button', { name: 'Tải lên' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Không kết nối được máy chủ/);
+    } finally {
+      await context.setOffline(false);
+    }
+    expect(await list()).toHaveLength(0);
+    // The name is kept as a draft in localStorage; the file stays chosen on the page.
+    expect(
+      await page.evaluate(() =>
+        (
+          globalThis as unknown as { localStorage: { getItem(k: string): string | null } }
+        ).localStorage.getItem('library.uploadName'),
+      ),
+    ).toBe('Lịch tiêm phòng');
+    await page.getByRole('button', { name: 'Thử lại' }).click();
+    await page.getByText('Đã tải lên “Lịch tiêm phòng”.').waitFor();
+    expect((await list()).map((a) => a.name)).toEqual(['Lịch tiêm phòng']);
   });
 });
