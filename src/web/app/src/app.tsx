@@ -89,6 +89,8 @@ export function App() {
         <ErrorBoundary>
           <Router>
             <Route path="/" component={Today} />
+            {/* preact-iso's "/x/*" does not match "/x" itself */}
+            <Route path="/announce" component={Announce} />
             <Route path="/announce/*" component={Announce} />
             <Route path="/library/*" component={Library} />
             <Route path="/programs/*" component={Programs} />
