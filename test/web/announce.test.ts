@@ -163,6 +163,8 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
     await expect
       .poll(() => preview.evaluate((a) => (a as unknown as AudioEl).duration), { timeout: 10_000 })
       .toBeGreaterThan(1);
+    await screenshot(page, 'announce-preview');
+    await page.evaluate('window.scrollTo(0, 0)');
     await screenshot(page, 'announce');
 
     const before = fleet.receivers.map((r) => r.played.length);
@@ -311,6 +313,7 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
       .toBe('Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại; nội dung đang nhập vẫn được giữ.');
     expect(page.url()).toMatch(/\/announce$/);
     await context.setOffline(false);
+    await page.getByRole('status').filter({ hasText: 'Mạng đã có lại' }).waitFor();
     await page.reload();
     // everything is back from the phone's storage: the choices and the clip itself
     await page.getByTestId('clip-player').waitFor();

@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { ApiError, api } from '../api';
 import { t } from '../i18n';
+import { failureText } from './reasons';
 import { AllStop } from './stop';
 import { s } from './words';
 
@@ -25,7 +26,7 @@ interface Reach {
     zoneId: string | null;
     name: string;
     counts: Counts;
-    receivers: { id: string; name: string | null; reach: ReachState; reason: string | null }[];
+    receivers: { id: string; name: string | null; reach: ReachState; state: string; reason: string | null }[];
   }[];
 }
 
@@ -109,8 +110,8 @@ export function ReachView({ id, onNew }: { id: string; onNew: () => void }) {
                       <span class={`dot ann-dot-${x.reach}`} aria-hidden="true" />
                       <span class="name">{x.name ?? x.id}</span>
                       <span class={`ann-state ann-${x.reach}`}>{s(x.reach)}</span>
-                      {x.reach === 'failed' && x.reason && (
-                        <span class="muted ann-reason">{s('reason', { reason: x.reason })}</span>
+                      {x.reach === 'failed' && (
+                        <span class="muted ann-reason">{failureText(x.state, x.reason)}</span>
                       )}
                     </li>
                   ))}

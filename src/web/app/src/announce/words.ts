@@ -43,6 +43,7 @@ export const s = strings(
     send: 'Phát thông báo',
     sending: 'Đang gửi…',
     draftKept: 'Bản nháp được giữ trên máy này cho tới khi gửi xong.',
+    backOnline: 'Mạng đã có lại. Bấm “Phát thông báo” để gửi.',
     confirmTitle: 'Xác nhận thông báo khẩn',
     confirmAll: 'Thông báo này tới mọi thôn. Nhập mã PIN của bạn để xác nhận.',
     pin: 'Mã PIN',
@@ -66,7 +67,6 @@ export const s = strings(
     stopProgress: 'Đang dừng: {confirmed}/{total} loa đã dừng',
     stopDone: 'Đã dừng: {confirmed}/{total} loa xác nhận',
     stopQueued: 'Lệnh dừng đã ghi nhận; sẽ gửi tới loa khi máy chủ kết nối lại được.',
-    reason: 'Lý do: {reason}',
   },
   {
     title: 'Announce now',
@@ -109,6 +109,7 @@ export const s = strings(
     send: 'Announce',
     sending: 'Sending…',
     draftKept: 'The draft is kept on this phone until it is sent.',
+    backOnline: 'The network is back. Tap “Announce” to send.',
     confirmTitle: 'Confirm the emergency',
     confirmAll: 'This goes to every village. Enter your PIN to confirm.',
     pin: 'PIN',
@@ -132,6 +133,5 @@ export const s = strings(
     stopProgress: 'Stopping: {confirmed}/{total} receivers stopped',
     stopDone: 'Stopped: {confirmed}/{total} receivers confirmed',
     stopQueued: 'The stop is recorded; it goes to the receivers once the server reaches them again.',
-    reason: 'Reason: {reason}',
   },
 );

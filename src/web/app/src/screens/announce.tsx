@@ -35,6 +35,9 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
   const busy = useSignal(false);
   const pinOpen = useSignal(false);
   const pinError = useSignal('');
+  /** the last send failed for the network: say so when it comes back */
+  const lostNetwork = useSignal(false);
+  const backOnline = useSignal(false);
 
   useEffect(() => {
     void loadDraft().then((d) => {
@@ -47,6 +50,11 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
       .catch((err: unknown) => {
         error.value = err instanceof ApiError ? err.message : t('err.network');
       });
+    const onOnline = () => {
+      if (lostNetwork.value) backOnline.value = true;
+    };
+    window.addEventListener('online', onOnline);
+    return () => window.removeEventListener('online', onOnline);
   }, []);
 
   const d = draft.value;
@@ -63,6 +71,7 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
     const cur = draft.value as Draft;
     error.value = '';
     pinError.value = '';
+    backOnline.value = false;
     if (!cur.all && cur.zones.length === 0) {
       error.value = s('pickVillage');
       return;
@@ -83,6 +92,7 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
     try {
       const sent = await sendDraft(cur, pin);
       await clearDraft();
+      lostNetwork.value = false;
       pinOpen.value = false;
       onSent(sent.announcement.id);
     } catch (err) {
@@ -94,6 +104,7 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
         pinError.value = e.message;
       } else {
         pinOpen.value = false;
+        lostNetwork.value = !e || e.status === 0;
         error.value = e ? e.message : t('err.network');
       }
     } finally {
@@ -219,9 +230,14 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
           </label>
         </div>
 
-        {error.value && (
+        {error.value && !backOnline.value && (
           <p role="alert" class="error">
             {error.value}
+          </p>
+        )}
+        {backOnline.value && (
+          <p role="status" class="warn">
+            {s('backOnline')}
           </p>
         )}
         <button type="submit" class="primary big ann-send" disabled={busy.value}>
