@@ -339,4 +339,14 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
     expect(await page.getByLabel(VILLAGES[1]!).isChecked()).toBe(false);
     expect(await page.getByTestId('clip-player').count()).toBe(0);
   });
+
+  it('speaks English after the switch, and Vietnamese again', async () => {
+    await openAnnounce();
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('heading', { name: 'Announce now' }).waitFor();
+    await page.getByRole('button', { name: /STOP ALL RECEIVERS/ }).waitFor();
+    await page.getByText('All villages').waitFor();
+    await page.getByRole('button', { name: 'Tiếng Việt' }).click();
+    await page.getByRole('heading', { name: 'Thông báo ngay' }).waitFor();
+  });
 });
