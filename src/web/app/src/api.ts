@@ -61,10 +61,12 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     parsed = null;
   }
   if (!res.ok) {
-    const b = (parsed ?? {}) as { error?: string; details?: { path?: string; message?: string }[] };
+    const b = (parsed ?? {}) as { error?: string; details?: unknown };
     const code = b.error ?? '';
     if (res.status === 401 && path !== '/api/auth/login') me.value = null;
-    const detail = b.details?.map((d) => d.path?.replace(/^\//, '') || d.message).join(', ') ?? '';
+    // validation errors carry a list of {path, message}; other codes may carry an object (clashes…)
+    const list = Array.isArray(b.details) ? (b.details as { path?: string; message?: string }[]) : [];
+    const detail = list.map((d) => d.path?.replace(/^\//, '') || d.message).join(', ');
     throw new ApiError(res.status, code, explain(res.status, code, detail), parsed);
   }
   return parsed as T;
