@@ -91,7 +91,7 @@ export function App() {
             <Route path="/" component={Today} />
             <Route path="/announce/*" component={Announce} />
             <Route path="/library/*" component={Library} />
-            <Route path="/programs/*" component={Programs} />
+            <Route path="/programs/:rest*" component={Programs} />
             <Route path="/more/*" component={More} />
             <Route default component={Today} />
           </Router>

@@ -37,6 +37,13 @@ export function startOfLocalDay(date: string, timeZone: string): string {
 const nextDate = (d: string) =>
   new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 
+/** Every local date from `a` to `b` (inclusive), at most 62. */
+function datesBetween(a: string, b: string): string[] {
+  const out: string[] = [];
+  for (let d = a; d <= b && out.length < 62; d = nextDate(d)) out.push(d);
+  return out;
+}
+
 export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: ReceiverRef[] }) {
   const { timeZone } = props;
   const from = useSignal(localDate(timeZone, -6));
@@ -132,7 +139,9 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
           {error.value}
         </p>
       )}
-      {days.value.length > 0 && <SummaryChart days={days.value} zoneName={zoneName} />}
+      {days.value.length > 0 && (
+        <SummaryChart days={days.value} range={datesBetween(from.value, to.value)} zoneName={zoneName} />
+      )}
       {rows.value === null && !error.value && <p>{t('common.loading')}</p>}
       {rows.value?.length === 0 && <p class="muted">{w('noRows')}</p>}
       <ul class="cards">

@@ -23,8 +23,15 @@ const W = 320;
 const H = 96;
 const AXIS = 18;
 
-export function SummaryChart(props: { days: DayCount[]; zoneName: (id: string | null) => string }) {
-  const dates = [...new Set(props.days.map((d) => d.date))].sort();
+export function SummaryChart(props: {
+  days: DayCount[];
+  /** the local dates of the period asked for (every day gets its slot, aired or not) */
+  range: string[];
+  zoneName: (id: string | null) => string;
+}) {
+  const dates = [
+    ...new Set([...(props.range.length <= 14 ? props.range : []), ...props.days.map((d) => d.date)]),
+  ].sort();
   const zones = [...new Set(props.days.map((d) => d.zoneId))];
   const max = Math.max(1, ...props.days.map((d) => d.aired + d.cut + d.missed));
   const slot = W / Math.max(dates.length, 1);

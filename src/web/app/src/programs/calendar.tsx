@@ -7,7 +7,15 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { ApiError, api } from '../api';
 import { locale, t } from '../i18n';
-import { type Airing, type AiringDetail, clock, localDate, type ReceiverRef, type ZoneRef } from './model';
+import {
+  type Airing,
+  type AiringDetail,
+  clock,
+  loadWeek,
+  localDate,
+  type ReceiverRef,
+  type ZoneRef,
+} from './model';
 import { type Word, w } from './words';
 
 /** "T2 7/12" for a local date YYYY-MM-DD. */
@@ -30,13 +38,7 @@ export function Calendar(props: { timeZone: string; zones: ZoneRef[]; receivers:
   const error = useSignal('');
   async function load() {
     try {
-      const from = new Date(Date.now() - 86_400_000).toISOString();
-      const to = new Date(Date.now() + 8 * 86_400_000).toISOString();
-      const r = await api<{ items: Airing[] }>(
-        'GET',
-        `/api/airings?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
-      );
-      airings.value = r.items;
+      airings.value = await loadWeek();
       error.value = '';
     } catch (err) {
       error.value = err instanceof ApiError ? err.message : t('err.network');

@@ -8,7 +8,15 @@ import { useLocation } from 'preact-iso';
 import { ApiError, api, hasRole } from '../api';
 import { formatDateTime, t } from '../i18n';
 import { Readiness } from './calendar';
-import { type Approval, clock, type Program, type ReceiverRef, type ZoneRef } from './model';
+import {
+  type Airing,
+  type Approval,
+  clock,
+  loadWeek,
+  type Program,
+  type ReceiverRef,
+  type ZoneRef,
+} from './model';
 import { type Word, w } from './words';
 
 const errText = (err: unknown) => (err instanceof ApiError ? err.message : t('err.network'));
@@ -49,11 +57,13 @@ export function ProgramList(props: { programs: Program[] | null; error: string }
 export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: ReceiverRef[] }) {
   const { route } = useLocation();
   const program = useSignal<Program | null>(null);
+  const week = useSignal<Airing[]>([]);
   const error = useSignal('');
   useEffect(() => {
-    api<Program>('GET', `/api/programs/${encodeURIComponent(props.id)}?limit=10`)
-      .then((p) => {
+    Promise.all([api<Program>('GET', `/api/programs/${encodeURIComponent(props.id)}`), loadWeek(props.id)])
+      .then(([p, airings]) => {
         program.value = p;
+        week.value = airings.filter((a) => a.status === 'scheduled' && Date.parse(a.windowEnd) > Date.now());
       })
       .catch((err: unknown) => {
         error.value = errText(err);
@@ -68,7 +78,8 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
     ) : (
       <p>{t('common.loading')}</p>
     );
-  const next = p.next ?? [];
+  const next = week.value;
+  const firstSent = next.find((a) => !a.planned);
   async function remove() {
     if (!p || !confirm(w('confirmRemove', { title: p.title }))) return;
     try {
@@ -97,10 +108,10 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
           </li>
         ))}
       </ol>
-      {next[0] && (
+      {firstSent && (
         <>
           <h3>{w('readiness')}</h3>
-          <Readiness id={next[0].id} zones={props.zones} receivers={props.receivers} />
+          <Readiness id={firstSent.id} zones={props.zones} receivers={props.receivers} />
         </>
       )}
       {error.value && (

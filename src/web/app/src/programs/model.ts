@@ -31,6 +31,8 @@ export interface Airing {
   problems: string[];
   status: 'scheduled' | 'cancelled' | 'suspended';
   shifted: boolean;
+  /** past the receivers' horizon: planned, not written yet (no readiness) */
+  planned?: boolean;
 }
 export interface AiringReceiver {
   receiverId: string;
@@ -261,6 +263,16 @@ const items = <T>(r: { items?: T[] } | T[]): T[] => (Array.isArray(r) ? r : (r.i
 export const loadZones = async () => items(await api<{ items?: ZoneRef[] } | ZoneRef[]>('GET', '/api/zones'));
 export const loadReceivers = async () =>
   items(await api<{ items?: ReceiverRef[] } | ReceiverRef[]>('GET', '/api/receivers'));
+/** The airings of [now − 1 day, now + 8 days), those past the receivers' horizon too. */
+export async function loadWeek(program?: string): Promise<Airing[]> {
+  const q = new URLSearchParams({
+    from: new Date(Date.now() - 86_400_000).toISOString(),
+    to: new Date(Date.now() + 8 * 86_400_000).toISOString(),
+    planned: 'true',
+  });
+  if (program) q.set('program', program);
+  return (await api<{ items: Airing[] }>('GET', `/api/airings?${q}`)).items;
+}
 export const loadAudio = async () => items(await api<{ items: AudioFile[] }>('GET', '/api/audio'));
 
 /** Minutes and seconds of a duration, "12:05". */
