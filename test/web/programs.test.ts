@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, fetchTrustedKeys, startFleet } from '../../firmware-sim/index.js';
 import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
+import { addOfficer, OFFICER_PASSWORD } from '../helpers/officers.js';
 import { wav } from '../helpers/sim-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -72,15 +73,15 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
   });
 
   /** Fills the program form for a daily program at `at` in the first village. */
-  async function fillDaily(title: string, at: string) {
-    await page.goto(`${tc.url}/programs/new`);
-    await page.getByLabel('Tên chương trình').fill(title);
-    await page.getByRole('checkbox', { name: 'Thôn Đồng Bùa' }).check();
-    await page.getByRole('radio', { name: 'Hằng ngày' }).check();
-    await page.getByLabel('Giờ phát').fill(at);
-    await page.getByRole('combobox', { name: /^Tệp âm thanh/ }).selectOption(audioId);
+  async function fillDaily(title: string, at: string, on: Page = page) {
+    await on.goto(`${tc.url}/programs/new`);
+    await on.getByLabel('Tên chương trình').fill(title);
+    await on.getByRole('checkbox', { name: 'Thôn Đồng Bùa' }).check();
+    await on.getByRole('radio', { name: 'Hằng ngày' }).check();
+    await on.getByLabel('Giờ phát').fill(at);
+    await on.getByRole('combobox', { name: /^Tệp âm thanh/ }).selectOption(audioId);
     // the controller plans it as typed
-    await page.getByRole('heading', { name: 'Sẽ phát' }).waitFor({ timeout: 10_000 });
+    await on.getByRole('heading', { name: 'Sẽ phát' }).waitFor({ timeout: 10_000 });
   }
 
   it('creates a daily program in the page and shows its next airings in the week', async () => {
@@ -155,6 +156,34 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
     const a = (await tc.api<ProgramOut>('GET', `/api/programs/${mine.id}`)).body.next[0]!;
     const b = (await tc.api<ProgramOut>('GET', '/api/programs/thoi-su')).body.next[0]!;
     expect(Date.parse(a.at)).toBe(Date.parse(b.at) + b.durationMs);
+  });
+
+  it("files an editor's program for approval; an approver approves it in the page", async () => {
+    await addOfficer(tc, 'bientap', ['editor']);
+    const editorContext = await phone(browser);
+    try {
+      const editor = await editorContext.newPage();
+      await logIn(editor, tc.url, 'bientap', OFFICER_PASSWORD);
+      await fillDaily('Tin nông nghiệp', '09:00', editor);
+      await editor.getByRole('button', { name: 'Lưu' }).click();
+      await expect
+        .poll(() => editor.getByRole('status').textContent(), { timeout: 10_000 })
+        .toContain('Đã gửi chờ duyệt');
+    } finally {
+      await editorContext.close();
+    }
+    const before = await tc.api<{ items: ProgramOut[] }>('GET', '/api/programs');
+    expect(before.body.items.some((p) => p.title === 'Tin nông nghiệp')).toBe(false);
+    await page.goto(`${tc.url}/programs/list`);
+    const queue = page.getByRole('region', { name: 'Chờ duyệt' });
+    await queue.getByText('Tin nông nghiệp').waitFor({ timeout: 10_000 });
+    await queue.getByRole('button', { name: 'Duyệt' }).click();
+    await expect.poll(() => queue.getByRole('status').textContent(), { timeout: 10_000 }).toBe('Đã duyệt.');
+    const after = await tc.api<{ items: ProgramOut[] }>('GET', '/api/programs');
+    expect(after.body.items.find((p) => p.title === 'Tin nông nghiệp')?.body.recurrence).toMatchObject({
+      kind: 'daily',
+      at: '09:00',
+    });
   });
 
   it('keeps the form as a draft when the network drops while saving', async () => {

@@ -21,19 +21,16 @@ import { type Word, w } from './words';
 
 const errText = (err: unknown) => (err instanceof ApiError ? err.message : t('err.network'));
 
-export function ProgramList(props: { programs: Program[] | null; error: string }) {
+export function ProgramList(props: { programs: Program[] | null }) {
   return (
     <div class="program-list">
-      <a class="button primary big" href="/programs/new">
-        + {w('newProgram')}
-      </a>
-      <Approvals />
-      {props.error && (
-        <p role="alert" class="error">
-          {props.error}
-        </p>
+      {hasRole('editor', 'operator') && (
+        <a class="button primary big" href="/programs/new">
+          + {w('newProgram')}
+        </a>
       )}
-      {props.programs === null && !props.error && <p>{t('common.loading')}</p>}
+      <Approvals />
+      {props.programs === null && <p>{t('common.loading')}</p>}
       {props.programs?.length === 0 && <p class="muted">{w('noPrograms')}</p>}
       <ul class="cards">
         {props.programs?.map((p) => (

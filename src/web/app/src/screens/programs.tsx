@@ -77,7 +77,7 @@ export function Programs() {
           <Calendar timeZone={tz} {...common} />
         </>
       )}
-      {tz && view === 'list' && <ProgramList programs={programs.value} error="" />}
+      {tz && view === 'list' && <ProgramList programs={programs.value} />}
       {tz && view === 'new' && <Editor id={null} timeZone={tz} zones={zones.value} />}
       {tz && view === 'edit' && id && <Editor key={id} id={id} timeZone={tz} zones={zones.value} />}
       {tz && view === 'p' && id && <ProgramPage key={id} id={id} {...common} />}
