@@ -156,6 +156,19 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
     const a = (await tc.api<ProgramOut>('GET', `/api/programs/${mine.id}`)).body.next[0]!;
     const b = (await tc.api<ProgramOut>('GET', '/api/programs/thoi-su')).body.next[0]!;
     expect(Date.parse(a.at)).toBe(Date.parse(b.at) + b.durationMs);
+
+    // edit it in the page: the form holds what was saved, the order stays
+    await page.getByRole('link', { name: 'Sửa' }).click();
+    const title = page.getByLabel('Tên chương trình');
+    await expect.poll(() => title.inputValue(), { timeout: 10_000 }).toBe('Nhạc chiều');
+    expect(await page.getByLabel('Thứ tự với «Thời sự chiều»').inputValue()).toBe('after');
+    await title.fill('Nhạc buổi chiều');
+    await page.getByRole('heading', { name: 'Sẽ phát' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Lưu' }).click();
+    await page.getByRole('heading', { name: 'Nhạc buổi chiều' }).waitFor({ timeout: 10_000 });
+    const edited = (await tc.api<ProgramOut & { version: number }>('GET', `/api/programs/${mine.id}`)).body;
+    expect(edited.version).toBe(2);
+    expect(edited.body.clashes).toEqual({ 'thoi-su': 'after' });
   });
 
   it("files an editor's program for approval; an approver approves it in the page", async () => {
