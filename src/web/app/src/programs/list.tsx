@@ -162,7 +162,7 @@ function Approvals() {
       )}
       <ul>
         {items.value.map((a) => (
-          <li key={a.id} data-approval={a.id}>
+          <li key={a.id} class="approval" data-approval={a.id}>
             <strong>{a.title}</strong> <span class="muted">({w(`p_${a.priority}` as Word)})</span>
             <br />
             <span class="muted">{w('by', { who: a.createdBy, at: formatDateTime(a.createdAt) })}</span>
