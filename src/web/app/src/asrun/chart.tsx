@@ -20,7 +20,8 @@ const PARTS = [
 ] as const;
 
 const W = 320;
-const H = 96;
+const H = 72;
+const TOP = 14;
 const AXIS = 18;
 
 export function SummaryChart(props: {
@@ -63,7 +64,12 @@ export function SummaryChart(props: {
         return (
           <figure key={z ?? '-'} data-chart-zone={z ?? ''}>
             <figcaption>{label}</figcaption>
-            <svg viewBox={`0 0 ${W} ${H + AXIS}`} width="100%" role="img" aria-label={`${label}. ${text}`}>
+            <svg
+              viewBox={`0 ${-TOP} ${W} ${H + AXIS + TOP}`}
+              width="100%"
+              role="img"
+              aria-label={`${label}. ${text}`}
+            >
               {dates.map((date, i) => {
                 const d = rows.find((r) => r.date === date);
                 const x = i * slot + (slot - bar) / 2;
@@ -88,6 +94,11 @@ export function SummaryChart(props: {
                           </rect>
                         ) : null;
                       })}
+                    {d && d.aired + d.cut + d.missed > 0 && (
+                      <text x={x + bar / 2} y={y - 3} text-anchor="middle" font-size="11" fill="#111827">
+                        {formatNumber(d.aired + d.cut + d.missed)}
+                      </text>
+                    )}
                     <text x={x + bar / 2} y={H + 13} text-anchor="middle" font-size="11" fill="#4b5563">
                       {short(date)}
                     </text>
