@@ -65,6 +65,11 @@ export interface ScheduleService extends EventEmitter<ScheduleEvents> {
     body: ProgramInput,
     days: number,
   ): { airings: PlannedAiring[]; clashes: Clash[] };
+  /**
+   * Airings the programs will have in [from, to) that are not written yet (past the receivers'
+   * horizon), orders applied: for a calendar further ahead than the horizon.
+   */
+  plannedBetween(from: number, to: number): PlannedAiring[];
   cancelAiring(id: string): AiringRecord;
   shiftAiring(id: string, to: Date): AiringRecord;
   setQuietHours(zoneId: string, quiet: QuietHours[], sourceFile: string | null): void;
@@ -482,6 +487,20 @@ export function createScheduleService(deps: {
           airings: planProgram(p.id, p.version, p.body!, timeZone, now, to, lookup),
         }));
       return { airings, clashes: findClashes({ id: pid, body, airings }, others, zoneOf) };
+    },
+    plannedBetween(from: number, to: number) {
+      const now = clock.now();
+      const { plans, skipped } = planAll(now, to);
+      return [...plans.values()]
+        .flatMap((p) => p.airings)
+        .filter((a) => {
+          const t = Date.parse(a.at);
+          if (t < Math.max(from, now) || t >= to) return false;
+          return (
+            !skipped.has(`${a.programId}/${a.occurrence}`) && !repo.airingByKey(a.programId, a.occurrence)
+          );
+        })
+        .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     },
     cancelAiring(id: string) {
       const a = repo.airing(id);

@@ -34,6 +34,12 @@ export const airingSchema = z
     status: z.enum(['scheduled', 'cancelled', 'suspended']),
     shifted: z.boolean(),
     adjusted: z.string().nullable(),
+    planned: z
+      .boolean()
+      .optional()
+      .describe(
+        "true: past the receivers' horizon, not written yet (GET /api/airings?planned=true); no detail",
+      ),
   })
   .meta({ id: 'Airing' });
 
@@ -277,6 +283,12 @@ const routes: RoutePlugin = async (app, { services }) => {
           zone: z.string().max(64).optional(),
           program: z.string().max(64).optional(),
           status: z.enum(['scheduled', 'cancelled', 'suspended']).optional(),
+          planned: z
+            .enum(['true', 'false'])
+            .default('false')
+            .describe(
+              "true: add the airings past the receivers' horizon (SCHEDULE_HORIZON_H) as they will be planned, flagged planned",
+            ),
         }),
         response: { 200: z.object({ items: z.array(airingSchema) }), 400: errorBodySchema },
       },
@@ -288,8 +300,21 @@ const routes: RoutePlugin = async (app, { services }) => {
         : null;
       const from = q.from ? Date.parse(q.from) : schedules.now();
       const to = q.to ? Date.parse(q.to) : from + 7 * 86_400_000;
-      const items = schedules.programs
-        .between(new Date(from).toISOString(), new Date(to).toISOString())
+      // Past the receivers' horizon nothing is written yet: a calendar may ask for the plan too.
+      const later = new Set<AiringRecord>(
+        q.planned === 'true' && (!q.status || q.status === 'scheduled')
+          ? schedules.plannedBetween(from, to).map((a) => ({
+              ...a,
+              id: `planned-${a.programId}-${a.occurrence}`,
+              status: 'scheduled',
+              shifted: false,
+            }))
+          : [],
+      );
+      const items = [
+        ...schedules.programs.between(new Date(from).toISOString(), new Date(to).toISOString()),
+        ...later,
+      ]
         .filter((a) => !q.program || a.programId === q.program)
         .filter((a) => !q.status || a.status === q.status)
         .filter(
@@ -299,7 +324,7 @@ const routes: RoutePlugin = async (app, { services }) => {
             a.target.zones?.includes(q.zone) ||
             (a.target.receivers ?? []).some((r) => inZone?.has(r)),
         )
-        .map(pickAiring);
+        .map((a) => (later.has(a) ? { ...pickAiring(a), planned: true } : pickAiring(a)));
       return { items };
     },
   );
