@@ -1,6 +1,6 @@
 /**
  * The live receiver stream behind GET /api/receivers/events (Server-Sent Events): `snapshot` with
- * every receiver the officer may see, then a `receiver` event per receiver whose visible state
+ * every receiver (and village) the officer may see, then a `receiver` event per receiver whose visible state
  * changed (online/offline, what it plays with the bulletin's title, volume, signal, name, zone) and
  * `removed` when it left the officer's view (deleted, or moved out of their zones).
  *
@@ -215,7 +215,14 @@ export function createReceiverEventHub(deps: {
       clients.add(client);
       request.raw.on('close', client.end);
       // The browser reconnects after 3 s when the stream drops; it gets a fresh snapshot then.
-      res.write(`retry: 3000\n${event('snapshot', { at: new Date().toISOString(), receivers: mine })}`);
+      // The villages come with it, so that Today needs no other request to draw them.
+      const zones = fleet
+        .listZones()
+        .filter((z) => opts.zones === null || opts.zones.includes(z.id))
+        .map((z) => ({ id: z.id, name: z.name }));
+      res.write(
+        `retry: 3000\n${event('snapshot', { at: new Date().toISOString(), zones, receivers: mine })}`,
+      );
     },
     close() {
       if (timer) clearTimeout(timer);

@@ -128,6 +128,8 @@ describe.skipIf(!hasChromium)('Today, live', () => {
         receivers: Live[];
       };
       expect(snapMine.receivers.map((r) => r.id).sort()).toEqual(['td-01', 'td-09']);
+      // the villages come with it, only theirs
+      expect((snapMine as unknown as { zones: { id: string }[] }).zones.map((z) => z.id)).toEqual([A]);
 
       // A change in village B reaches the admin, not the officer of village A.
       let from = all.events.length;

@@ -78,7 +78,7 @@ const routes: RoutePlugin = async (app, { services }) => {
         tags,
         summary: "Live receiver status as Server-Sent Events, limited to the officer's zones",
         description:
-          'First `snapshot` ({at, receivers}), then `receiver` (one receiver: id, name, zoneId, adoption, ' +
+          'First `snapshot` ({at, zones: [{id, name}], receivers}), then `receiver` (one receiver: id, name, zoneId, adoption, ' +
           'online, lastSeen, volume, signal, nowPlaying {bulletinId, title, priority, play, startedAt}) each ' +
           'time what an officer sees of it changes (batched, at most about 3 per second), and `removed` ({id}) ' +
           'when it was deleted or moved out of their zones. A comment every 15 s keeps proxies open; the ' +

@@ -4,7 +4,7 @@
  * offline and since when; stops on their way; requests waiting for an approver; what airs next and
  * what just aired.
  */
-import { useSignal } from '@preact/signals';
+import { useSignal, useSignalEffect } from '@preact/signals';
 import { useEffect, useMemo } from 'preact/hooks';
 import { ApiError, api, hasRole } from '../api';
 import { formatNumber, t } from '../i18n';
@@ -91,17 +91,28 @@ export function Today() {
     return { live, board };
   }, []);
 
+  const sorted = (items: Zone[]) => [...items].sort((a, b) => a.name.localeCompare(b.name, 'vi'));
   async function loadZones() {
     try {
-      const items = (await api<{ items: Zone[] }>('GET', '/api/zones')).items;
-      zones.value = [...items].sort((a, b) => a.name.localeCompare(b.name, 'vi'));
+      zones.value = sorted((await api<{ items: Zone[] }>('GET', '/api/zones')).items);
       zoneError.value = '';
     } catch (err) {
       zoneError.value = err instanceof ApiError ? err.message : t('err.network');
     }
   }
+  // The stream's snapshot brings the villages; polling asks for them.
+  useSignalEffect(() => {
+    const fromStream = live.zones.value;
+    if (fromStream) zones.value = sorted(fromStream);
+  });
+  useSignalEffect(() => {
+    if (live.mode.value === 'polling' && zones.value === null) void loadZones();
+  });
+  // The rest of the page once the receivers are shown (they go first on a slow link).
+  useSignalEffect(() => {
+    if (live.loaded.value) board.begin();
+  });
   useEffect(() => {
-    void loadZones();
     return () => {
       live.stop();
       board.stop();

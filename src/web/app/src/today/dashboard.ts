@@ -161,8 +161,18 @@ export function startDashboard(opts: { approvals: boolean }) {
     timer = setTimeout(() => void refresh(), stops.value.length > 0 ? 3000 : 30_000);
   }
 
-  void refresh();
+  // The live receivers go first on a slow link: these start once they are shown, or after 1.5 s.
+  let started = false;
+  const begin = () => {
+    if (started || stopped) return;
+    started = true;
+    if (timer) clearTimeout(timer);
+    void refresh();
+  };
+  timer = setTimeout(begin, 1500);
   return {
+    /** Starts the first refresh now (the live receivers are on the page). */
+    begin,
     next,
     aired,
     stops,
@@ -170,7 +180,7 @@ export function startDashboard(opts: { approvals: boolean }) {
     error,
     /** Refreshes shortly (a play began or ended: the as-run log moved), once for a burst. */
     refreshSoon() {
-      if (stopped || soon) return;
+      if (stopped || soon || !started) return;
       soon = setTimeout(() => {
         soon = null;
         void refresh();

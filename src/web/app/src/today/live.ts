@@ -28,8 +28,15 @@ export interface LiveReceiver {
 
 export type LiveMode = 'connecting' | 'live' | 'polling';
 
+export interface LiveZone {
+  id: string;
+  name: string;
+}
+
 export interface LiveStore {
   receivers: Signal<ReadonlyMap<string, LiveReceiver>>;
+  /** the villages the officer may see, from the stream's snapshot (null: not from it) */
+  zones: Signal<LiveZone[] | null>;
   /** whether the page is following the stream, or polling */
   mode: Signal<LiveMode>;
   /** set when a poll failed: the words to show */
@@ -55,6 +62,7 @@ export function startLive(
   onChange: (before: LiveReceiver | undefined, after: LiveReceiver | undefined) => void = () => {},
 ): LiveStore {
   const receivers = signal<ReadonlyMap<string, LiveReceiver>>(new Map());
+  const zones = signal<LiveZone[] | null>(null);
   const mode = signal<LiveMode>('connecting');
   const error = signal('');
   const loaded = signal(false);
@@ -141,11 +149,12 @@ export function startLive(
     const es = new EventSource('/api/receivers/events');
     source = es;
     es.addEventListener('snapshot', (e) => {
-      const data = parse<{ receivers: LiveReceiver[] }>(e);
+      const data = parse<{ receivers: LiveReceiver[]; zones?: LiveZone[] }>(e);
       if (!data) return;
       stopPolling();
       mode.value = 'live';
       error.value = '';
+      if (data.zones) zones.value = data.zones;
       replaceAll(data.receivers);
     });
     es.addEventListener('receiver', (e) => {
@@ -185,6 +194,7 @@ export function startLive(
 
   return {
     receivers,
+    zones,
     mode,
     error,
     loaded,
