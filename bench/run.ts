@@ -8,6 +8,7 @@
  *   npm run bench -- --only schedule                # only the schedule benchmarks (bench/schedule-*.ts)
  *   npm run bench -- --only bulletin                # only the bulletin benchmark
  *   npm run bench -- --only announce                # only the urgent announcement (TTS) benchmark
+ *   npm run bench -- --only web                     # only the phone app's first load on slow 4G (Chromium)
  *
  * Progress goes to stderr; stdout gets a Markdown table and, as its last line, one JSON object.
  * See bench/README.md for what is measured and how.
@@ -22,6 +23,7 @@ import { killAll } from './procs.js';
 import { runConfiguration } from './scenario.js';
 import { runScheduleBench, type ScheduleBenchResult, scheduleTables } from './schedule-report.js';
 import { type BrokerKind, type CpuPerRound, emptyResult, type RunResult } from './stats.js';
+import { measureWebLoad, type WebLoadResult, webLoadTable } from './web-load.js';
 
 const TARGET_RATIO = 1.3;
 
@@ -42,6 +44,9 @@ function parseCli() {
       'schedule-rounds': { type: 'string', default: '5' },
       'timer-seconds': { type: 'string', default: '20' },
       'announce-n': { type: 'string', default: '1000' },
+      'web-villages': { type: 'string', default: '14' },
+      'web-per-village': { type: 'string', default: '3' },
+      'web-rounds': { type: 'string', default: '3' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -50,7 +55,8 @@ function parseCli() {
       'npm run bench -- [--n 100,1000] [--brokers embedded,mosquitto] [--rounds 10] [--warmup 1]\n' +
         '                 [--play-ms 3000] [--direct] [--timeout <s per configuration>] [--cpu-prof <dir>]\n' +
         '                 [--only bulletin|schedule] [--schedule-start-n 100] [--schedule-n 1000]\n' +
-        '                 [--schedule-rounds 5] [--timer-seconds 20] [--only announce] [--announce-n 1000]',
+        '                 [--schedule-rounds 5] [--timer-seconds 20] [--only announce] [--announce-n 1000]\n' +
+        '                 [--only web] [--web-villages 14] [--web-per-village 3] [--web-rounds 3]',
     );
     process.exit(0);
   }
@@ -68,13 +74,21 @@ function parseCli() {
   }
   const rounds = int('rounds', values.rounds, 1, 1000);
   const only = values.only;
-  if (only !== undefined && only !== 'bulletin' && only !== 'schedule' && only !== 'announce')
-    throw new Error(`--only: bulletin, schedule or announce, not "${only}"`);
+  if (only !== undefined && !['bulletin', 'schedule', 'announce', 'web'].includes(only))
+    throw new Error(`--only: bulletin, schedule, announce or web, not "${only}"`);
   return {
     bulletin: only === undefined || only === 'bulletin',
     announce:
       only === undefined || only === 'announce'
         ? { n: int('announce-n', values['announce-n'], 1, 5000) }
+        : null,
+    web:
+      only === undefined || only === 'web'
+        ? {
+            villages: int('web-villages', values['web-villages'], 1, 200),
+            perVillage: int('web-per-village', values['web-per-village'], 1, 50),
+            rounds: int('web-rounds', values['web-rounds'], 1, 20),
+          }
         : null,
     schedule:
       only === undefined || only === 'schedule'
@@ -244,6 +258,15 @@ async function main(): Promise<number> {
     }).catch((err: unknown) => ({ status: 'failed' as const, error: String(err) }));
   }
 
+  let web: WebLoadResult | { status: 'failed'; error: string } | null = null;
+  if (cli.web) {
+    log('[web] starting');
+    web = await measureWebLoad({ ...cli.web, log: (line) => log(`[web] ${line}`) }).catch((err: unknown) => ({
+      status: 'failed' as const,
+      error: String(err),
+    }));
+  }
+
   if (cli.bulletin) {
     console.log(resultsTable(runs));
     console.log('');
@@ -268,6 +291,10 @@ async function main(): Promise<number> {
     console.log('');
     console.log('status' in announce ? `announce: FAILED: ${announce.error}` : announceTable(announce));
   }
+  if (web) {
+    console.log('');
+    console.log('status' in web ? `web: FAILED: ${web.error}` : webLoadTable(web));
+  }
   console.log(
     JSON.stringify({
       n: head?.n ?? null,
@@ -280,12 +307,14 @@ async function main(): Promise<number> {
       runs,
       schedule,
       announce,
+      web,
     }),
   );
   const scheduleFailed =
     schedule && (schedule.start.status === 'failed' || schedule.fleet.status === 'failed');
   const announceFailed = announce !== null && 'status' in announce;
-  return runs.some((r) => r.status === 'failed') || scheduleFailed || announceFailed ? 1 : 0;
+  const webFailed = web !== null && 'status' in web;
+  return runs.some((r) => r.status === 'failed') || scheduleFailed || announceFailed || webFailed ? 1 : 0;
 }
 
 process.on('exit', killAll);

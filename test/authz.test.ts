@@ -60,6 +60,7 @@ const MATRIX: Record<string, string> = {
   'DELETE /api/zones/:id': 'A',
   'GET /api/receivers': 'AEPOV',
   'GET /api/receivers/:id': 'AEPOV',
+  'GET /api/receivers/events': 'AEPOV',
   'POST /api/receivers': 'A',
   'PATCH /api/receivers/:id': 'A',
   'DELETE /api/receivers/:id': 'A',
@@ -179,7 +180,9 @@ async function call(
   const hasBody = ['POST', 'PUT', 'PATCH'].includes(method);
   if (hasBody) headers['content-type'] = 'application/json';
   const res = await fetch(tc.url + path, { method, headers, ...(hasBody ? { body: '{}' } : {}) });
-  const text = method === 'HEAD' ? '' : await res.text();
+  // A live stream (Server-Sent Events) never ends: its status is the answer.
+  const stream = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  const text = method === 'HEAD' || stream ? '' : await res.text();
   let error: string | undefined;
   try {
     error = text ? (JSON.parse(text) as { error?: string }).error : undefined;

@@ -54,6 +54,7 @@ export const POLICY: Readonly<Record<string, Rule>> = {
   'DELETE /api/zones/:id': ADMIN,
   'GET /api/receivers': READ,
   'GET /api/receivers/:id': READ,
+  'GET /api/receivers/events': READ,
   'POST /api/receivers': ADMIN,
   'PATCH /api/receivers/:id': ADMIN,
   'DELETE /api/receivers/:id': ADMIN,

@@ -43,6 +43,12 @@ export interface FleetEvents {
    * with exactly its new rights; generated broker files are rewritten.
    */
   access: [receiverId: string];
+  /**
+   * Something an officer sees of the receiver may have changed: online/offline, what it plays,
+   * volume, signal, name, zone, adoption, or it was removed. Emitted at every such update, often
+   * many per second: listeners throttle (the live stream of GET /api/receivers/events does).
+   */
+  changed: [receiverId: string];
 }
 
 /** What a broker needs to decide a receiver's rights (see src/mqtt/acl.ts). */
@@ -287,6 +293,15 @@ export function createFleet(deps: {
     return true;
   }
 
+  /** Tells listeners (the live stream) that `id` changed; a listener's failure is only logged. */
+  function changed(id: string): void {
+    try {
+      emitter.emit('changed', id);
+    } catch (err) {
+      log.error({ err, receiverId: id }, 'fleet: a change listener failed');
+    }
+  }
+
   /** Tells listeners (brokers) that `id`'s rights changed; a listener's failure is only logged. */
   function accessChanged(id: string): void {
     try {
@@ -331,6 +346,7 @@ export function createFleet(deps: {
     else resetSession(input.id);
     log.info({ receiverId: input.id, zoneId: input.zoneId }, 'fleet: receiver adopted, credentials issued');
     accessChanged(input.id);
+    changed(input.id);
     const r = requireReceiver(input.id);
     await publishConfig(r);
     return { receiver: r, credentials: issued };
@@ -448,6 +464,7 @@ export function createFleet(deps: {
       const moved = patch.zoneId !== undefined && patch.zoneId !== r.zoneId;
       // Its old zone subscription must not survive the move: the broker drops the connection.
       if (moved) accessChanged(id);
+      changed(id);
       const updated = requireReceiver(id);
       if (updated.adoption === 'adopted') await publishConfig(updated);
       return { receiver: updated, credentials: null };
@@ -463,6 +480,7 @@ export function createFleet(deps: {
       playing.delete(id);
       kids.delete(id);
       accessChanged(id);
+      changed(id);
       // Tell the device it is no longer adopted, so it leaves its zone and all-receiver topics.
       await publishConfig({ ...r, adoption: 'pending', zoneId: null });
     },
@@ -479,6 +497,7 @@ export function createFleet(deps: {
       resetSession(id);
       log.info({ receiverId: id }, 'fleet: credentials re-issued; the old password no longer works');
       accessChanged(id);
+      changed(id);
       return { receiver: requireReceiver(id), credentials: issued };
     },
 
@@ -487,6 +506,7 @@ export function createFleet(deps: {
       const had = credentials.revoke(id);
       log.info({ receiverId: id, had }, 'fleet: credentials revoked');
       accessChanged(id);
+      changed(id);
       return requireReceiver(id);
     },
 
@@ -572,6 +592,7 @@ export function createFleet(deps: {
         playing.delete(receiverId);
       }
       scheduleFlush();
+      changed(receiverId);
       // Listeners work from memory (isOnline, the tracked deliveries): no need to write first,
       // so a thousand receivers reconnecting at once still cost a few batched transactions.
       if (online && (newSession || !wasOnline)) {
@@ -583,6 +604,8 @@ export function createFleet(deps: {
       if (!live.has(receiverId)) return;
       if (now) playing.set(receiverId, now);
       else if (playing.get(receiverId)?.commandId === commandId) playing.delete(receiverId);
+      else return;
+      changed(receiverId);
     },
 
     async publishAllConfigs() {
@@ -609,6 +632,7 @@ export function createFleet(deps: {
         clockSkewMs: null,
       });
       scheduleFlush();
+      changed(id);
     },
     setPlaybackCheck(
       check: (

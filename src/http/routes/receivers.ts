@@ -9,7 +9,9 @@ import { provisioningBundle } from '../../domain/fleet/provisioning.js';
 import type { Receiver } from '../../domain/fleet/repo.js';
 import { badRequest } from '../../errors.js';
 import { CONTROLLER_USERNAME } from '../../mqtt/broker.js';
+import { sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
+import { createReceiverEventHub } from '../receiver-events.js';
 import {
   idParams,
   patchedReceiverSchema,
@@ -39,6 +41,15 @@ const routes: RoutePlugin = async (app, { services }) => {
       throw badRequest('reserved_id', `"${id}" is the controller's own MQTT name; choose another id.`);
   };
   const noStore = { 'cache-control': 'no-store' };
+  const hub = createReceiverEventHub({
+    fleet,
+    bulletins: services.bulletins,
+    log: app.log,
+    // well inside the idle timeout that would otherwise close a quiet stream
+    heartbeatMs: Math.min(15_000, (services.config.HTTP_IDLE_TIMEOUT_S * 1000) / 2),
+  });
+  // The streams never end by themselves: end them before the server waits for its connections.
+  app.addHook('preClose', async () => hub.close());
 
   app.get(
     '',
@@ -57,6 +68,32 @@ const routes: RoutePlugin = async (app, { services }) => {
       const zones = request.user!.zones;
       const items = fleet.listReceivers(request.query);
       return { items: zones ? items.filter((r) => r.zoneId !== null && zones.includes(r.zoneId)) : items };
+    },
+  );
+
+  app.get(
+    '/events',
+    {
+      schema: {
+        tags,
+        summary: "Live receiver status as Server-Sent Events, limited to the officer's zones",
+        description:
+          'First `snapshot` ({at, zones: [{id, name}], receivers}), then `receiver` (one receiver: id, name, zoneId, adoption, ' +
+          'online, lastSeen, volume, signal, nowPlaying {bulletinId, title, priority, play, startedAt}) each ' +
+          'time what an officer sees of it changes (batched, at most about 3 per second), and `removed` ({id}) ' +
+          'when it was deleted or moved out of their zones. A comment every 15 s keeps proxies open; the ' +
+          'stream ends when the session does. Reconnect (EventSource does) for a fresh snapshot.',
+        produces: ['text/event-stream'],
+        response: { 401: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const presented = sessionToken(request);
+      hub.stream(request, reply, {
+        zones: request.user!.zones,
+        alive: () =>
+          presented !== null && services.auth.sessions.verify(presented.token, presented.kind) !== null,
+      });
     },
   );
 

@@ -1,0 +1,210 @@
+/**
+ * The receivers' live state for Today: a Server-Sent Events stream (GET /api/receivers/events: a
+ * snapshot, then one event per change) so the page follows the fleet without reloading. When the
+ * stream is unavailable (an old proxy buffering it, a network cut) the page polls GET /api/receivers
+ * every 5 s and keeps trying the stream again; the first snapshot that arrives stops the polling.
+ */
+import { type Signal, signal } from '@preact/signals';
+import { api } from '../api';
+
+/** One receiver as Today shows it (the stream's `receiver` event). */
+export interface LiveReceiver {
+  id: string;
+  name: string;
+  zoneId: string | null;
+  adoption: 'pending' | 'adopted';
+  online: boolean;
+  lastSeen: string | null;
+  volume: number | null;
+  signal: { link: string; rssi: number | null } | null;
+  nowPlaying: {
+    bulletinId: string | null;
+    title: string | null;
+    priority: string;
+    play: number;
+    startedAt: string;
+  } | null;
+}
+
+export type LiveMode = 'connecting' | 'live' | 'polling';
+
+export interface LiveZone {
+  id: string;
+  name: string;
+}
+
+export interface LiveStore {
+  receivers: Signal<ReadonlyMap<string, LiveReceiver>>;
+  /** the villages the officer may see, from the stream's snapshot (null: not from it) */
+  zones: Signal<LiveZone[] | null>;
+  /** whether the page is following the stream, or polling */
+  mode: Signal<LiveMode>;
+  /** set when a poll failed: the words to show */
+  error: Signal<string>;
+  /** true once a first state (snapshot or poll) arrived */
+  loaded: Signal<boolean>;
+  stop(): void;
+}
+
+const POLL_MS = 5000;
+/** after the stream closed for good (not a passing drop EventSource retries itself) */
+const RETRY_STREAM_MS = 10_000;
+
+interface PolledReceiver extends Omit<LiveReceiver, 'nowPlaying'> {
+  nowPlaying: { bulletinId?: string; priority: string; play: number; startedAt: string } | null;
+}
+
+/**
+ * Starts following the fleet. `onChange(before, after)` is told of each receiver change (for
+ * refreshing what just aired when a play ends).
+ */
+export function startLive(
+  onChange: (before: LiveReceiver | undefined, after: LiveReceiver | undefined) => void = () => {},
+): LiveStore {
+  const receivers = signal<ReadonlyMap<string, LiveReceiver>>(new Map());
+  const zones = signal<LiveZone[] | null>(null);
+  const mode = signal<LiveMode>('connecting');
+  const error = signal('');
+  const loaded = signal(false);
+  let source: EventSource | null = null;
+  let pollTimer: ReturnType<typeof setInterval> | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
+
+  function replaceAll(list: LiveReceiver[]): void {
+    const before = receivers.value;
+    const next = new Map(list.map((r) => [r.id, r]));
+    receivers.value = next;
+    loaded.value = true;
+    for (const [id, r] of next)
+      if (JSON.stringify(before.get(id)) !== JSON.stringify(r)) onChange(before.get(id), r);
+    for (const [id, r] of before) if (!next.has(id)) onChange(r, undefined);
+  }
+  function upsert(r: LiveReceiver): void {
+    const next = new Map(receivers.value);
+    const before = next.get(r.id);
+    next.set(r.id, r);
+    receivers.value = next;
+    onChange(before, r);
+  }
+  function remove(id: string): void {
+    const next = new Map(receivers.value);
+    const before = next.get(id);
+    if (!next.delete(id)) return;
+    receivers.value = next;
+    onChange(before, undefined);
+  }
+
+  async function poll(): Promise<void> {
+    try {
+      const res = await api<{ items: PolledReceiver[] }>('GET', '/api/receivers');
+      if (stopped || mode.value === 'live') return;
+      const known = receivers.value;
+      replaceAll(
+        res.items.map((r) => ({
+          ...r,
+          nowPlaying: r.nowPlaying
+            ? {
+                ...r.nowPlaying,
+                bulletinId: r.nowPlaying.bulletinId ?? null,
+                // the stream named it; polling does not: keep the title while the same bulletin plays
+                title:
+                  known.get(r.id)?.nowPlaying?.bulletinId === r.nowPlaying.bulletinId
+                    ? (known.get(r.id)?.nowPlaying?.title ?? null)
+                    : null,
+              }
+            : null,
+        })),
+      );
+      error.value = '';
+    } catch (err) {
+      if (!stopped) error.value = (err as Error).message;
+    }
+  }
+  function startPolling(): void {
+    if (stopped || pollTimer) return;
+    mode.value = 'polling';
+    void poll();
+    pollTimer = setInterval(() => void poll(), POLL_MS);
+  }
+  function stopPolling(): void {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  const parse = <T>(e: Event): T | null => {
+    try {
+      return JSON.parse((e as MessageEvent<string>).data) as T;
+    } catch {
+      return null;
+    }
+  };
+
+  function connect(): void {
+    if (stopped) return;
+    if (typeof EventSource === 'undefined') {
+      startPolling();
+      return;
+    }
+    const es = new EventSource('/api/receivers/events');
+    source = es;
+    es.addEventListener('snapshot', (e) => {
+      const data = parse<{ receivers: LiveReceiver[]; zones?: LiveZone[] }>(e);
+      if (!data) return;
+      stopPolling();
+      mode.value = 'live';
+      error.value = '';
+      if (data.zones) zones.value = data.zones;
+      replaceAll(data.receivers);
+    });
+    es.addEventListener('receiver', (e) => {
+      const r = parse<LiveReceiver>(e);
+      if (r) upsert(r);
+    });
+    es.addEventListener('removed', (e) => {
+      const r = parse<{ id: string }>(e);
+      if (r) remove(r.id);
+    });
+    es.onerror = () => {
+      if (stopped) return;
+      // Dropped: the browser retries the stream itself (CONNECTING); meanwhile, poll. Refused (a
+      // 401, a proxy answering something else: CLOSED): poll, and try the stream again later.
+      startPolling();
+      if (es.readyState === EventSource.CLOSED) {
+        source = null;
+        if (!retryTimer)
+          retryTimer = setTimeout(() => {
+            retryTimer = null;
+            connect();
+          }, RETRY_STREAM_MS);
+      }
+    };
+  }
+
+  // Back on the network: try the stream at once rather than at the next retry.
+  const onOnline = () => {
+    if (source === null && !stopped) {
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      connect();
+    }
+  };
+  window.addEventListener('online', onOnline);
+  connect();
+
+  return {
+    receivers,
+    zones,
+    mode,
+    error,
+    loaded,
+    stop() {
+      stopped = true;
+      source?.close();
+      source = null;
+      stopPolling();
+      if (retryTimer) clearTimeout(retryTimer);
+      window.removeEventListener('online', onOnline);
+    },
+  };
+}
