@@ -40,6 +40,8 @@ export async function installWebApp(app: FastifyInstance, root: string | null): 
     root,
     prefix: '/',
     wildcard: true,
+    // the build wrote .br and .gz beside each file (vite.config.ts)
+    preCompressed: true,
     index: ['index.html'],
     schemaHide: true,
     setHeaders(res, path) {

@@ -3,19 +3,47 @@
  * served by the controller at `/`. A service worker (vite-plugin-pwa) caches the app shell so a
  * second visit starts from the phone, not the 3G link; the API is never cached.
  */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+const outDir = fileURLToPath(new URL('../../../dist/web', import.meta.url));
+
+/** Writes .br and .gz beside each text file, which the controller serves as they are (no CPU per request). */
+function precompress() {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? walk(p) : [p];
+    });
+  return {
+    name: 'loalang-precompress',
+    apply: 'build' as const,
+    closeBundle() {
+      for (const file of walk(outDir).filter((f) => /\.(js|css|html|svg|webmanifest|json)$/.test(f))) {
+        const bytes = readFileSync(file);
+        if (bytes.length < 512) continue;
+        writeFileSync(`${file}.gz`, gzipSync(bytes, { level: 9 }));
+        writeFileSync(
+          `${file}.br`,
+          brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+        );
+      }
+    },
+  };
+}
 
 export default defineConfig({
   root,
   base: '/',
   publicDir: 'public',
   build: {
-    outDir: fileURLToPath(new URL('../../../dist/web', import.meta.url)),
+    outDir,
     emptyOutDir: true,
     target: 'es2020',
     sourcemap: false,
@@ -24,6 +52,7 @@ export default defineConfig({
   // `npm run dev:web`: the app with hot reload, the API from a controller on :8080 (npm run dev)
   server: { proxy: { '/api': 'http://127.0.0.1:8080', '/docs': 'http://127.0.0.1:8080' } },
   plugins: [
+    precompress(),
     preact({ prerender: { enabled: false } }),
     VitePWA({
       registerType: 'autoUpdate',

@@ -91,9 +91,12 @@ export async function login(username: string, password: string): Promise<void> {
 
 export async function loadMe(): Promise<Me | null> {
   try {
+    // Both at once: on a 150 ms link each round trip saved is felt before the first screen.
+    const csrf = csrfToken ? null : api<{ csrfToken: string }>('GET', '/api/auth/csrf').catch(() => null);
     const m = await api<Me>('GET', '/api/auth/me');
-    if (!csrfToken) {
-      csrfToken = (await api<{ csrfToken: string }>('GET', '/api/auth/csrf')).csrfToken;
+    const got = await csrf;
+    if (got) {
+      csrfToken = got.csrfToken;
       sessionStorage.setItem('csrf', csrfToken);
     }
     me.value = m;

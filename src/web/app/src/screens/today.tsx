@@ -14,10 +14,9 @@ import { Approvals, JustAired, Next, OfflineAlert, Stops, when } from '../today/
 import { s } from '../today/strings';
 import '../today/today.css';
 
-export interface Zone {
-  id: string;
-  name: string;
-}
+import type { Zone } from '../types';
+
+export type { Receiver, Zone } from '../types';
 
 function stateOf(r: LiveReceiver): 'offline' | 'playing' | 'idle' {
   return !r.online ? 'offline' : r.nowPlaying ? 'playing' : 'idle';
