@@ -1,10 +1,121 @@
-import { t } from '../i18n';
+/**
+ * More: the rest of the app behind one menu — receivers, as-run log, officers and audit (admins),
+ * my account, language. Each screen is its own lazy chunk.
+ */
+import { ErrorBoundary, lazy, Route, Router } from 'preact-iso';
+import { hasRole } from '../api';
+import { lang, setLang, strings } from '../i18n';
+import '../account/account.css';
 
-/** Placeholder until this screen is built (issue 10). */
+const Account = lazy(() => import('../account/account').then((m) => m.Account));
+const Officers = lazy(() => import('../admin/officers').then((m) => m.Officers));
+const Audit = lazy(() => import('../admin/audit').then((m) => m.Audit));
+
+export const s = strings(
+  {
+    title: 'Thêm',
+    receivers: 'Cụm loa',
+    receiversHint: 'Nhận, đăng ký, đổi tên, âm lượng',
+    asrun: 'Nhật ký phát',
+    asrunHint: 'Đã phát, bị cắt, bị lỡ; xuất CSV',
+    officers: 'Cán bộ',
+    officersHint: 'Tài khoản, vai trò, thôn được phụ trách',
+    audit: 'Nhật ký hệ thống',
+    auditHint: 'Ai đã làm gì, khi nào',
+    account: 'Tài khoản của tôi',
+    accountHint: 'Đổi mật khẩu, đặt mã PIN',
+    language: 'Ngôn ngữ',
+    soon: 'Màn hình này đang được xây dựng.',
+    back: '‹ Thêm',
+  },
+  {
+    title: 'More',
+    receivers: 'Receivers',
+    receiversHint: 'Adopt, register, rename, volume',
+    asrun: 'As-run log',
+    asrunHint: 'Aired, cut, missed; CSV export',
+    officers: 'Officers',
+    officersHint: 'Accounts, roles, villages',
+    audit: 'Audit log',
+    auditHint: 'Who did what, when',
+    account: 'My account',
+    accountHint: 'Change password, set PIN',
+    language: 'Language',
+    soon: 'This screen is being built.',
+    back: '‹ More',
+  },
+);
+
+/** The way back to the menu, at the top of every screen under More. */
+export function BackToMore() {
+  return (
+    <a href="/more" class="more-back">
+      {s('back')}
+    </a>
+  );
+}
+
+function Menu() {
+  const admin = hasRole();
+  const items: { href: string; title: 'receivers' | 'asrun' | 'officers' | 'audit' | 'account' }[] = [
+    { href: '/more/receivers', title: 'receivers' },
+    { href: '/programs/asrun', title: 'asrun' },
+    ...(admin
+      ? ([
+          { href: '/more/officers', title: 'officers' },
+          { href: '/more/audit', title: 'audit' },
+        ] as const)
+      : []),
+    { href: '/more/account', title: 'account' },
+  ];
+  return (
+    <section class="more">
+      <h1>{s('title')}</h1>
+      <ul class="more-menu">
+        {items.map((i) => (
+          <li key={i.href}>
+            <a href={i.href}>
+              <span class="title">{s(i.title)}</span>
+              <span class="hint">{s(`${i.title}Hint`)}</span>
+            </a>
+          </li>
+        ))}
+      </ul>
+      <fieldset class="more-lang">
+        <legend>{s('language')}</legend>
+        <button type="button" aria-pressed={lang.value === 'vi'} onClick={() => setLang('vi')}>
+          Tiếng Việt
+        </button>
+        <button type="button" aria-pressed={lang.value === 'en'} onClick={() => setLang('en')}>
+          English
+        </button>
+      </fieldset>
+    </section>
+  );
+}
+
+/** Until the receivers screen (src/web/app/src/receivers/) is merged. */
+function Soon() {
+  return (
+    <section class="more">
+      <BackToMore />
+      <h1>{s('receivers')}</h1>
+      <p class="muted">{s('soon')}</p>
+    </section>
+  );
+}
+
 export function More() {
   return (
-    <section>
-      <h1>{t('nav.more')}</h1>
-    </section>
+    <ErrorBoundary>
+      <Router>
+        <Route path="/" component={Menu} />
+        <Route path="/account" component={Account} />
+        <Route path="/officers/*" component={Officers} />
+        <Route path="/audit" component={Audit} />
+        <Route path="/receivers/*" component={Soon} />
+        <Route default component={Menu} />
+      </Router>
+    </ErrorBoundary>
   );
 }
