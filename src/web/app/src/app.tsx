@@ -92,6 +92,7 @@ export function App() {
             <Route path="/announce/*" component={Announce} />
             <Route path="/library/*" component={Library} />
             <Route path="/programs/*" component={Programs} />
+            <Route path="/more" component={More} />
             <Route path="/more/*" component={More} />
             <Route default component={Today} />
           </Router>

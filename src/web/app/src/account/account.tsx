@@ -126,6 +126,15 @@ function ChangePassword() {
   return (
     <form class="stack card" onSubmit={submit} aria-labelledby="acct-pw">
       <h2 id="acct-pw">{s('pwTitle')}</h2>
+      {/* for password managers: which account this new password belongs to */}
+      <input
+        type="text"
+        name="username"
+        autocomplete="username"
+        value={me.value?.username ?? ''}
+        readOnly
+        hidden
+      />
       <Field name="currentPassword" label={s('current')} value={current} autocomplete="current-password" />
       <Field name="newPassword" label={s('next')} value={next} autocomplete="new-password" />
       <Field name="newPasswordAgain" label={s('again')} value={again} autocomplete="new-password" />

@@ -111,8 +111,11 @@ export function More() {
       <Router>
         <Route path="/" component={Menu} />
         <Route path="/account" component={Account} />
+        {/* "/x/*" does not match "/x" in preact-iso: each screen with sub-pages is listed twice */}
+        <Route path="/officers" component={Officers} />
         <Route path="/officers/*" component={Officers} />
         <Route path="/audit" component={Audit} />
+        <Route path="/receivers" component={Soon} />
         <Route path="/receivers/*" component={Soon} />
         <Route default component={Menu} />
       </Router>
