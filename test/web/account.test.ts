@@ -37,6 +37,7 @@ describe.skipIf(!hasChromium)('my account in the phone app', () => {
     await page.getByLabel('Mã thiết lập').fill('AAAA-BBBB-CCCC');
     await page.getByLabel('Mật khẩu quản trị viên').fill(first);
     await page.getByLabel('Nhập lại mật khẩu').fill(first);
+    await screenshot(page, 'setup');
     await page.getByRole('button', { name: 'Tạo quản trị viên và đăng nhập' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('Mã thiết lập không đúng');
     // typed in lower case with spaces, as from a phone keyboard: still the code

@@ -164,6 +164,13 @@ describe.skipIf(!hasChromium)('admin screens in the phone app', () => {
       .poll(() => page.locator('[data-action="login refused: bad_credentials"]').count())
       .toBeGreaterThan(0);
     expect(await page.locator('.audit-list li:not([data-action^="login"])').count()).toBe(0);
+    // in words, not the recorded codes
+    expect(await page.locator('[data-action="login (cookie)"]').first().textContent()).toContain(
+      'Đăng nhập (ứng dụng)',
+    );
+    expect(
+      await page.locator('[data-action="login refused: bad_credentials"]').first().textContent(),
+    ).toContain('Đăng nhập bị từ chối: sai mật khẩu');
     await screenshot(page, 'audit');
     const href = await page.getByRole('link', { name: 'Xuất CSV' }).getAttribute('href');
     expect(href).toMatch(/^\/api\/audit\/export\?action=login&format=csv$/);

@@ -34,7 +34,18 @@ const s = strings(
     more: 'Xem thêm',
     none: 'Không có dòng nào khớp bộ lọc.',
     from: 'từ {ip}',
-    system: 'hệ thống',
+    login: 'Đăng nhập ({via})',
+    refused: 'Đăng nhập bị từ chối: {why}',
+    setup: 'Thiết lập lần đầu: tạo quản trị viên',
+    setupRefused: 'Thiết lập lần đầu bị từ chối: {why}',
+    'via.cookie': 'ứng dụng',
+    'via.bearer': 'API',
+    'why.bad_credentials': 'sai mật khẩu',
+    'why.locked_here': 'tạm dừng từ địa chỉ này',
+    'why.account_locked': 'tài khoản tạm khoá',
+    'why.account_disabled': 'tài khoản đã khoá',
+    'why.bad_setup_code': 'sai mã thiết lập',
+    'why.already_set_up': 'đã thiết lập rồi',
   },
   {
     title: 'Audit log',
@@ -48,9 +59,47 @@ const s = strings(
     more: 'Show more',
     none: 'No line matches the filter.',
     from: 'from {ip}',
-    system: 'system',
+    login: 'Logged in ({via})',
+    refused: 'Login refused: {why}',
+    setup: 'First set-up: admin created',
+    setupRefused: 'First set-up refused: {why}',
+    'via.cookie': 'app',
+    'via.bearer': 'API',
+    'why.bad_credentials': 'wrong password',
+    'why.locked_here': 'paused from this address',
+    'why.account_locked': 'account locked',
+    'why.account_disabled': 'account disabled',
+    'why.bad_setup_code': 'wrong set-up code',
+    'why.already_set_up': 'already set up',
   },
 );
+
+type Key = Parameters<typeof s>[0];
+/** The codes that have words above (the rest show as recorded). */
+const CODES = new Set<string>([
+  'via.cookie',
+  'via.bearer',
+  'why.bad_credentials',
+  'why.locked_here',
+  'why.account_locked',
+  'why.account_disabled',
+  'why.bad_setup_code',
+  'why.already_set_up',
+]);
+const word = (prefix: 'via' | 'why', code: string): string =>
+  CODES.has(`${prefix}.${code}`) ? s(`${prefix}.${code}` as Key) : code;
+
+/** The words for the actions an officer reads most (logins, set-up); others as recorded. */
+function describe(action: string): string | null {
+  let m = /^login \((\w+)\)$/.exec(action);
+  if (m) return s('login', { via: word('via', m[1]!) });
+  m = /^login refused: (\w+)$/.exec(action);
+  if (m) return s('refused', { why: word('why', m[1]!) });
+  if (action === 'first-run set-up: admin created') return s('setup');
+  m = /^first-run set-up refused: (\w+)$/.exec(action);
+  if (m) return s('setupRefused', { why: word('why', m[1]!) });
+  return null;
+}
 
 /** A date input's day (local midnight on the phone) as an ISO time with its offset. */
 function dayStart(day: string, plusDays = 0): string {
@@ -194,11 +243,12 @@ export function Audit() {
       <ol class="audit-list">
         {entries.value?.map((e) => (
           <li key={e.id} data-action={e.action}>
-            <span class="what">{e.action}</span>
+            <span class="what">{describe(e.action) ?? e.action}</span>
             {e.subject && <span class="subject">{e.subject}</span>}
             <span class="muted meta">
-              {formatDateTime(e.at)} · {e.username ?? s('system')}
-              {e.ip ? ` · ${s('from', { ip: e.ip })}` : ''}
+              {[formatDateTime(e.at), e.username, e.ip ? s('from', { ip: e.ip }) : null]
+                .filter(Boolean)
+                .join(' · ')}
             </span>
           </li>
         ))}
