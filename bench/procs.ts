@@ -101,6 +101,8 @@ export interface ControllerProcess {
   warnings(): string[];
   /** the last lines it printed, for error messages */
   tail(): string;
+  /** 'running', or how it exited ('code 1', 'signal SIGKILL') */
+  exitState(): string;
   /** SIGTERM (then SIGKILL after 15 s); removes the data directory unless it was given or `keepData` */
   stop(opts?: { keepData?: boolean }): Promise<void>;
   /** SIGKILL, as a crash: no clean shutdown, the data directory stays */
@@ -166,6 +168,12 @@ export async function startControllerProcess(opts: {
   child.stderr?.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const tail = () => lines.slice(-15).join('\n');
+  const exitState = () =>
+    child.exitCode === null && child.signalCode === null
+      ? 'running'
+      : child.signalCode
+        ? `signal ${child.signalCode}`
+        : `code ${child.exitCode}`;
 
   const stop = async (how: { keepData?: boolean } = {}) => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -221,6 +229,7 @@ export async function startControllerProcess(opts: {
       secretsSchema.parse(JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8'))).brokerSecret,
     warnings: () => warnings,
     tail,
+    exitState,
     stop,
     kill,
   };

@@ -275,6 +275,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       seconds: Math.round((Date.now() - began) / 100) / 10,
       ...verdict,
     };
+  } catch (err) {
+    // What the controller said last: a failure here is otherwise hard to explain after the fact.
+    const exited = cp.exitState();
+    throw new Error(`${(err as Error).message}\ncontroller (${exited}) said last:\n${cp.tail()}`, {
+      cause: err,
+    });
   } finally {
     await Promise.all(receivers.map((r) => r.stop().catch(() => undefined)));
     await cp.stop({ keepData: true }).catch(() => undefined);

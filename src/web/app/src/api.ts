@@ -15,6 +15,8 @@ export interface Me {
 
 export const me = signal<Me | null>(null);
 let csrfToken = sessionStorage.getItem('csrf') ?? '';
+/** The CSRF token to send with a state-changing request made outside `api` (an XHR upload). */
+export const currentCsrf = (): string => csrfToken;
 
 export class ApiError extends Error {
   constructor(
@@ -61,10 +63,16 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     parsed = null;
   }
   if (!res.ok) {
-    const b = (parsed ?? {}) as { error?: string; details?: { path?: string; message?: string }[] };
+    const b = (parsed ?? {}) as { error?: string; details?: unknown };
     const code = b.error ?? '';
     if (res.status === 401 && path !== '/api/auth/login') me.value = null;
-    const detail = b.details?.map((d) => d.path?.replace(/^\//, '') || d.message).join(', ') ?? '';
+    // `details` is a list of field problems for validation errors, an object for some others
+    // (409 audio_in_use: { activeBulletins }).
+    const detail = Array.isArray(b.details)
+      ? (b.details as { path?: string; message?: string }[])
+          .map((d) => d.path?.replace(/^\//, '') || d.message)
+          .join(', ')
+      : '';
     throw new ApiError(res.status, code, explain(res.status, code, detail), parsed);
   }
   return parsed as T;

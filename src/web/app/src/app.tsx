@@ -22,6 +22,7 @@ const Announce = lazy(() => import('./screens/announce').then((m) => m.Announce)
 const Library = lazy(() => import('./screens/library').then((m) => m.Library));
 const Programs = lazy(() => import('./screens/programs').then((m) => m.Programs));
 const More = lazy(() => import('./screens/more').then((m) => m.More));
+const Receivers = lazy(() => import('./receivers/receivers').then((m) => m.Receivers));
 
 function BottomNav() {
   const { path } = useLocation();
@@ -89,9 +90,11 @@ export function App() {
         <ErrorBoundary>
           <Router>
             <Route path="/" component={Today} />
-            <Route path="/announce/*" component={Announce} />
-            <Route path="/library/*" component={Library} />
-            <Route path="/programs/*" component={Programs} />
+            <Route path="/announce/:rest*" component={Announce} />
+            <Route path="/library/:rest*" component={Library} />
+            <Route path="/programs/:rest*" component={Programs} />
+            <Route path="/more/receivers/:rest*" component={Receivers} />
+            {/* "/more/*" (not ":rest*") hands the rest of the path to More's own router */}
             <Route path="/more" component={More} />
             <Route path="/more/*" component={More} />
             <Route default component={Today} />

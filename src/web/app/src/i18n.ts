@@ -45,6 +45,16 @@ const vi = {
   'err.tts_unavailable': 'Không đọc được văn bản thành giọng nói lúc này. Hãy ghi âm giọng nói thay thế.',
   'err.unsupported_media': 'Định dạng tệp không dùng được. Hãy chọn MP3, WAV, OGG hoặc ghi âm lại.',
   'err.too_large': 'Tệp quá lớn.',
+  'err.audio_in_use':
+    'Âm thanh này đang được một thông báo hoặc lịch phát dùng. Dừng hoặc sửa thông báo đó trước rồi xoá.',
+  'err.not_found': 'Không tìm thấy mục này; có thể người khác vừa xoá. Tải lại danh sách.',
+  'err.receiver_exists': 'Mã cụm loa này đã được đăng ký rồi. Dùng "Cấp lại mật khẩu" nếu cần cài lại.',
+  'err.receiver_adopted': 'Cụm loa này đã được nhận rồi.',
+  'err.receiver_pending': 'Cụm loa chưa được nhận: hãy nhận nó vào một thôn trước.',
+  'err.reserved_id': 'Mã này là tên riêng của máy chủ; hãy chọn mã khác.',
+  'err.unreadable_audio': 'Không đọc được tệp âm thanh này (có thể bị hỏng). Hãy chọn tệp khác.',
+  'err.empty_file': 'Tệp rỗng. Hãy chọn tệp âm thanh khác.',
+  'err.audio_too_long': 'Âm thanh quá dài. Hãy cắt ngắn rồi tải lên lại.',
   'err.unknown': 'Có lỗi xảy ra ({code}). Thử lại; nếu vẫn lỗi, báo quản trị viên.',
 };
 type Key = keyof typeof vi;
@@ -90,6 +100,16 @@ const en: Record<Key, string> = {
   'err.tts_unavailable': 'Text-to-speech is not available now. Record your voice instead.',
   'err.unsupported_media': 'This file format cannot be used. Choose MP3, WAV, OGG or record again.',
   'err.too_large': 'The file is too large.',
+  'err.audio_in_use': 'A bulletin or program is using this audio. Stop or edit it first, then delete.',
+  'err.not_found': 'This item was not found; someone may have just deleted it. Reload the list.',
+  'err.receiver_exists':
+    'This receiver id is already registered. Use "Re-issue credentials" to reinstall it.',
+  'err.receiver_adopted': 'This receiver is already adopted.',
+  'err.receiver_pending': 'This receiver is not adopted yet: adopt it into a village first.',
+  'err.reserved_id': "This id is the server's own name; choose another.",
+  'err.unreadable_audio': 'This audio file cannot be read (it may be damaged). Choose another file.',
+  'err.empty_file': 'The file is empty. Choose another audio file.',
+  'err.audio_too_long': 'The audio is too long. Shorten it and upload again.',
   'err.unknown': 'Something went wrong ({code}). Retry; if it persists, tell your administrator.',
 };
 

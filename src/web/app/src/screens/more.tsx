@@ -1,6 +1,6 @@
 /**
- * More: the rest of the app behind one menu — receivers, as-run log, officers and audit (admins),
- * my account, language. Each screen is its own lazy chunk.
+ * More: the rest of the app behind one menu — receivers (admins; routed by app.tsx), as-run log,
+ * officers and audit (admins), my account, language. Each screen is its own lazy chunk.
  */
 import { ErrorBoundary, lazy, Route, Router } from 'preact-iso';
 import { hasRole } from '../api';
@@ -25,7 +25,6 @@ export const s = strings(
     account: 'Tài khoản của tôi',
     accountHint: 'Đổi mật khẩu, đặt mã PIN',
     language: 'Ngôn ngữ',
-    soon: 'Màn hình này đang được xây dựng.',
     back: '‹ Thêm',
   },
   {
@@ -41,7 +40,6 @@ export const s = strings(
     account: 'My account',
     accountHint: 'Change password, set PIN',
     language: 'Language',
-    soon: 'This screen is being built.',
     back: '‹ More',
   },
 );
@@ -58,7 +56,7 @@ export function BackToMore() {
 function Menu() {
   const admin = hasRole();
   const items: { href: string; title: 'receivers' | 'asrun' | 'officers' | 'audit' | 'account' }[] = [
-    { href: '/more/receivers', title: 'receivers' },
+    ...(admin ? ([{ href: '/more/receivers', title: 'receivers' }] as const) : []),
     { href: '/programs/asrun', title: 'asrun' },
     ...(admin
       ? ([
@@ -94,17 +92,6 @@ function Menu() {
   );
 }
 
-/** Until the receivers screen (src/web/app/src/receivers/) is merged. */
-function Soon() {
-  return (
-    <section class="more">
-      <BackToMore />
-      <h1>{s('receivers')}</h1>
-      <p class="muted">{s('soon')}</p>
-    </section>
-  );
-}
-
 export function More() {
   return (
     <ErrorBoundary>
@@ -115,8 +102,6 @@ export function More() {
         <Route path="/officers" component={Officers} />
         <Route path="/officers/*" component={Officers} />
         <Route path="/audit" component={Audit} />
-        <Route path="/receivers" component={Soon} />
-        <Route path="/receivers/*" component={Soon} />
         <Route default component={Menu} />
       </Router>
     </ErrorBoundary>
