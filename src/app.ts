@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { installAuditHook } from './http/audit.js';
 import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
+import { completeErrorResponses } from './http/openapi.js';
 import announcementRoutes from './http/routes/announcements.js';
 import approvalRoutes from './http/routes/approvals.js';
 import asRunRoutes from './http/routes/asrun.js';
@@ -102,13 +103,18 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
 
   // Swagger UI and its JSON are documentation, readable without a token.
   const routes: RouteEntry[] = [];
+  const rateLimited = new Set<string>();
   app.decorate('routeList', routes);
   app.addHook('onRoute', (route) => {
     // The docs, and the phone app's files (it asks for a login itself), are readable by anyone.
     if (route.url.startsWith('/docs') || route.url === '/*')
       route.config = { ...(route.config as object), public: true };
-    const isPublic = Boolean((route.config as { public?: boolean } | undefined)?.public);
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, public: isPublic });
+    const config = route.config as { public?: boolean; rateLimit?: unknown } | undefined;
+    const isPublic = Boolean(config?.public);
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url, public: isPublic });
+      if (config?.rateLimit) rateLimited.add(`${method} ${route.url}`);
+    }
   });
   await app.register(swagger, {
     openapi: {
@@ -130,7 +136,12 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) =>
+      completeErrorResponses(
+        jsonSchemaTransformObject(input) as Parameters<typeof completeErrorResponses>[0],
+        (method, url) => routes.some((r) => r.method === method && r.url === url && r.public),
+        (method, url) => rateLimited.has(`${method} ${url}`),
+      ) as ReturnType<typeof jsonSchemaTransformObject>,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

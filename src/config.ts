@@ -254,7 +254,7 @@ export const configSchema = z.object({
     .string()
     .min(10, 'at least 10 characters')
     .optional()
-    .describe('first-run admin password; unset → generated once and printed'),
+    .describe('first-run admin password; unset → the app asks for a one-time set-up code printed at start'),
   UPLOAD_MAX_BYTES: bytes.default(50 * 1024 * 1024).describe('largest audio upload'),
   AUDIO_MAX_DURATION_S: z.coerce
     .number()

@@ -61,8 +61,11 @@ export interface Controller {
   site: SiteLoader;
   /** answers receivers' time requests (docs/protocol.md §12) */
   timeSync: TimeResponder;
-  /** set when the first admin was created with a generated password (printed once) */
-  generatedAdminPassword: string | null;
+  /**
+   * the one-time first-run set-up code, when the controller started with no account and no
+   * ADMIN_PASSWORD (printed; entered in the app's "First set-up" to choose the admin's password)
+   */
+  setupCode: string | null;
   stop(): Promise<void>;
 }
 
@@ -432,7 +435,7 @@ export async function startController(
       schedules,
       site,
       timeSync,
-      generatedAdminPassword: admin.generatedPassword ?? null,
+      setupCode: admin.setupCode ?? null,
       stop: stopAll,
     };
   } catch (err) {

@@ -57,12 +57,12 @@ async function main(): Promise<void> {
     `  MQTT broker   ${controller.mqttUrl}${controller.broker ? '   (embedded)' : ''}`,
     `  Data          ${config.LOALANG_DATA_DIR}`,
   ];
-  if (controller.generatedAdminPassword) {
+  if (controller.setupCode) {
     lines.push(
       '',
-      '  First run: created user "admin" with the password below. It is shown only this once;',
-      '  write it down, or set ADMIN_PASSWORD before the first start.',
-      `      admin / ${controller.generatedAdminPassword}`,
+      '  First run: there is no account yet. Open the app, choose "Thiết lập lần đầu" (First set-up),',
+      '  enter this one-time code and choose the admin password (or set ADMIN_PASSWORD and restart):',
+      `      ${controller.setupCode}      (app: ${controller.httpUrl}/)`,
     );
   }
   console.log(`${lines.join('\n')}\n`);

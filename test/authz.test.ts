@@ -16,6 +16,9 @@ const PUBLIC = new Set([
   'HEAD /*',
   'GET /api/health',
   'POST /api/auth/login',
+  // first-run set-up: needs the one-time code from the controller's log, works once
+  'GET /api/auth/setup',
+  'POST /api/auth/setup',
   'GET /api/system/signing-key',
   'GET /api/audio/:id/content',
   'HEAD /api/audio/:id/content',

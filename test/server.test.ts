@@ -93,7 +93,7 @@ describe('npm start', () => {
     }
   });
 
-  it('starts with the embedded broker, prints the first admin password once, serves health, stops on SIGTERM', async () => {
+  it('starts with the embedded broker, prints a one-time set-up code (no default password), serves health, stops on SIGTERM', async () => {
     const [http, mqtt] = [await freePort(), await freePort()];
     const dir = dataDir();
     const env = {
@@ -103,25 +103,30 @@ describe('npm start', () => {
       MQTT_PORT: String(mqtt),
       LOALANG_DATA_DIR: dir,
     };
+    const CODE = /\b([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})\b/;
     const p = run('src/server.ts', [], env);
     await p.printed('loalang is running');
-    const password = /admin \/ (\S+)/.exec(p.output())?.[1];
-    expect(password).toBeTruthy();
+    const code = CODE.exec(p.output())?.[1];
+    expect(code).toBeTruthy();
     const health = await fetch(`http://127.0.0.1:${http}/api/health`);
     expect(await health.json()).toMatchObject({ status: 'ok', mqtt: 'connected' });
-    const login = await fetch(`http://127.0.0.1:${http}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password }),
-    });
-    expect(login.status).toBe(200);
+    const post = (path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${http}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const password = 'chosen-at-setup-123';
+    expect((await post('/api/auth/setup', { code, password })).status).toBe(201);
+    expect((await post('/api/auth/login', { username: 'admin', password })).status).toBe(200);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
 
-    // Second start on the same data: no new password printed.
+    // Second start on the same data: an account exists, so no code.
     const again = run('src/server.ts', [], env);
     await again.printed('loalang is running');
-    expect(again.output()).not.toMatch(/admin \//);
+    expect(again.output()).not.toMatch(CODE);
+    expect((await post('/api/auth/setup', { code, password: 'another-password-1' })).status).toBe(409);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
   });

@@ -1,13 +1,14 @@
 /**
  * Officers' authentication: accounts (`users.ts`), sessions and API tokens (`sessions.ts`).
- * The first admin's password comes from ADMIN_PASSWORD or is generated and printed once: there
- * is no default password.
+ * The first admin's password comes from ADMIN_PASSWORD, or the operator chooses it in the app with
+ * a one-time set-up code the controller prints (`setup.ts`): there is no default password.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../storage/db.js';
 import { type Confirmations, createConfirmations } from './confirmations.js';
 import type { Principal } from './roles.js';
 import { createSessions, type Sessions } from './sessions.js';
+import { createFirstRunSetup, type FirstRunSetup } from './setup.js';
 import { createUserStore, type UserRecord, type UserStore } from './users.js';
 
 export type { Principal, Role } from './roles.js';
@@ -23,8 +24,13 @@ export interface AuthService {
   users: UserStore;
   sessions: Sessions;
   confirmations: Confirmations;
-  /** Creates the first admin if there is no user yet; returns the generated password, if any. */
-  ensureAdmin(password?: string): Promise<{ created: boolean; generatedPassword?: string }>;
+  /** the first-run set-up by code, armed by `ensureAdmin` without a password */
+  setup: FirstRunSetup;
+  /**
+   * With no account yet: creates the admin with `password`, or without one arms the first-run
+   * set-up and returns its code (to print).
+   */
+  ensureAdmin(password?: string): Promise<{ created: boolean; setupCode?: string }>;
   login(
     username: string,
     password: string,
@@ -47,11 +53,22 @@ export function createAuthService(deps: {
     lockS: deps.lockS ?? 900,
   });
   const sessions = createSessions({ db: deps.db, ttlS: deps.tokenTtlS });
+  const setup = createFirstRunSetup(users);
   return {
     users,
     sessions,
+    setup,
     confirmations: createConfirmations(),
-    ensureAdmin: (password) => users.ensureAdmin(password),
+    async ensureAdmin(password) {
+      if (users.list().length > 0) return { created: false };
+      if (password) return users.ensureAdmin(password);
+      const setupCode = setup.arm();
+      deps.log.warn(
+        { setupCode },
+        'first run: no account yet and no ADMIN_PASSWORD; open the app and choose "First set-up" with this code',
+      );
+      return { created: false, setupCode };
+    },
     async login(username, password, opts = {}) {
       const user = await users.checkPassword(username, password, opts.ip ?? '');
       const { token, expiresAt } = sessions.open(user.id, opts.kind ?? 'bearer', opts.ip ?? '');

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, notFound } from '../errors.js';
 import { type Db, nowIso } from '../storage/db.js';
-import { hashPassword, randomSecret, verifyPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 import type { Role } from './roles.js';
 import { createLoginThrottle, createRecheckThrottle } from './throttle.js';
 
@@ -85,7 +85,8 @@ export class LoginRefused extends AppError {
 export const ACCOUNT_LOCK_FACTOR = 10;
 
 export interface UserStore {
-  ensureAdmin(password?: string): Promise<{ created: boolean; generatedPassword?: string }>;
+  /** Creates the admin "admin" with `password` when there is no account yet. */
+  ensureAdmin(password: string): Promise<{ created: boolean }>;
   list(): UserRecord[];
   get(id: string): UserRecord;
   create(input: UserInput): Promise<UserRecord>;
@@ -224,10 +225,9 @@ export function createUserStore(deps: {
     async ensureAdmin(password) {
       const count = (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
       if (count > 0) return { created: false };
-      const generated = password ? undefined : randomSecret(12);
-      await create({ username: 'admin', password: password ?? generated!, roles: ['admin'] });
+      await create({ username: 'admin', password, roles: ['admin'] });
       log.info('created the first admin user "admin"');
-      return generated ? { created: true, generatedPassword: generated } : { created: true };
+      return { created: true };
     },
 
     list: () => db.prepare<[], Row>('SELECT * FROM users ORDER BY username').all().map(toRecord),

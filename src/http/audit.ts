@@ -12,6 +12,7 @@ const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SKIP = new Set([
   '/api/auth/login',
   '/api/auth/logout',
+  '/api/auth/setup',
   // uploads, refused ones too, are recorded by the audio routes (with the audio id or the reason)
   '/api/audio',
   // the broker's callbacks (EMQX), one per MQTT connection and per uncached publish: they change nothing

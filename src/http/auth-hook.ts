@@ -57,7 +57,7 @@ export async function installAuth(app: FastifyInstance, services: Services, csrf
         'unauthorized',
         presented
           ? 'Your session has expired or was revoked; log in again.'
-          : 'Log in first: send "Authorization: Bearer <token>" or use the session cookie.',
+          : 'Log in first: send "Authorization: Bearer TOKEN" or use the session cookie.',
       );
     }
     request.user = user;

@@ -3,7 +3,8 @@
  * reviewed) in one place. The auth hook enforces it; `test/authz.test.ts` checks every route of the
  * app against it for every role and for anonymous callers.
  *
- * - routes marked `config: { public: true }` need no login (health, login, the public signing key,
+ * - routes marked `config: { public: true }` need no login (health, login, first-run set-up with its
+ *   one-time code, the public signing key,
  *   signed audio URLs, broker callbacks with their own secret) and are not listed here;
  * - `any`: every logged-in officer (a person: not an alert source, whose role 'alerter' passes only
  *   the routes that name it);

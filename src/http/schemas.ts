@@ -200,6 +200,12 @@ export const bulletinSchema = z
 
 /** A password an officer chooses: long enough to resist guessing, short enough to type on a phone. */
 export const passwordSchema = z.string().min(10, 'at least 10 characters').max(200);
+export const usernameSchema = z
+  .string()
+  .trim()
+  .min(2)
+  .max(64)
+  .regex(/^[\p{L}\p{N}._@-]+$/u, 'letters, digits, ".", "_", "@" or "-"');
 
 export const userSchema = z
   .object({

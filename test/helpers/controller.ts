@@ -57,7 +57,11 @@ export interface TestController {
 
 export async function startTestController(
   env: Record<string, string> = {},
-  opts: { dataDir?: string; keepData?: boolean; clock?: Clock } = {},
+  /**
+   * `firstRun`: started with no ADMIN_PASSWORD, so no account exists and the controller waits for
+   * its first-run set-up (`controller.setupCode`); `token` stays empty.
+   */
+  opts: { dataDir?: string; keepData?: boolean; clock?: Clock; firstRun?: boolean } = {},
 ): Promise<TestController> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'loalang-test-'));
   const config = loadConfig({
@@ -73,6 +77,7 @@ export async function startTestController(
     // no speech renditions unless a test asks (they would change which bytes receivers get)
     RENDITION_MAX_DURATION_S: '0',
     ...env,
+    ...(opts.firstRun ? { ADMIN_PASSWORD: '' } : {}),
   });
   const controller = await startController(
     config,
@@ -141,6 +146,7 @@ export async function startTestController(
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  if (opts.firstRun) return tc;
   const login = await api<{ token: string }>(
     'POST',
     '/api/auth/login',

@@ -46,7 +46,7 @@ export const audioRefInputSchema = z
   .trim()
   .min(1)
   .max(200)
-  .describe('audio id, "sha256:<hex>", or the name of an audio file in the library');
+  .describe('audio id, "sha256:" followed by the hex digest, or the name of an audio file in the library');
 
 export const programItemInputSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('audio'), audio: audioRefInputSchema }),

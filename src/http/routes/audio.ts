@@ -531,7 +531,7 @@ const routes: RoutePlugin = async (app, { services }) => {
           'unauthorized',
           device
             ? 'These receiver credentials are not valid (unknown, re-issued or revoked, or the receiver is not adopted).'
-            : 'A signed audio URL is for receivers: send their credentials with "Authorization: Basic".',
+            : 'A signed audio URL is for receivers: send their credentials with `Authorization: Basic`.',
         );
       }
       if (!lib.verifySignedUrl(id, exp, sig, rendition)) {
@@ -548,7 +548,7 @@ const routes: RoutePlugin = async (app, { services }) => {
       'unauthorized',
       presented
         ? 'Your session has expired; log in again.'
-        : 'Send "Authorization: Bearer <token>" or use a signed audio URL.',
+        : 'Send `Authorization: Bearer TOKEN` or use a signed audio URL.',
     );
   }
 
@@ -574,8 +574,8 @@ const routes: RoutePlugin = async (app, { services }) => {
       summary:
         'Download the audio bytes (bearer token, or signed URL with receiver credentials; Range and If-None-Match supported)',
       description:
-        'Needs either "Authorization: Bearer <token>" (an officer), or the exp and sig of a signed URL, as ' +
-        'handed to receivers in play commands, together with "Authorization: Basic" carrying the ' +
+        'Needs either `Authorization: Bearer TOKEN` (an officer), or the exp and sig of a signed URL, as ' +
+        'handed to receivers in play commands, together with `Authorization: Basic` carrying the ' +
         'credentials of an adopted receiver (its MQTT username and password). A signed URL alone is ' +
         'refused with 401. Answers 206 for one byte range, 304 when If-None-Match matches the ETag.',
       security: [{ bearer: [] }, { receiverBasic: [] }],

@@ -58,6 +58,9 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags: ['system'],
         summary: 'Audit log: who changed what, when, from where; newest first',
+        description:
+          'Every successful change through the API, every login (refused ones with the reason) and ' +
+          'upload. Filters combine; since/until are ISO 8601 times with an offset; page with limit/offset.',
         querystring: filterSchema.extend({
           limit: z.coerce.number().int().min(1).max(500).default(100),
           offset: z.coerce.number().int().min(0).default(0),
@@ -74,6 +77,9 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags: ['system'],
         summary: 'Export the audit log (filtered like the list) as CSV or NDJSON, up to 100 000 lines',
+        description:
+          'A download (Content-Disposition: attachment). CSV cells are quoted, and a cell starting with ' +
+          '= + - @ gets a leading apostrophe so a spreadsheet never runs it as a formula.',
         querystring: filterSchema.extend({ format: z.enum(['csv', 'ndjson']).default('csv') }),
         produces: ['text/csv', 'application/x-ndjson'],
       },

@@ -7,7 +7,7 @@ import { LoginRefused } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
 import { SESSION_COOKIE, sessionToken } from '../auth-hook.js';
 import { errorBodySchema } from '../errors.js';
-import { apiTokenSchema, idParams, passwordSchema, userSchema } from '../schemas.js';
+import { apiTokenSchema, idParams, passwordSchema, usernameSchema, userSchema } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
 const tags = ['auth'];
@@ -81,9 +81,74 @@ const routes: RoutePlugin = async (app, { services }) => {
     },
   );
 
+  app.get(
+    '/setup',
+    {
+      config: { public: true },
+      schema: {
+        tags,
+        summary: 'Whether this controller waits for its first admin (first-run set-up)',
+        description:
+          'True only when the controller started with no account and no ADMIN_PASSWORD: it printed a ' +
+          'one-time set-up code in its log, to be sent with POST /api/auth/setup.',
+        security: [],
+        response: { 200: z.object({ needed: z.boolean() }) },
+      },
+    },
+    async () => ({ needed: auth.setup.pending() }),
+  );
+
+  app.post(
+    '/setup',
+    {
+      // Per address; the code (~59 bits) cannot be guessed at this pace, and it works once.
+      config: { public: true, rateLimit: { max: 5, timeWindow: '1 minute' } },
+      schema: {
+        tags,
+        summary: 'First-run set-up: with the one-time code from the log, make the first admin',
+        description:
+          'Works once, and only on a controller started with no account and no ADMIN_PASSWORD: the ' +
+          'code is printed in its log at start (a new one at every start until the set-up is done). ' +
+          'Then log in with the name and password chosen here. Audited.',
+        security: [],
+        body: z.object({
+          code: z.string().trim().min(1).max(40).describe('the set-up code, e.g. K7QM-3XPA-W9TD'),
+          username: usernameSchema.default('admin'),
+          password: passwordSchema,
+        }),
+        response: {
+          201: userSchema,
+          400: errorBodySchema,
+          403: errorBodySchema.describe('bad_setup_code: the code is wrong'),
+          409: errorBodySchema.describe('already_set_up: an account exists; log in instead'),
+          429: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { code, username, password } = request.body;
+      let user: Awaited<ReturnType<typeof auth.setup.complete>>;
+      try {
+        user = await auth.setup.complete(code, { username, password });
+      } catch (err) {
+        if (err instanceof AppError) services.audit.record(request, `first-run set-up refused: ${err.code}`);
+        throw err;
+      }
+      services.audit.record(request, 'first-run set-up: admin created', user.username, user.id);
+      return reply.code(201).send(user);
+    },
+  );
+
   app.post(
     '/logout',
-    { schema: { tags, summary: 'End this session', response: { 204: z.null() } } },
+    {
+      schema: {
+        tags,
+        summary: 'End this session',
+        description: 'Ends the bearer token or the cookie session sent (an API token is not ended here).',
+        response: { 204: z.null() },
+      },
+    },
     async (request, reply) => {
       const presented = sessionToken(request);
       if (presented && request.user?.via !== 'api_token') auth.logout(presented.token);
@@ -94,7 +159,14 @@ const routes: RoutePlugin = async (app, { services }) => {
 
   app.get(
     '/me',
-    { schema: { tags, summary: 'The logged-in officer', response: { 200: userSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'The logged-in officer',
+        description: 'Roles and villages (zones; null: every village) decide what the app offers.',
+        response: { 200: userSchema },
+      },
+    },
     async (request) => auth.users.get(request.user!.id),
   );
 
@@ -126,7 +198,11 @@ const routes: RoutePlugin = async (app, { services }) => {
           newPassword: passwordSchema,
           revokeTokens: z.boolean().default(false).describe('also revoke every API token of mine'),
         }),
-        response: { 204: z.null(), 403: errorBodySchema, 429: errorBodySchema },
+        response: {
+          204: z.null(),
+          403: errorBodySchema.describe('bad_credentials: the current password is wrong'),
+          429: errorBodySchema,
+        },
       },
     },
     async (request, reply) => {
@@ -146,6 +222,9 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary: 'Set my PIN, re-entered to confirm an emergency broadcast to every village',
+        description:
+          'Needs my current password (403 bad_credentials when wrong; wrong tries in a row slow down ' +
+          'with 429 too_many_tries). Until a PIN is set, the password confirms instead.',
         body: z.object({
           currentPassword: z.string().min(1).max(200),
           pin: z.string().regex(/^\d{6,12}$/, '6 to 12 digits'),

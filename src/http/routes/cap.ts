@@ -103,9 +103,9 @@ const routes: RoutePlugin = async (app, { services }) => {
           'Submit a CAP 1.2 alert (application/cap+xml): 201 aired at once, 202 waits for an officer, 200 recorded without airing or a duplicate',
         description:
           'For alert sources (role alerter). The XML is checked against the OASIS CAP 1.2 schema; ' +
-          'a <!DOCTYPE> is refused. Its urgency, severity and certainty map to a priority, its areas ' +
+          'a DOCTYPE declaration is refused. Its urgency, severity and certainty map to a priority, its areas ' +
           '(areaDesc, geocode, polygon, circle) to villages, by CAP_MAP (docs/cap.md); the Vietnamese ' +
-          '<info> (else the first) is read aloud. The same sender and identifier twice is a duplicate; ' +
+          '`info` block (else the first) is read aloud. The same sender and identifier twice is a duplicate; ' +
           'Update and Cancel act on the alerts they reference.',
         consumes: CAP_CONTENT_TYPES,
         response: {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { roleSchema } from '../../auth/roles.js';
 import { zoneIdSchema } from '../../contract/mqtt.js';
 import { errorBodySchema } from '../errors.js';
-import { apiTokenSchema, idParams, passwordSchema, userSchema } from '../schemas.js';
+import { apiTokenSchema, idParams, passwordSchema, usernameSchema, userSchema } from '../schemas.js';
 import type { RoutePlugin } from '../types.js';
 
 const tags = ['users'];
@@ -28,7 +28,12 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
   app.get(
     '',
     {
-      schema: { tags, summary: 'List officers', response: { 200: z.object({ items: z.array(userSchema) }) } },
+      schema: {
+        tags,
+        summary: 'List officers',
+        description: 'Every account, by name: roles, villages, disabled, locked until, whether a PIN is set.',
+        response: { 200: z.object({ items: z.array(userSchema) }) },
+      },
     },
     async () => ({ items: users.list() }),
   );
@@ -39,19 +44,22 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary: 'Create an officer account',
+        description:
+          'Roles: admin, editor, approver, operator, viewer, or alerter alone (an alert source). ' +
+          'Zones limit the villages the officer may address (404 for an unknown one); none: every village.',
         body: z.object({
-          username: z
-            .string()
-            .trim()
-            .min(2)
-            .max(64)
-            .regex(/^[\p{L}\p{N}._@-]+$/u, 'letters, digits, ".", "_", "@" or "-"'),
+          username: usernameSchema,
           password: passwordSchema,
           roles,
           zones: zones.optional(),
           displayName: z.string().trim().min(1).max(100).optional(),
         }),
-        response: { 201: userSchema, 400: errorBodySchema, 409: errorBodySchema },
+        response: {
+          201: userSchema,
+          400: errorBodySchema,
+          404: errorBodySchema.describe('not_found: a zone does not exist'),
+          409: errorBodySchema.describe('username_taken'),
+        },
       },
     },
     async (request, reply) => {
@@ -91,7 +99,12 @@ export const userRoutes: RoutePlugin = async (app, { services }) => {
             password: passwordSchema.optional(),
           })
           .refine((v) => Object.keys(v).length > 0, 'give at least one field to change'),
-        response: { 200: userSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+        response: {
+          200: userSchema,
+          400: errorBodySchema,
+          404: errorBodySchema,
+          409: errorBodySchema.describe('last_admin: the last admin with every zone cannot lose it'),
+        },
       },
     },
     async (request) => {

@@ -94,7 +94,9 @@ export function App() {
             <Route path="/library/:rest*" component={Library} />
             <Route path="/programs/:rest*" component={Programs} />
             <Route path="/more/receivers/:rest*" component={Receivers} />
-            <Route path="/more/:rest*" component={More} />
+            {/* "/more/*" (not ":rest*") hands the rest of the path to More's own router */}
+            <Route path="/more" component={More} />
+            <Route path="/more/*" component={More} />
             <Route default component={Today} />
           </Router>
         </ErrorBoundary>

@@ -1,8 +1,32 @@
 import { useSignal } from '@preact/signals';
-import { ApiError, login } from '../api';
+import { useEffect } from 'preact/hooks';
+import { ApiError, api, login } from '../api';
 import { t } from '../i18n';
 
 export function Login() {
+  // A controller with no account yet (no ADMIN_PASSWORD) asks for its first-run set-up.
+  // Only a controller waiting for its first admin needs that screen: its own chunk.
+  const setup = useSignal<typeof import('../account/setup').FirstSetup | null>(null);
+  useEffect(() => {
+    api<{ needed: boolean }>('GET', '/api/auth/setup')
+      .then(async (r) => {
+        if (r.needed) setup.value = (await import('../account/setup')).FirstSetup;
+      })
+      .catch(() => undefined);
+  }, []);
+  const FirstSetup = setup.value;
+  if (FirstSetup)
+    return (
+      <FirstSetup
+        onDone={() => {
+          setup.value = null;
+        }}
+      />
+    );
+  return <LoginForm />;
+}
+
+function LoginForm() {
   const username = useSignal('');
   const password = useSignal('');
   const error = useSignal('');
