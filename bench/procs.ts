@@ -155,10 +155,16 @@ export async function startControllerProcess(opts: {
   track(child);
   const lines: string[] = [];
   const warnings: string[] = [];
+  // The child's own banner, printed once it listens. A health answer alone could come from another
+  // process: the port was free when chosen, but another test may have bound it before this child,
+  // which then failed with EADDRINUSE while that other server answered.
+  let announced = false;
+  const banner = `127.0.0.1:${port}/api`;
   const onData = (chunk: Buffer) => {
     if (opts.logFile) appendFileSync(opts.logFile, chunk);
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
+      if (line.includes('HTTP API') && line.includes(banner)) announced = true;
       lines.push(line);
       if (lines.length > 40) lines.shift();
       if (/"level":(40|50|60)/.test(line) && warnings.length < 1000) warnings.push(line);
@@ -208,7 +214,7 @@ export async function startControllerProcess(opts: {
       const ok = await fetch(`${httpUrl}/api/health`, { signal: AbortSignal.timeout(2000) })
         .then(async (res) => res.ok && ((await res.json()) as { mqtt?: string }).mqtt === 'connected')
         .catch(() => false);
-      if (ok) break;
+      if (ok && announced) break;
       if (Date.now() > deadline)
         throw new Error(`controller not healthy within ${opts.timeoutMs ?? 30_000} ms:\n${tail()}`);
       await new Promise((r) => setTimeout(r, 100));
