@@ -13,7 +13,24 @@ export interface Me {
   zones: string[] | null;
 }
 
-export const me = signal<Me | null>(null);
+// Who was logged in on this phone last time (no secret: the session is the HTTP-only cookie), so
+// the app draws its first screen at once and checks the session beside it.
+const KNOWN = 'loalang.me';
+const remember = (m: Me | null) => {
+  if (m) localStorage.setItem(KNOWN, JSON.stringify(m));
+  else localStorage.removeItem(KNOWN);
+};
+/** The officer this phone knew last, until /api/auth/me says otherwise. */
+export function knownMe(): Me | null {
+  try {
+    const m = JSON.parse(localStorage.getItem(KNOWN) ?? 'null') as Me | null;
+    return m && typeof m.id === 'string' && Array.isArray(m.roles) ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+export const me = signal<Me | null>(knownMe());
 let csrfToken = sessionStorage.getItem('csrf') ?? '';
 /** The CSRF token to send with a state-changing request made outside `api` (an XHR upload). */
 export const currentCsrf = (): string => csrfToken;
@@ -65,7 +82,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!res.ok) {
     const b = (parsed ?? {}) as { error?: string; details?: unknown };
     const code = b.error ?? '';
-    if (res.status === 401 && path !== '/api/auth/login') me.value = null;
+    if (res.status === 401 && path !== '/api/auth/login') {
+      me.value = null;
+      remember(null);
+    }
     // `details` is a list of field problems for validation errors, an object for some others
     // (409 audio_in_use: { activeBulletins }).
     const detail = Array.isArray(b.details)
@@ -100,6 +120,7 @@ export async function loadMe(): Promise<Me | null> {
       sessionStorage.setItem('csrf', csrfToken);
     }
     me.value = m;
+    remember(m);
     return m;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
@@ -115,6 +136,7 @@ export async function logout(): Promise<void> {
   csrfToken = '';
   sessionStorage.removeItem('csrf');
   me.value = null;
+  remember(null);
 }
 
 export const hasRole = (...roles: string[]): boolean =>

@@ -66,7 +66,9 @@ export function Header() {
 }
 
 export function App() {
-  const ready = useSignal(false);
+  // An officer this phone knew: draw the app now and check the session beside it (a 401 brings the
+  // login back; no network keeps the app usable with what it has).
+  const ready = useSignal(me.value !== null);
   useEffect(() => {
     document.documentElement.lang = lang.value;
     loadMe()
