@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { Api } from './api.js';
 import { killAll, startControllerProcess } from './procs.js';
 import { registerBenchFleet } from './schedule-common.js';
-import { split, Worker } from './workers.js';
+import { startFleetOnWorkers, Worker } from './workers.js';
 
 const WORKERS = 2;
 /** ~30 s of speech read by the default voice (a typhoon warning as a commune would broadcast it) */
@@ -92,26 +92,17 @@ export async function measureAnnounce(
     const { rxIds, passwords } = await registerBenchFleet(api, n, 'an');
     const workers = Array.from({ length: WORKERS }, (_, i) => new Worker(`aw${i + 1}`));
     cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
-    const parts = split(rxIds, WORKERS);
-    await Promise.all(
-      workers.map((w, i) =>
-        w.request(
-          {
-            op: 'fleetStart',
-            brokerUrl: ctl.mqttUrl,
-            keyUrl: `${ctl.httpUrl}/api/system/signing-key`,
-            ids: parts[i] ?? [],
-            passwords: (parts[i] ?? []).map((id) => passwords.get(id) ?? ''),
-            // playback 20× faster than real time, so that 30 s of speech ends between the runs
-            timeFactor: 0.05,
-            concurrency: 50,
-            adoptTimeoutMs: 60_000,
-            // half the fleet plays Opus and MP3 (gets Opus), the other half says it plays MP3 only
-            ...(i === 1 ? { codecs: ['mp3'] } : {}),
-          },
-          Math.min(150_000, left()),
-        ),
-      ),
+    await startFleetOnWorkers(
+      workers,
+      ctl,
+      { rxIds, passwords },
+      {
+        // playback 20× faster than real time, so that 30 s of speech ends between the runs
+        timeFactor: 0.05,
+        timeoutMs: Math.min(150_000, left()),
+        // half the fleet plays Opus and MP3 (gets Opus), the other half says it plays MP3 only
+        perWorker: (i) => (i === 1 ? { codecs: ['mp3'] } : {}),
+      },
     );
     log(`${n} receivers online and adopted in ${WORKERS} workers`);
 

@@ -31,7 +31,7 @@ import { rawClientOptions } from './ipc.js';
 import { cpuMs, killAll, startControllerProcess } from './procs.js';
 import { absSummary, onceProgramBody, registerBenchFleet, uploadTone, waitUntil } from './schedule-common.js';
 import { percentile, round1 } from './stats.js';
-import { split, Worker } from './workers.js';
+import { split, startFleetOnWorkers, Worker } from './workers.js';
 
 const PROBE = fileURLToPath(new URL('./schedule-probe.ts', import.meta.url));
 const WORKERS = 2;
@@ -134,23 +134,14 @@ export async function measureScheduleFleet(opts: FleetBenchOptions = {}): Promis
     cleanups.push(() => watch.close());
     const workers = Array.from({ length: WORKERS }, (_, i) => new Worker(`sw${i + 1}`));
     cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
-    const parts = split(rxIds, WORKERS);
-    await Promise.all(
-      workers.map((w, i) =>
-        w.request(
-          {
-            op: 'fleetStart',
-            brokerUrl: ctl.mqttUrl,
-            keyUrl: `${ctl.httpUrl}/api/system/signing-key`,
-            ids: parts[i] ?? [],
-            passwords: (parts[i] ?? []).map((id) => passwords.get(id) ?? ''),
-            timeFactor: 1,
-            concurrency: 50,
-            adoptTimeoutMs: 60_000,
-          },
-          Math.min(150_000, left()),
-        ),
-      ),
+    await startFleetOnWorkers(
+      workers,
+      ctl,
+      { rxIds, passwords },
+      {
+        timeFactor: 1,
+        timeoutMs: Math.min(150_000, left()),
+      },
     );
     log(`${n} receivers online and adopted in ${WORKERS} workers; connected phase`);
     await phase('connected');

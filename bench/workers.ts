@@ -95,3 +95,35 @@ export function split<T>(items: readonly T[], parts: number): T[][] {
   const size = Math.ceil(items.length / parts);
   return Array.from({ length: parts }, (_, i) => items.slice(i * size, (i + 1) * size));
 }
+
+/**
+ * Starts the simulated fleet `rxIds` split over `workers`, each receiver logging in with its
+ * password; resolves once every receiver is online and adopted. `perWorker` adds options to one
+ * worker's part (its codecs, say).
+ */
+export async function startFleetOnWorkers(
+  workers: readonly Worker[],
+  ctl: { mqttUrl: string; httpUrl: string },
+  fleet: { rxIds: readonly string[]; passwords: ReadonlyMap<string, string> },
+  opts: { timeFactor: number; timeoutMs: number; perWorker?: (index: number) => { codecs?: string[] } },
+): Promise<void> {
+  const parts = split(fleet.rxIds, workers.length);
+  await Promise.all(
+    workers.map((w, i) =>
+      w.request(
+        {
+          op: 'fleetStart',
+          brokerUrl: ctl.mqttUrl,
+          keyUrl: `${ctl.httpUrl}/api/system/signing-key`,
+          ids: parts[i] ?? [],
+          passwords: (parts[i] ?? []).map((id) => fleet.passwords.get(id) ?? ''),
+          timeFactor: opts.timeFactor,
+          concurrency: 50,
+          adoptTimeoutMs: 60_000,
+          ...opts.perWorker?.(i),
+        },
+        opts.timeoutMs,
+      ),
+    ),
+  );
+}

@@ -2,26 +2,10 @@
  * Short, real WAV files made in memory (16-bit PCM mono, 8 kHz), so the demo and the bench need no
  * audio file on disk. The controller sniffs content and reads the duration, so they must be genuine.
  */
+import { encodeWav } from '../src/domain/audio/wav.js';
 
 /** A WAV file holding `samples` (16-bit PCM, mono). */
-export function pcm16Wav(samples: Int16Array, sampleRate = 8000): Buffer {
-  const data = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVE', 8, 'ascii');
-  header.write('fmt ', 12, 'ascii');
-  header.writeUInt32LE(16, 16); // fmt chunk size
-  header.writeUInt16LE(1, 20); // PCM
-  header.writeUInt16LE(1, 22); // mono
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28); // byte rate
-  header.writeUInt16LE(2, 32); // block align
-  header.writeUInt16LE(16, 34); // bits per sample
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
+export const pcm16Wav = (samples: Int16Array, sampleRate = 8000): Buffer => encodeWav(samples, sampleRate);
 
 /** A two-tone chime of `seconds`. */
 export function chimeWav(seconds: number, sampleRate = 8000): Buffer {

@@ -6,20 +6,20 @@
  * the phone page's WAV path (decodeAudioData → WAV → upload).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseBuffer } from 'music-metadata';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
 import type { AudioRecord } from '../src/domain/audio/library.js';
 import { encodeWav, extensionFor, needsWav, pickRecorderMime } from '../src/web/wav-encode.js';
+import { hasChromium, launchBrowser } from './helpers/browser.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { waitFor } from './helpers/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RECORDED = new URL('./fixtures/audio/recorded/', import.meta.url);
 const bytesOf = (name: string) => readFileSync(new URL(name, RECORDED));
 const sha256 = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -64,9 +64,6 @@ describe('browser recordings', () => {
   let pageUrl = '';
   let zoneId = '';
   const stored = new Map<string, AudioRecord>();
-  const hasChromium = existsSync(CHROMIUM);
-  if (!hasChromium && process.env.LOALANG_REQUIRE_CHROMIUM === '1')
-    throw new Error(`${CHROMIUM} not found but LOALANG_REQUIRE_CHROMIUM=1: apt-get install -y chromium`);
   let browser: Browser | undefined;
   let page: Page;
 
@@ -99,7 +96,7 @@ describe('browser recordings', () => {
     await fleet.receivers[0]!.waitForConfig((c) => c.adopted);
     await waitFor('rec-01 online', () => tc.isOnline('rec-01'));
     if (hasChromium) {
-      browser = await chromium.launch({ executablePath: CHROMIUM });
+      browser = await launchBrowser();
       page = await browser.newPage();
       await page.goto(`${pageUrl}/`);
       await page.waitForFunction(() => 'wav' in globalThis, null, { timeout: 10_000 });

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AudioLibrary, createAudioLibrary } from '../src/domain/audio/library.js';
+import { decodeWav, encodeWav, rms } from '../src/domain/audio/wav.js';
 import { createCommandProvider, PIPER_ARGS } from '../src/domain/tts/command.js';
 import { createEspeakProvider, type EspeakProvider } from '../src/domain/tts/espeak.js';
 import { createHttpProvider } from '../src/domain/tts/http.js';
 import type { TtsProvider } from '../src/domain/tts/provider.js';
 import { createSpeechMaker, type SpeechService } from '../src/domain/tts/speech.js';
-import { decodeWav, encodeWav, rms } from '../src/domain/tts/wav.js';
 import { createLogger } from '../src/log.js';
 import { type Db, openDatabase } from '../src/storage/db.js';
 

@@ -148,6 +148,10 @@ export function createAnnouncementService(deps: {
        AND alert_due_at IS NOT NULL AND alert_due_at <= ? ORDER BY alert_due_at LIMIT 50`,
   );
   const markAlerted = db.prepare('UPDATE announcements SET alert_sent_at = ? WHERE id = ?');
+  const page = db.prepare<[number, number], { id: string }>(
+    'SELECT id FROM announcements ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?',
+  );
+  const total = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM announcements');
   const webhookDueAt = (fromMs: number): string | null =>
     deps.webhook ? new Date(fromMs + deps.webhook.afterS * 1000).toISOString() : null;
 
@@ -361,13 +365,8 @@ export function createAnnouncementService(deps: {
     create,
     get: (id) => toAnnouncement(fresh(id)),
     list(limit, offset) {
-      const rows = db
-        .prepare<[number, number], { id: string }>(
-          'SELECT id FROM announcements ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?',
-        )
-        .all(limit, offset);
-      const { n } = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM announcements').get()!;
-      return { items: rows.map((r) => toAnnouncement(fresh(r.id))), total: n };
+      const rows = page.all(limit, offset);
+      return { items: rows.map((r) => toAnnouncement(fresh(r.id))), total: total.get()!.n };
     },
     reach,
     async cancel(id, by) {

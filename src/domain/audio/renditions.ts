@@ -19,6 +19,7 @@ import type { AudioLibrary, AudioRecord } from './library.js';
 import { probeAudioFile } from './probe.js';
 import { AudioStore } from './store.js';
 import { RENDITION_CODECS, type RenditionCodec, type Transcoder } from './transcode.js';
+import { encodeWav } from './wav.js';
 
 /** One stored rendition. */
 export interface Rendition {
@@ -139,23 +140,6 @@ const toRendition = (r: Row): Rendition => ({
 });
 
 /** A mono 16-bit WAV of `samples` of silence at `rate`. */
-function silentWav(samples: number, rate: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + samples * 2, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(samples * 2, 40);
-  return Buffer.concat([h, Buffer.alloc(samples * 2)]);
-}
-
 export function createRenditionService(deps: {
   db: Db;
   log: Logger;
@@ -379,7 +363,7 @@ export function createRenditionService(deps: {
       const t0 = performance.now();
       const path = join(store.tempDir, `${randomUUID()}.wav`);
       try {
-        writeFileSync(path, silentWav(16_000, 8000));
+        writeFileSync(path, encodeWav(new Int16Array(16_000), 8000)); // 2 s of silence
         await deps.transcoder.transcode({ path, mime: 'audio/wav', codec: 'PCM' });
         log.info({ ms: Math.round(performance.now() - t0) }, 'renditions: codec library ready');
       } catch (err) {

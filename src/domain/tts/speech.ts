@@ -15,11 +15,11 @@ import type { SpeechMaker } from '../announcements/service.js';
 import { titleFrom } from '../announcements/service.js';
 import { VOICES, type Voice } from '../announcements/types.js';
 import type { AudioLibrary, AudioRecord } from '../audio/library.js';
+import { encodeWav } from '../audio/wav.js';
 import { BUILTIN_LEXICON, type Lexicon } from './lexicon.js';
 import { createNormaliser, type Normaliser } from './normalise.js';
 import type { SynthesisResult, TtsProvider } from './provider.js';
 import { ttsUnavailable } from './provider.js';
-import { encodeWav } from './wav.js';
 
 /** TTS_MAX_CHARS's default: a long bulletin (≈ 6 minutes of speech) fits. */
 export const DEFAULT_MAX_CHARS = 5000;
