@@ -46,6 +46,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The words to show for a failed request (an ApiError already carries them). */
+export const errorText = (err: unknown): string => (err instanceof ApiError ? err.message : t('err.network'));
+
 /** The officer-facing words for an API error code. */
 export function explain(status: number, code: string, detail = ''): string {
   if (status === 0) return t('err.network');

@@ -3,9 +3,12 @@
  * new one) and set the PIN that confirms an emergency to every village.
  */
 import { type Signal, useSignal } from '@preact/signals';
-import { ApiError, api, login, me } from '../api';
-import { strings, t } from '../i18n';
+import { ApiError, api, errorText, login, me } from '../api';
+import { strings } from '../i18n';
 import { BackToMore } from '../screens/more';
+import { useAction } from '../ui/action';
+import { Field, type FieldProps } from '../ui/field';
+import { Notice } from '../ui/notice';
 
 const s = strings(
   {
@@ -53,61 +56,22 @@ const s = strings(
 );
 
 const message = (err: unknown): string =>
-  err instanceof ApiError
-    ? err.code === 'bad_credentials'
-      ? s('wrongCurrent')
-      : err.message
-    : t('err.network');
+  err instanceof ApiError && err.code === 'bad_credentials' ? s('wrongCurrent') : errorText(err);
 
-function Field(props: {
-  label: string;
-  value: Signal<string>;
-  type?: 'password';
-  autocomplete?: string;
-  inputMode?: 'numeric';
-  name: string;
-}) {
-  return (
-    <label>
-      {props.label}
-      <input
-        name={props.name}
-        type={props.type ?? 'password'}
-        autocomplete={props.autocomplete}
-        inputMode={props.inputMode}
-        required
-        value={props.value.value}
-        onInput={(e) => {
-          props.value.value = e.currentTarget.value;
-        }}
-      />
-    </label>
-  );
-}
+/** Every field of this screen is a secret the officer must type. */
+const Secret = (props: FieldProps) => <Field type="password" required {...props} />;
 
 function ChangePassword() {
   const current = useSignal('');
   const next = useSignal('');
   const again = useSignal('');
   const revoke = useSignal(false);
-  const error = useSignal('');
-  const done = useSignal('');
-  const busy = useSignal(false);
-  async function submit(e: Event) {
+  const { error, done, busy, run } = useAction(message);
+  function submit(e: Event) {
     e.preventDefault();
-    error.value = '';
-    done.value = '';
-    if (next.value.length < 10) {
-      error.value = s('tooShort');
-      return;
-    }
-    if (next.value !== again.value) {
-      error.value = s('mismatch');
-      return;
-    }
-    busy.value = true;
-    const username = me.value?.username ?? '';
-    try {
+    const refusal = next.value.length < 10 ? s('tooShort') : next.value !== again.value ? s('mismatch') : '';
+    void run(refusal, async () => {
+      const username = me.value?.username ?? '';
       await api('POST', '/api/auth/password', {
         currentPassword: current.value,
         newPassword: next.value,
@@ -116,12 +80,8 @@ function ChangePassword() {
       // Every session of mine ended with the change, this one too: log in again with the new one.
       await login(username, next.value);
       current.value = next.value = again.value = '';
-      done.value = s('pwDone');
-    } catch (err) {
-      error.value = message(err);
-    } finally {
-      busy.value = false;
-    }
+      return s('pwDone');
+    });
   }
   return (
     <form class="stack card" onSubmit={submit} aria-labelledby="acct-pw">
@@ -135,9 +95,9 @@ function ChangePassword() {
         readOnly
         hidden
       />
-      <Field name="currentPassword" label={s('current')} value={current} autocomplete="current-password" />
-      <Field name="newPassword" label={s('next')} value={next} autocomplete="new-password" />
-      <Field name="newPasswordAgain" label={s('again')} value={again} autocomplete="new-password" />
+      <Secret name="currentPassword" label={s('current')} value={current} autocomplete="current-password" />
+      <Secret name="newPassword" label={s('next')} value={next} autocomplete="new-password" />
+      <Secret name="newPasswordAgain" label={s('again')} value={again} autocomplete="new-password" />
       <label class="check">
         <input
           type="checkbox"
@@ -148,16 +108,7 @@ function ChangePassword() {
         />
         {s('revoke')}
       </label>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {done.value && (
-        <p role="status" class="ok">
-          {done.value}
-        </p>
-      )}
+      <Notice error={error.value} done={done.value} />
       <button type="submit" class="primary big" disabled={busy.value}>
         {s('pwSubmit')}
       </button>
@@ -168,46 +119,24 @@ function ChangePassword() {
 function SetPin({ hasPin }: { hasPin: Signal<boolean> }) {
   const current = useSignal('');
   const pin = useSignal('');
-  const error = useSignal('');
-  const done = useSignal('');
-  const busy = useSignal(false);
-  async function submit(e: Event) {
+  const { error, done, busy, run } = useAction(message);
+  function submit(e: Event) {
     e.preventDefault();
-    error.value = '';
-    done.value = '';
-    if (!/^\d{6,12}$/.test(pin.value)) {
-      error.value = s('pinBad');
-      return;
-    }
-    busy.value = true;
-    try {
+    void run(/^\d{6,12}$/.test(pin.value) ? '' : s('pinBad'), async () => {
       await api('POST', '/api/auth/pin', { currentPassword: current.value, pin: pin.value });
       current.value = pin.value = '';
       hasPin.value = true;
-      done.value = s('pinDone');
-    } catch (err) {
-      error.value = message(err);
-    } finally {
-      busy.value = false;
-    }
+      return s('pinDone');
+    });
   }
   return (
     <form class="stack card" onSubmit={submit} aria-labelledby="acct-pin">
       <h2 id="acct-pin">{s('pinTitle')}</h2>
       <p class="muted">{s('pinHint')}</p>
       {hasPin.value && <p class="muted">{s('pinHas')}</p>}
-      <Field name="pinPassword" label={s('current')} value={current} autocomplete="current-password" />
-      <Field name="pin" label={s('pin')} value={pin} autocomplete="off" inputMode="numeric" />
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {done.value && (
-        <p role="status" class="ok">
-          {done.value}
-        </p>
-      )}
+      <Secret name="pinPassword" label={s('current')} value={current} autocomplete="current-password" />
+      <Secret name="pin" label={s('pin')} value={pin} autocomplete="off" inputMode="numeric" />
+      <Notice error={error.value} done={done.value} />
       <button type="submit" class="primary big" disabled={busy.value}>
         {s('pinSubmit')}
       </button>

@@ -4,8 +4,11 @@
  * then the app logs in with them.
  */
 import { useSignal } from '@preact/signals';
-import { ApiError, api, login } from '../api';
-import { strings, t } from '../i18n';
+import { ApiError, api, errorText, login } from '../api';
+import { strings } from '../i18n';
+import { useAction } from '../ui/action';
+import { Field } from '../ui/field';
+import { Notice } from '../ui/notice';
 
 const s = strings(
   {
@@ -43,69 +46,67 @@ export function FirstSetup({ onDone }: { onDone: () => void }) {
   const username = useSignal('admin');
   const password = useSignal('');
   const again = useSignal('');
-  const error = useSignal('');
-  const busy = useSignal(false);
-  async function submit(e: Event) {
-    e.preventDefault();
-    error.value = '';
-    if (password.value.length < 10) {
-      error.value = s('tooShort');
-      return;
-    }
-    if (password.value !== again.value) {
-      error.value = s('mismatch');
-      return;
-    }
-    busy.value = true;
-    try {
-      const name = username.value.trim();
-      await api('POST', '/api/auth/setup', { code: code.value, username: name, password: password.value });
-      await login(name, password.value);
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'already_set_up') return onDone();
-      error.value =
-        err instanceof ApiError
-          ? err.code === 'bad_setup_code'
-            ? s('badCode')
-            : err.message
-          : t('err.network');
-    } finally {
-      busy.value = false;
-    }
-  }
-  const field = (
-    sig: typeof code,
-    name: string,
-    label: string,
-    extra: Record<string, string | boolean> = {},
-  ) => (
-    <label>
-      {label}
-      <input
-        name={name}
-        required
-        value={sig.value}
-        onInput={(e) => {
-          sig.value = e.currentTarget.value;
-        }}
-        {...extra}
-      />
-    </label>
+  const { error, busy, run } = useAction((err) =>
+    err instanceof ApiError && err.code === 'bad_setup_code' ? s('badCode') : errorText(err),
   );
+  function submit(e: Event) {
+    e.preventDefault();
+    const refusal =
+      password.value.length < 10 ? s('tooShort') : password.value !== again.value ? s('mismatch') : '';
+    void run(refusal, async () => {
+      const name = username.value.trim();
+      try {
+        await api('POST', '/api/auth/setup', { code: code.value, username: name, password: password.value });
+      } catch (err) {
+        // set up meanwhile (another tab, another officer): the login screen, with no error
+        if (err instanceof ApiError && err.code === 'already_set_up') {
+          onDone();
+          return '';
+        }
+        throw err;
+      }
+      await login(name, password.value);
+      return '';
+    });
+  }
   return (
     <main class="narrow">
       <h1>{s('title')}</h1>
       <p class="muted">{s('hint')}</p>
       <form onSubmit={submit} class="stack">
-        {field(code, 'setupCode', s('code'), { autocapitalize: 'characters', autocomplete: 'one-time-code' })}
-        {field(username, 'username', s('username'), { autocapitalize: 'none', autocomplete: 'username' })}
-        {field(password, 'password', s('password'), { type: 'password', autocomplete: 'new-password' })}
-        {field(again, 'passwordAgain', s('again'), { type: 'password', autocomplete: 'new-password' })}
-        {error.value && (
-          <p role="alert" class="error">
-            {error.value}
-          </p>
-        )}
+        <Field
+          name="setupCode"
+          label={s('code')}
+          value={code}
+          required
+          autocapitalize="characters"
+          autocomplete="one-time-code"
+        />
+        <Field
+          name="username"
+          label={s('username')}
+          value={username}
+          required
+          autocapitalize="none"
+          autocomplete="username"
+        />
+        <Field
+          name="password"
+          label={s('password')}
+          value={password}
+          required
+          type="password"
+          autocomplete="new-password"
+        />
+        <Field
+          name="passwordAgain"
+          label={s('again')}
+          value={again}
+          required
+          type="password"
+          autocomplete="new-password"
+        />
+        <Notice error={error.value} />
         <button type="submit" class="primary big" disabled={busy.value}>
           {s('submit')}
         </button>

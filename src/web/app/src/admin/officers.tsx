@@ -5,9 +5,12 @@
 import { type Signal, useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { Route, Router, useLocation, useRoute } from 'preact-iso';
-import { ApiError, api } from '../api';
+import { ApiError, api, errorText } from '../api';
 import { formatDateTime, strings, t } from '../i18n';
 import { BackToMore } from '../screens/more';
+import { useAction } from '../ui/action';
+import { Field } from '../ui/field';
+import { Notice } from '../ui/notice';
 
 export interface Officer {
   id: string;
@@ -110,11 +113,10 @@ const s = strings(
   },
 );
 
-const message = (err: unknown): string => {
-  if (!(err instanceof ApiError)) return t('err.network');
-  if (err.code === 'username_taken' || err.code === 'last_admin') return s(`err.${err.code}`);
-  return err.message;
-};
+const message = (err: unknown): string =>
+  err instanceof ApiError && (err.code === 'username_taken' || err.code === 'last_admin')
+    ? s(`err.${err.code}`)
+    : errorText(err);
 
 function useZones(): Signal<Zone[]> {
   const zones = useSignal<Zone[]>([]);
@@ -126,23 +128,6 @@ function useZones(): Signal<Zone[]> {
       .catch(() => undefined);
   }, []);
   return zones;
-}
-
-function Notice({ error, done }: { error: Signal<string>; done: Signal<string> }) {
-  return (
-    <>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {done.value && (
-        <p role="status" class="ok">
-          {done.value}
-        </p>
-      )}
-    </>
-  );
 }
 
 /** Roles and villages, shared by the new-officer form and an officer's page. */
@@ -233,11 +218,7 @@ function List() {
       <a class="button primary big" href="/more/officers/new">
         {s('add')}
       </a>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+      <Notice error={error.value} />
       {officers.value === null && !error.value && <p>{t('common.loading')}</p>}
       <ul class="cards">
         {officers.value?.map((o) => (
@@ -271,16 +252,12 @@ function Create() {
   const password = useSignal('');
   const roles = useSignal<Role[]>([]);
   const chosenZones = useSignal<string[] | null>(null);
-  const error = useSignal('');
-  const done = useSignal('');
-  const busy = useSignal(false);
-  async function submit(e: Event) {
+  const { error, done, busy, run } = useAction(message);
+  function submit(e: Event) {
     e.preventDefault();
-    error.value = checkChoice(roles.value, chosenZones.value);
-    if (!error.value && password.value.length < 10) error.value = s('tooShort');
-    if (error.value) return;
-    busy.value = true;
-    try {
+    const refusal =
+      checkChoice(roles.value, chosenZones.value) || (password.value.length < 10 ? s('tooShort') : '');
+    void run(refusal, async () => {
       await api('POST', '/api/users', {
         username: username.value.trim(),
         password: password.value,
@@ -289,25 +266,9 @@ function Create() {
         ...(displayName.value.trim() ? { displayName: displayName.value.trim() } : {}),
       });
       route('/more/officers');
-    } catch (err) {
-      error.value = message(err);
-    } finally {
-      busy.value = false;
-    }
+      return '';
+    });
   }
-  const input = (sig: Signal<string>, name: string, label: string, extra: Record<string, string> = {}) => (
-    <label>
-      {label}
-      <input
-        name={name}
-        value={sig.value}
-        onInput={(e) => {
-          sig.value = e.currentTarget.value;
-        }}
-        {...extra}
-      />
-    </label>
-  );
   return (
     <section class="more officers">
       <a href="/more/officers" class="more-back">
@@ -315,11 +276,23 @@ function Create() {
       </a>
       <h1>{s('newTitle')}</h1>
       <form class="stack" onSubmit={submit}>
-        {input(username, 'username', s('username'), { autocapitalize: 'none', autocomplete: 'off' })}
-        {input(displayName, 'displayName', s('displayName'))}
-        {input(password, 'password', s('password'), { type: 'password', autocomplete: 'new-password' })}
+        <Field
+          name="username"
+          label={s('username')}
+          value={username}
+          autocapitalize="none"
+          autocomplete="off"
+        />
+        <Field name="displayName" label={s('displayName')} value={displayName} />
+        <Field
+          name="password"
+          label={s('password')}
+          value={password}
+          type="password"
+          autocomplete="new-password"
+        />
         <RolesAndZones roles={roles} zones={chosenZones} all={zones.value} />
-        <Notice error={error} done={done} />
+        <Notice error={error.value} done={done.value} />
         <button type="submit" class="primary big" disabled={busy.value}>
           {s('create')}
         </button>
@@ -336,9 +309,7 @@ function Detail() {
   const roles = useSignal<Role[]>([]);
   const chosenZones = useSignal<string[] | null>(null);
   const newPassword = useSignal('');
-  const error = useSignal('');
-  const done = useSignal('');
-  const busy = useSignal(false);
+  const { error, done, busy, run } = useAction(message);
   const show = (o: Officer) => {
     officer.value = o;
     roles.value = o.roles;
@@ -351,21 +322,11 @@ function Detail() {
         error.value = message(err);
       });
   }, [id]);
-  async function patch(body: Record<string, unknown>, words: string) {
-    error.value = '';
-    done.value = '';
-    busy.value = true;
-    try {
+  const patch = (body: Record<string, unknown>, words: string, refusal = '') =>
+    run(refusal, async () => {
       show(await api<Officer>('PATCH', `/api/users/${encodeURIComponent(id)}`, body));
-      done.value = words;
-      return true;
-    } catch (err) {
-      error.value = message(err);
-      return false;
-    } finally {
-      busy.value = false;
-    }
-  }
+      return words;
+    });
   const o = officer.value;
   return (
     <section class="more officers">
@@ -373,7 +334,7 @@ function Detail() {
         {s('back')}
       </a>
       <h1>{o ? o.displayName || o.username : s('title')}</h1>
-      <Notice error={error} done={done} />
+      <Notice error={error.value} done={done.value} />
       {o && (
         <div class="stack">
           <p class="muted">
@@ -397,9 +358,8 @@ function Detail() {
             class="stack card"
             onSubmit={(e) => {
               e.preventDefault();
-              const wrong = checkChoice(roles.value, chosenZones.value);
-              if (wrong) error.value = wrong;
-              else void patch({ roles: roles.value, zones: chosenZones.value }, s('saved'));
+              const body = { roles: roles.value, zones: chosenZones.value };
+              void patch(body, s('saved'), checkChoice(roles.value, chosenZones.value));
             }}
           >
             <RolesAndZones roles={roles} zones={chosenZones} all={zones.value} />
@@ -411,25 +371,18 @@ function Detail() {
             class="stack card"
             onSubmit={async (e) => {
               e.preventDefault();
-              if (newPassword.value.length < 10) {
-                error.value = s('tooShort');
-                return;
-              }
-              if (await patch({ password: newPassword.value }, s('resetDone'))) newPassword.value = '';
+              const refusal = newPassword.value.length < 10 ? s('tooShort') : '';
+              if (await patch({ password: newPassword.value }, s('resetDone'), refusal))
+                newPassword.value = '';
             }}
           >
-            <label>
-              {s('resetLabel')}
-              <input
-                name="resetPassword"
-                type="password"
-                autocomplete="new-password"
-                value={newPassword.value}
-                onInput={(e) => {
-                  newPassword.value = e.currentTarget.value;
-                }}
-              />
-            </label>
+            <Field
+              name="resetPassword"
+              label={s('resetLabel')}
+              value={newPassword}
+              type="password"
+              autocomplete="new-password"
+            />
             <button type="submit" class="big" disabled={busy.value}>
               {s('reset')}
             </button>

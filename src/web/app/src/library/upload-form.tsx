@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { useRef } from 'preact/hooks';
 import { ApiError } from '../api';
 import { formatNumber, strings, t } from '../i18n';
+import { Notice } from '../ui/notice';
 import type { AudioItem } from './types';
 import { uploadAudio } from './upload';
 
@@ -123,16 +124,7 @@ export function UploadForm({ onUploaded }: { onUploaded: (audio: AudioItem) => v
           <span>{s('uploading', { pct: formatNumber(pct) })}</span>
         </div>
       )}
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {notice.value && (
-        <p role="status" class="ok">
-          {notice.value}
-        </p>
-      )}
+      <Notice error={error.value} done={notice.value} />
       <button type="submit" class="primary big" disabled={progress.value !== null}>
         {error.value && file.value ? t('common.retry') : s('submit')}
       </button>

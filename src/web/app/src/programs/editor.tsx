@@ -9,6 +9,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { ApiError, api } from '../api';
 import { formatDateTime, t } from '../i18n';
+import { Notice } from '../ui/notice';
 import { ItemsEditor } from './items';
 import {
   type AudioFile,
@@ -288,16 +289,7 @@ export function Editor(props: { id: string | null; timeZone: string; zones: Zone
         )}
       </section>
 
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {notice.value && (
-        <p role="status" class="ok">
-          {notice.value}
-        </p>
-      )}
+      <Notice error={error.value} done={notice.value} />
       {!why && unresolved.length > 0 && <p class="muted">{w('resolveFirst')}</p>}
       <button
         type="submit"

@@ -5,8 +5,9 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
-import { ApiError, api, hasRole } from '../api';
+import { api, errorText, hasRole } from '../api';
 import { formatDateTime, t } from '../i18n';
+import { Notice } from '../ui/notice';
 import { Readiness } from './calendar';
 import {
   type Airing,
@@ -18,8 +19,6 @@ import {
   type ZoneRef,
 } from './model';
 import { type Word, w } from './words';
-
-const errText = (err: unknown) => (err instanceof ApiError ? err.message : t('err.network'));
 
 export function ProgramList(props: { programs: Program[] | null }) {
   return (
@@ -63,7 +62,7 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
         week.value = airings.filter((a) => a.status === 'scheduled' && Date.parse(a.windowEnd) > Date.now());
       })
       .catch((err: unknown) => {
-        error.value = errText(err);
+        error.value = errorText(err);
       });
   }, [props.id]);
   const p = program.value;
@@ -83,7 +82,7 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
       await api('DELETE', `/api/programs/${encodeURIComponent(p.id)}`);
       route('/programs/list');
     } catch (err) {
-      error.value = errText(err);
+      error.value = errorText(err);
     }
   }
   return (
@@ -111,11 +110,7 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
           <Readiness id={firstSent.id} zones={props.zones} receivers={props.receivers} />
         </>
       )}
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+      <Notice error={error.value} />
       {p.source !== 'file' && hasRole('operator') && (
         <button type="button" class="danger" onClick={() => void remove()}>
           {w('remove')}
@@ -148,18 +143,14 @@ function Approvals() {
       error.value = '';
       await load();
     } catch (err) {
-      error.value = errText(err);
+      error.value = errorText(err);
     }
   }
   return (
     <section class="approvals card" aria-label={w('approvals')}>
       <h2>{w('approvals')}</h2>
       {notice.value && <p role="status">{notice.value}</p>}
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+      <Notice error={error.value} />
       <ul>
         {items.value.map((a) => (
           <li key={a.id} class="approval" data-approval={a.id}>

@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { ApiError, api } from '../api';
 import { strings, t } from '../i18n';
 import type { Receiver, Zone } from '../screens/today';
+import { Notice } from '../ui/notice';
 import type { Bundle } from './bundle';
 
 const s = strings(
@@ -120,16 +121,7 @@ export function ReceiverEditor({
           onInput={(e) => (volume.value = Number(e.currentTarget.value))}
         />
       </label>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
-      {notice.value && (
-        <p role="status" class="ok">
-          {notice.value}
-        </p>
-      )}
+      <Notice error={error.value} done={notice.value} />
       <button type="submit" class="primary big" disabled={busy.value}>
         {t('common.save')}
       </button>

@@ -1,7 +1,14 @@
+/**
+ * Logging in: the officer's name and password (a cookie session), or the first-run set-up when the
+ * controller has no account yet.
+ */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
-import { ApiError, api, login } from '../api';
+import { api, login } from '../api';
 import { t } from '../i18n';
+import { useAction } from '../ui/action';
+import { Field } from '../ui/field';
+import { Notice } from '../ui/notice';
 
 export function Login() {
   // A controller with no account yet (no ADMIN_PASSWORD) asks for its first-run set-up.
@@ -29,56 +36,36 @@ export function Login() {
 function LoginForm() {
   const username = useSignal('');
   const password = useSignal('');
-  const error = useSignal('');
-  const busy = useSignal(false);
-  async function submit(e: Event) {
+  const { error, busy, run } = useAction();
+  function submit(e: Event) {
     e.preventDefault();
-    busy.value = true;
-    error.value = '';
-    try {
+    void run('', async () => {
       await login(username.value.trim(), password.value);
-    } catch (err) {
-      error.value = err instanceof ApiError ? err.message : t('err.network');
-    } finally {
-      busy.value = false;
-    }
+      return '';
+    });
   }
   return (
     <main class="narrow">
       <h1>{t('login.title')}</h1>
       <p class="muted">{t('login.hint')}</p>
       <form onSubmit={submit} class="stack">
-        <label>
-          {t('login.username')}
-          <input
-            name="username"
-            autocomplete="username"
-            autocapitalize="none"
-            required
-            value={username.value}
-            onInput={(e) => {
-              username.value = e.currentTarget.value;
-            }}
-          />
-        </label>
-        <label>
-          {t('login.password')}
-          <input
-            name="password"
-            type="password"
-            autocomplete="current-password"
-            required
-            value={password.value}
-            onInput={(e) => {
-              password.value = e.currentTarget.value;
-            }}
-          />
-        </label>
-        {error.value && (
-          <p role="alert" class="error">
-            {error.value}
-          </p>
-        )}
+        <Field
+          name="username"
+          label={t('login.username')}
+          value={username}
+          required
+          autocomplete="username"
+          autocapitalize="none"
+        />
+        <Field
+          name="password"
+          label={t('login.password')}
+          value={password}
+          required
+          type="password"
+          autocomplete="current-password"
+        />
+        <Notice error={error.value} />
         <button type="submit" class="primary big" disabled={busy.value}>
           {t('login.submit')}
         </button>

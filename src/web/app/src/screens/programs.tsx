@@ -14,6 +14,7 @@ import { Editor } from '../programs/editor';
 import { ProgramList, ProgramPage } from '../programs/list';
 import { loadReceivers, loadZones, type Program, type ReceiverRef, type ZoneRef } from '../programs/model';
 import { w } from '../programs/words';
+import { Notice } from '../ui/notice';
 import '../programs/programs.css';
 
 const TABS = [
@@ -61,11 +62,7 @@ export function Programs() {
           </a>
         ))}
       </nav>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+      <Notice error={error.value} />
       {!tz && !error.value && <p>{t('common.loading')}</p>}
       {tz && view === '' && (
         <>
