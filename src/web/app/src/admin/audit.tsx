@@ -4,9 +4,12 @@
  */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
-import { ApiError, api } from '../api';
+import { api, errorText } from '../api';
 import { formatDateTime, strings, t } from '../i18n';
 import { BackToMore } from '../screens/more';
+import { Field } from '../ui/field';
+import { Choice, DateRange, FilterBar } from '../ui/filters';
+import { Notice } from '../ui/notice';
 import type { Officer } from './officers';
 
 interface Entry {
@@ -144,7 +147,7 @@ export function Audit() {
       entries.value = append ? [...(entries.value ?? []), ...r.items] : r.items;
       hasMore.value = r.items.length === PAGE;
     } catch (err) {
-      error.value = err instanceof ApiError ? err.message : t('err.network');
+      error.value = errorText(err);
     } finally {
       busy.value = false;
     }
@@ -165,79 +168,23 @@ export function Audit() {
     <section class="more audit">
       <BackToMore />
       <h1>{s('title')}</h1>
-      <form
-        class="stack card"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void load(false);
-        }}
+      <FilterBar
+        onApply={() => void load(false)}
+        apply={s('apply')}
+        busy={busy.value}
+        csv={{ href: `/api/audit/export?${exportQuery}`, label: s('export') }}
       >
-        <label>
-          {s('action')}
-          <input
-            name="action"
-            autocapitalize="none"
-            value={action.value}
-            onInput={(e) => {
-              action.value = e.currentTarget.value;
-            }}
-          />
-        </label>
-        <label>
-          {s('user')}
-          <select
-            name="userId"
-            value={userId.value}
-            onChange={(e) => {
-              userId.value = e.currentTarget.value;
-            }}
-          >
-            <option value="">{s('anyone')}</option>
-            {officers.value.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.username}
-              </option>
-            ))}
-          </select>
-        </label>
-        <div class="audit-dates">
-          <label>
-            {s('since')}
-            <input
-              name="since"
-              type="date"
-              value={since.value}
-              onInput={(e) => {
-                since.value = e.currentTarget.value;
-              }}
-            />
-          </label>
-          <label>
-            {s('until')}
-            <input
-              name="until"
-              type="date"
-              value={until.value}
-              onInput={(e) => {
-                until.value = e.currentTarget.value;
-              }}
-            />
-          </label>
-        </div>
-        <div class="audit-actions">
-          <button type="submit" class="primary" disabled={busy.value}>
-            {s('apply')}
-          </button>
-          <a class="button" href={`/api/audit/export?${exportQuery}`} download>
-            {s('export')}
-          </a>
-        </div>
-      </form>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+        <Field name="action" label={s('action')} value={action} autocapitalize="none" />
+        <Choice
+          name="userId"
+          label={s('user')}
+          value={userId}
+          all={s('anyone')}
+          options={officers.value.map((o) => ({ value: o.id, label: o.username }))}
+        />
+        <DateRange from={since} to={until} fromLabel={s('since')} toLabel={s('until')} />
+      </FilterBar>
+      <Notice error={error.value} />
       {entries.value === null && !error.value && <p>{t('common.loading')}</p>}
       {entries.value?.length === 0 && <p class="muted">{s('none')}</p>}
       <ol class="audit-list">

@@ -5,10 +5,12 @@
  */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
-import { ApiError, api } from '../api';
+import { api, errorText } from '../api';
 import { formatDateTime, lang, t } from '../i18n';
 import { localDate, type ReceiverRef, type ZoneRef } from '../programs/model';
 import { w } from '../programs/words';
+import { Choice, DateRange, FilterBar } from '../ui/filters';
+import { Notice } from '../ui/notice';
 import { type DayCount, SummaryChart } from './chart';
 
 interface Row {
@@ -71,7 +73,7 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
       days.value = s.days;
       error.value = '';
     } catch (err) {
-      error.value = err instanceof ApiError ? err.message : t('err.network');
+      error.value = errorText(err);
     }
   }
   useEffect(() => {
@@ -87,58 +89,20 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
   const csv = `/api/asrun?${query()}&format=csv&lang=${lang.value}`;
   return (
     <div class="asrun">
-      <form
-        class="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void load();
-        }}
+      <FilterBar
+        onApply={() => void load()}
+        apply={w('show')}
+        csv={{ href: csv, label: w('csv'), file: 'nhat-ky-phat.csv' }}
       >
-        <div class="row two">
-          <label>
-            {w('from')}
-            <input
-              type="date"
-              value={from.value}
-              max={to.value}
-              onInput={(e) => (from.value = e.currentTarget.value)}
-            />
-          </label>
-          <label>
-            {w('to')}
-            <input
-              type="date"
-              value={to.value}
-              min={from.value}
-              onInput={(e) => (to.value = e.currentTarget.value)}
-            />
-          </label>
-        </div>
-        <label>
-          {w('village')}
-          <select value={zone.value} onChange={(e) => (zone.value = e.currentTarget.value)}>
-            <option value="">{w('allOfThem')}</option>
-            {props.zones.map((z) => (
-              <option key={z.id} value={z.id}>
-                {z.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <div class="row two">
-          <button type="submit" class="primary">
-            {w('show')}
-          </button>
-          <a class="button" href={csv} download="nhat-ky-phat.csv">
-            {w('csv')}
-          </a>
-        </div>
-      </form>
-      {error.value && (
-        <p role="alert" class="error">
-          {error.value}
-        </p>
-      )}
+        <DateRange from={from} to={to} fromLabel={w('from')} toLabel={w('to')} />
+        <Choice
+          label={w('village')}
+          value={zone}
+          all={w('allOfThem')}
+          options={props.zones.map((z) => ({ value: z.id, label: z.name }))}
+        />
+      </FilterBar>
+      <Notice error={error.value} />
       {days.value.length > 0 && (
         <SummaryChart days={days.value} range={datesBetween(from.value, to.value)} zoneName={zoneName} />
       )}
