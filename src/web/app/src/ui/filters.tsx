@@ -35,6 +35,25 @@ export function FilterBar(props: {
   );
 }
 
+function Day(props: { label: string; name: string; value: Signal<string>; min?: string; max?: string }) {
+  const { value } = props;
+  return (
+    <label>
+      {props.label}
+      <input
+        name={props.name}
+        type="date"
+        value={value.value}
+        min={props.min}
+        max={props.max}
+        onInput={(e) => {
+          value.value = e.currentTarget.value;
+        }}
+      />
+    </label>
+  );
+}
+
 /** Two dates, from and to (both included). */
 export function DateRange(props: {
   from: Signal<string>;
@@ -45,30 +64,8 @@ export function DateRange(props: {
   const { from, to } = props;
   return (
     <div class="pair">
-      <label>
-        {props.fromLabel}
-        <input
-          name="from"
-          type="date"
-          value={from.value}
-          max={to.value}
-          onInput={(e) => {
-            from.value = e.currentTarget.value;
-          }}
-        />
-      </label>
-      <label>
-        {props.toLabel}
-        <input
-          name="to"
-          type="date"
-          value={to.value}
-          min={from.value}
-          onInput={(e) => {
-            to.value = e.currentTarget.value;
-          }}
-        />
-      </label>
+      <Day label={props.fromLabel} name="from" value={from} max={to.value} />
+      <Day label={props.toLabel} name="to" value={to} min={from.value} />
     </div>
   );
 }
