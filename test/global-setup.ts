@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 
 const APP = fileURLToPath(new URL('../src/web/app', import.meta.url));
 const BUILT = fileURLToPath(new URL('../dist/web/index.html', import.meta.url));
+/** The files outside the app's folder that it imports (its tsconfig's `include` names them too). */
+const SHARED = ['../src/web/wav-encode.ts', '../src/contract/live.ts', '../src/contract/officer.ts'].map(
+  (f) => fileURLToPath(new URL(f, import.meta.url)),
+);
 
 function newest(dir: string): number {
   let t = 0;
@@ -19,10 +23,7 @@ function newest(dir: string): number {
 }
 
 export default async function setup(): Promise<void> {
-  const sources = Math.max(
-    newest(APP),
-    statSync(fileURLToPath(new URL('../src/web/wav-encode.ts', import.meta.url))).mtimeMs,
-  );
+  const sources = Math.max(newest(APP), ...SHARED.map((f) => statSync(f).mtimeMs));
   if (existsSync(BUILT) && statSync(BUILT).mtimeMs >= sources) return;
   const { build } = await import('vite');
   await build({ configFile: join(APP, 'vite.config.ts'), logLevel: 'warn' });

@@ -12,10 +12,10 @@
  *   alerter account holds no other role; an admin issues its API token (POST /api/users/:id/tokens).
  */
 import { z } from 'zod';
+import { ROLES, type Role } from '../contract/officer.js';
 
-export const ROLES = ['admin', 'editor', 'approver', 'operator', 'viewer', 'alerter'] as const;
+export { ROLES, type Role };
 export const roleSchema = z.enum(ROLES);
-export type Role = z.infer<typeof roleSchema>;
 
 /** Who made a request: a logged-in officer, through a session or an API token. */
 export interface Principal {

@@ -10,30 +10,10 @@
  * whose view did not change (a heartbeat status) sends nothing.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { LiveReceiver, LiveRemoved, LiveSnapshot } from '../contract/live.js';
 import type { BulletinService } from '../domain/bulletins/service.js';
 import type { Fleet } from '../domain/fleet/fleet.js';
 import type { Receiver } from '../domain/fleet/repo.js';
-
-/** What Today shows of a receiver. */
-export interface LiveReceiver {
-  id: string;
-  name: string;
-  zoneId: string | null;
-  adoption: 'pending' | 'adopted';
-  online: boolean;
-  /** its last status (for an offline receiver: about when it went away) */
-  lastSeen: string | null;
-  volume: number | null;
-  signal: { link: string; rssi: number | null } | null;
-  nowPlaying: {
-    bulletinId: string | null;
-    /** the bulletin's title (null: not known) */
-    title: string | null;
-    priority: string;
-    play: number;
-    startedAt: string;
-  } | null;
-}
 
 interface Client {
   zones: readonly string[] | null;
@@ -117,6 +97,7 @@ export function createReceiverEventHub(deps: {
   const visible = (c: Client, r: { zoneId: string | null }) =>
     c.zones === null || (r.zoneId !== null && c.zones.includes(r.zoneId));
   const event = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  const removed = (id: string) => event('removed', { id } satisfies LiveRemoved);
 
   function onChanged(id: string): void {
     // Nobody watching: nothing to read; the next snapshot starts from the fleet as it is then.
@@ -153,7 +134,7 @@ export function createReceiverEventHub(deps: {
       const r = byId.get(id);
       if (!r) {
         last.delete(id);
-        for (const c of clients) if (c.seen.delete(id)) c.write(event('removed', { id }));
+        for (const c of clients) if (c.seen.delete(id)) c.write(removed(id));
         continue;
       }
       const v = view(r);
@@ -165,7 +146,7 @@ export function createReceiverEventHub(deps: {
         if (visible(c, r)) {
           c.seen.add(id);
           c.write(text);
-        } else if (c.seen.delete(id)) c.write(event('removed', { id }));
+        } else if (c.seen.delete(id)) c.write(removed(id));
       }
     }
   }
@@ -221,7 +202,7 @@ export function createReceiverEventHub(deps: {
         .filter((z) => opts.zones === null || opts.zones.includes(z.id))
         .map((z) => ({ id: z.id, name: z.name }));
       res.write(
-        `retry: 3000\n${event('snapshot', { at: new Date().toISOString(), zones, receivers: mine })}`,
+        `retry: 3000\n${event('snapshot', { at: new Date().toISOString(), zones, receivers: mine } satisfies LiveSnapshot)}`,
       );
     },
     close() {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { roleSchema } from '../auth/roles.js';
 import { deviceIdSchema, prioritySchema, zoneIdSchema } from '../contract/mqtt.js';
+import type { Officer } from '../contract/officer.js';
 import { provisioningBundleSchema } from '../contract/provisioning.js';
 import { DELIVERY_STATES } from '../domain/bulletins/states.js';
 
@@ -216,10 +217,10 @@ export const userSchema = z
     zones: z.array(z.string()).nullable().describe('zones this officer may address; null: every zone'),
     disabled: z.boolean(),
     lockedUntil: z.string().nullable(),
-    hasPin: z.boolean(),
+    hasPin: z.boolean().describe('whether a confirmation PIN is set'),
     createdAt: z.string(),
   })
-  .meta({ id: 'User' });
+  .meta({ id: 'User' }) satisfies z.ZodType<Officer>;
 
 export const apiTokenSchema = z
   .object({

@@ -106,6 +106,9 @@ describe.skipIf(!hasChromium)('my account in the phone app', () => {
     await page.getByRole('button', { name: 'Đặt mã PIN' }).click();
     await page.getByText('Đã đặt mã PIN.').waitFor();
     expect((await tc.api<{ hasPin: boolean }>('GET', '/api/auth/me')).body.hasPin).toBe(true);
+    // the page knows it from who I am (GET /api/auth/me), after a reload too
+    await page.reload();
+    await page.getByText('Bạn đã có mã PIN; đặt mã mới sẽ thay mã cũ.').waitFor();
     const ok = await tc.api('POST', '/api/auth/confirm', { pin: '246810' });
     expect(ok.status).toBe(200);
   });

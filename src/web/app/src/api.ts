@@ -4,14 +4,11 @@
  * plain Vietnamese (or English) saying what to do — never a raw server message or a stack.
  */
 import { signal } from '@preact/signals';
+import type { Officer, Role } from '../../../contract/officer';
 import { hasKey, t } from './i18n';
 
-export interface Me {
-  id: string;
-  username: string;
-  roles: string[];
-  zones: string[] | null;
-}
+/** The officer logged in on this phone (GET /api/auth/me). */
+export type Me = Officer;
 
 // Who was logged in on this phone last time (no secret: the session is the HTTP-only cookie), so
 // the app draws its first screen at once and checks the session beside it.
@@ -142,5 +139,5 @@ export async function logout(): Promise<void> {
   remember(null);
 }
 
-export const hasRole = (...roles: string[]): boolean =>
+export const hasRole = (...roles: Role[]): boolean =>
   Boolean(me.value?.roles.some((r) => r === 'admin' || roles.includes(r)));

@@ -10,6 +10,8 @@ export interface Receiver {
   zoneId: string | null;
   adoption: 'pending' | 'adopted';
   online: boolean;
+  /** its last status (for an offline receiver: about when it went away) */
+  lastSeen: string | null;
   volume: number | null;
   signal: { link: string; rssi: number | null } | null;
   nowPlaying: { bulletinId?: string; priority: string; play: number; startedAt: string } | null;

@@ -2,7 +2,7 @@
  * My account: change my password (every session of mine ends, so the app logs in again with the
  * new one) and set the PIN that confirms an emergency to every village.
  */
-import { type Signal, useSignal } from '@preact/signals';
+import { useSignal } from '@preact/signals';
 import { ApiError, api, errorText, login, me } from '../api';
 import { strings } from '../i18n';
 import { BackToMore } from '../screens/more';
@@ -116,7 +116,7 @@ function ChangePassword() {
   );
 }
 
-function SetPin({ hasPin }: { hasPin: Signal<boolean> }) {
+function SetPin() {
   const current = useSignal('');
   const pin = useSignal('');
   const { error, done, busy, run } = useAction(message);
@@ -125,7 +125,7 @@ function SetPin({ hasPin }: { hasPin: Signal<boolean> }) {
     void run(/^\d{6,12}$/.test(pin.value) ? '' : s('pinBad'), async () => {
       await api('POST', '/api/auth/pin', { currentPassword: current.value, pin: pin.value });
       current.value = pin.value = '';
-      hasPin.value = true;
+      if (me.value) me.value = { ...me.value, hasPin: true };
       return s('pinDone');
     });
   }
@@ -133,7 +133,7 @@ function SetPin({ hasPin }: { hasPin: Signal<boolean> }) {
     <form class="stack card" onSubmit={submit} aria-labelledby="acct-pin">
       <h2 id="acct-pin">{s('pinTitle')}</h2>
       <p class="muted">{s('pinHint')}</p>
-      {hasPin.value && <p class="muted">{s('pinHas')}</p>}
+      {me.value?.hasPin && <p class="muted">{s('pinHas')}</p>}
       <Secret name="pinPassword" label={s('current')} value={current} autocomplete="current-password" />
       <Secret name="pin" label={s('pin')} value={pin} autocomplete="off" inputMode="numeric" />
       <Notice error={error.value} done={done.value} />
@@ -145,14 +145,13 @@ function SetPin({ hasPin }: { hasPin: Signal<boolean> }) {
 }
 
 export function Account() {
-  const hasPin = useSignal(Boolean((me.value as { hasPin?: boolean } | null)?.hasPin));
   return (
     <section class="more account">
       <BackToMore />
       <h1>{s('title')}</h1>
       <p class="muted">{s('who', { name: me.value?.username ?? '' })}</p>
       <ChangePassword />
-      <SetPin hasPin={hasPin} />
+      <SetPin />
     </section>
   );
 }

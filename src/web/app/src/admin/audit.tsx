@@ -4,13 +4,13 @@
  */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
+import type { Officer } from '../../../../contract/officer';
 import { api, errorText } from '../api';
 import { formatDateTime, strings, t } from '../i18n';
 import { BackToMore } from '../screens/more';
 import { Field } from '../ui/field';
 import { Choice, DateRange, FilterBar } from '../ui/filters';
 import { Notice } from '../ui/notice';
-import type { Officer } from './officers';
 
 interface Entry {
   id: number;

@@ -5,30 +5,14 @@
 import { type Signal, useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { Route, Router, useLocation, useRoute } from 'preact-iso';
+import { type Officer, ROLES, type Role } from '../../../../contract/officer';
 import { ApiError, api, errorText } from '../api';
 import { formatDateTime, strings, t } from '../i18n';
 import { BackToMore } from '../screens/more';
+import type { Zone } from '../types';
 import { useAction } from '../ui/action';
 import { Field } from '../ui/field';
 import { Notice } from '../ui/notice';
-
-export interface Officer {
-  id: string;
-  username: string;
-  displayName: string | null;
-  roles: Role[];
-  zones: string[] | null;
-  disabled: boolean;
-  lockedUntil: string | null;
-  hasPin: boolean;
-  createdAt: string;
-}
-interface Zone {
-  id: string;
-  name: string;
-}
-type Role = 'admin' | 'editor' | 'approver' | 'operator' | 'viewer' | 'alerter';
-const ROLES: Role[] = ['admin', 'editor', 'approver', 'operator', 'viewer', 'alerter'];
 
 const s = strings(
   {

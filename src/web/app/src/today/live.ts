@@ -5,33 +5,13 @@
  * every 5 s and keeps trying the stream again; the first snapshot that arrives stops the polling.
  */
 import { type Signal, signal } from '@preact/signals';
+import type { LiveReceiver, LiveRemoved, LiveSnapshot, LiveZone } from '../../../../contract/live';
 import { api } from '../api';
+import type { Receiver } from '../types';
 
-/** One receiver as Today shows it (the stream's `receiver` event). */
-export interface LiveReceiver {
-  id: string;
-  name: string;
-  zoneId: string | null;
-  adoption: 'pending' | 'adopted';
-  online: boolean;
-  lastSeen: string | null;
-  volume: number | null;
-  signal: { link: string; rssi: number | null } | null;
-  nowPlaying: {
-    bulletinId: string | null;
-    title: string | null;
-    priority: string;
-    play: number;
-    startedAt: string;
-  } | null;
-}
+export type { LiveReceiver, LiveZone } from '../../../../contract/live';
 
 export type LiveMode = 'connecting' | 'live' | 'polling';
-
-export interface LiveZone {
-  id: string;
-  name: string;
-}
 
 export interface LiveStore {
   receivers: Signal<ReadonlyMap<string, LiveReceiver>>;
@@ -49,10 +29,6 @@ export interface LiveStore {
 const POLL_MS = 5000;
 /** after the stream closed for good (not a passing drop EventSource retries itself) */
 const RETRY_STREAM_MS = 10_000;
-
-interface PolledReceiver extends Omit<LiveReceiver, 'nowPlaying'> {
-  nowPlaying: { bulletinId?: string; priority: string; play: number; startedAt: string } | null;
-}
 
 /**
  * Starts following the fleet. `onChange(before, after)` is told of each receiver change (for
@@ -97,7 +73,7 @@ export function startLive(
 
   async function poll(): Promise<void> {
     try {
-      const res = await api<{ items: PolledReceiver[] }>('GET', '/api/receivers');
+      const res = await api<{ items: Receiver[] }>('GET', '/api/receivers');
       if (stopped || mode.value === 'live') return;
       const known = receivers.value;
       replaceAll(
@@ -149,7 +125,7 @@ export function startLive(
     const es = new EventSource('/api/receivers/events');
     source = es;
     es.addEventListener('snapshot', (e) => {
-      const data = parse<{ receivers: LiveReceiver[]; zones?: LiveZone[] }>(e);
+      const data = parse<LiveSnapshot>(e);
       if (!data) return;
       stopPolling();
       mode.value = 'live';
@@ -162,7 +138,7 @@ export function startLive(
       if (r) upsert(r);
     });
     es.addEventListener('removed', (e) => {
-      const r = parse<{ id: string }>(e);
+      const r = parse<LiveRemoved>(e);
       if (r) remove(r.id);
     });
     es.onerror = () => {
