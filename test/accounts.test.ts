@@ -331,7 +331,9 @@ describe('approval workflow', () => {
   it('an editor’s bulletin waits; its maker cannot approve it; another approver sends it', async () => {
     const tc = await start();
     const audioId = await village(tc);
-    const editor = await addUser(tc, 'bien-tap', ['editor', 'approver']);
+    const editor = await addOfficer(tc, 'bien-tap', ['editor', 'approver'], {
+      displayName: 'Nguyễn Thị Lan',
+    });
     const approver = await addUser(tc, 'duyet', ['approver']);
     const filed = await tc.api<{ approval: { id: string; status: string; reason: string } }>(
       'POST',
@@ -343,17 +345,29 @@ describe('approval workflow', () => {
     expect(filed.body.approval).toMatchObject({ status: 'pending', reason: 'editor' });
     expect(await bulletinCount(tc)).toBe(0);
     const id = filed.body.approval.id;
+    // The queue names the requester (full name, else username) beside the id: one request for a list.
+    const queue = await tc.api<{ items: { id: string; createdByName: string; decidedByName: null }[] }>(
+      'GET',
+      '/api/approvals?status=pending',
+    );
+    expect(queue.body.items).toEqual([
+      expect.objectContaining({ id, createdByName: 'Nguyễn Thị Lan', decidedByName: null }),
+    ]);
 
     const own = await tc.api<{ error: string }>('POST', `/api/approvals/${id}/approve`, {}, editor);
     expect(own).toMatchObject({ status: 403, body: { error: 'four_eyes' } });
     expect(await bulletinCount(tc)).toBe(0);
 
     const ok = await tc.api<{
-      approval: { status: string; decidedBy: string };
+      approval: { status: string; decidedBy: string; createdByName: string; decidedByName: string };
       bulletin: { id: string; createdBy: string };
     }>('POST', `/api/approvals/${id}/approve`, { note: 'đồng ý' }, approver);
     expect(ok.status).toBe(200);
-    expect(ok.body.approval.status).toBe('approved');
+    expect(ok.body.approval).toMatchObject({
+      status: 'approved',
+      createdByName: 'Nguyễn Thị Lan',
+      decidedByName: 'duyet',
+    });
     expect(await bulletinCount(tc)).toBe(1);
     const row = tc.controller.db
       .prepare('SELECT created_by, approved_by FROM bulletins WHERE id = ?')

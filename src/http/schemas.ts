@@ -263,10 +263,15 @@ export const approvalSchema = z
     title: z.string(),
     priority: prioritySchema,
     status: z.enum(['pending', 'approved', 'rejected', 'withdrawn', 'expired']),
-    createdBy: z.string(),
+    createdBy: z.string().describe("the requester's officer id"),
+    createdByName: z
+      .string()
+      .nullable()
+      .describe("the requester's full name, else username (null: the account is gone)"),
     createdAt: z.string(),
     expiresAt: z.string().describe('a pending request expires unapproved at this instant'),
     decidedBy: z.string().nullable(),
+    decidedByName: z.string().nullable().describe("the decider's full name, else username"),
     decidedAt: z.string().nullable(),
     note: z.string().nullable(),
     bulletinId: z.string().nullable(),

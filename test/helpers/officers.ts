@@ -21,20 +21,21 @@ export function controllersPerTest(): (env?: Record<string, string>) => Promise<
 }
 
 /**
- * Makes an officer with `roles` (limited to `zones` if given), logs in with OFFICER_PASSWORD and,
- * with `pin`, sets it; returns the session token.
+ * Makes an officer with `roles` (limited to `zones` if given, named `displayName` if given), logs
+ * in with OFFICER_PASSWORD and, with `pin`, sets it; returns the session token.
  */
 export async function addOfficer(
   tc: TestController,
   username: string,
   roles: string[],
-  opts: { zones?: string[] | undefined; pin?: string | undefined } = {},
+  opts: { zones?: string[] | undefined; pin?: string | undefined; displayName?: string | undefined } = {},
 ): Promise<string> {
   const made = await tc.api('POST', '/api/users', {
     username,
     password: OFFICER_PASSWORD,
     roles,
     ...(opts.zones ? { zones: opts.zones } : {}),
+    ...(opts.displayName ? { displayName: opts.displayName } : {}),
   });
   expect(made.status).toBe(201);
   const login = await tc.api<{ token: string }>(

@@ -232,7 +232,8 @@ describe.skipIf(!hasChromium)('Today, live', () => {
     await waitFor('td-02 offline', async () => !(await tc.isOnline('td-02')));
     const stop = await tc.api<{ stop: { id: string } }>('POST', '/api/stop', { zones: [B] });
     expect(stop.status).toBe(200);
-    const editor = await addOfficer(tc, 'bien-tap', ['editor']);
+    const editor = await addOfficer(tc, 'bien-tap', ['editor'], { displayName: 'Nguyễn Thị Lan' });
+    const editorId = (await tc.api<{ id: string }>('GET', '/api/auth/me', undefined, editor)).body.id;
     const filed = await tc.api<{ approval: { id: string } }>(
       'POST',
       '/api/bulletins',
@@ -244,12 +245,42 @@ describe.skipIf(!hasChromium)('Today, live', () => {
     const stopRow = page.locator(`[data-stop="${stop.body.stop.id}"]`);
     await expect.poll(() => stopRow.textContent(), { timeout: 10_000 }).toContain('0/1 cụm loa đã dừng');
     expect(await stopRow.textContent()).toContain('Thôn Gò Dẫu');
-    await expect
-      .poll(() => page.locator(`[data-approval="${filed.body.approval.id}"]`).textContent())
-      .toContain('Bản tin chờ duyệt');
+    const waiting = page.locator(`[data-approval="${filed.body.approval.id}"]`);
+    await expect.poll(() => waiting.textContent()).toContain('Bản tin chờ duyệt');
+    // who asked, by name (the list answer names them: no request per person)
+    expect(await waiting.textContent()).toContain('Nguyễn Thị Lan gửi lúc');
+    expect(await waiting.textContent()).not.toContain(editorId);
     // Back online, the receiver applies the stop: it leaves the page by itself.
     await fleet.byId('td-02')!.goOnline();
     await expect.poll(() => stopRow.count(), { timeout: 15_000 }).toBe(0);
+  });
+
+  it('names who filed a program waiting for approval, in Programs too', async () => {
+    const editor = await addOfficer(tc, 'bien-tap-2', ['editor'], { displayName: 'Trần Văn Hùng' });
+    const from = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date());
+    const filed = await tc.api<{ approval: { id: string } }>(
+      'POST',
+      '/api/programs',
+      {
+        id: 'tin-cho-duyet',
+        title: 'Chương trình chờ duyệt',
+        target: { zones: [A] },
+        recurrence: { kind: 'daily', at: '20:00', from },
+        items: [{ kind: 'audio', audio: 'Bản tin sáng' }],
+      },
+      editor,
+    );
+    expect(filed.status, JSON.stringify(filed.body)).toBe(202);
+    await page.goto(`${tc.url}/`);
+    await expect
+      .poll(() => page.locator(`[data-approval="${filed.body.approval.id}"]`).textContent())
+      .toContain('Trần Văn Hùng gửi lúc');
+    await page.goto(`${tc.url}/programs/list`);
+    const row = page
+      .getByRole('region', { name: 'Chờ duyệt' })
+      .locator(`[data-approval="${filed.body.approval.id}"]`);
+    await expect.poll(() => row.textContent()).toContain('Chương trình chờ duyệt');
+    expect(await row.textContent()).toContain('do Trần Văn Hùng gửi lúc');
   });
 
   it('shows what airs next for a program created through the API', async () => {

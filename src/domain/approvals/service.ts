@@ -46,9 +46,13 @@ export interface Approval {
   priority: Priority;
   status: ApprovalStatus;
   createdBy: string;
+  /** the requester's full name, else username (null: the account is gone) */
+  createdByName: string | null;
   createdAt: string;
   expiresAt: string;
   decidedBy: string | null;
+  /** the decider's full name, else username */
+  decidedByName: string | null;
   decidedAt: string | null;
   note: string | null;
   bulletinId: string | null;
@@ -115,7 +119,17 @@ interface Row {
   note: string | null;
   bulletin_id: string | null;
   program_id: string | null;
+  created_by_name: string | null;
+  decided_by_name: string | null;
 }
+
+/** Approvals with their officers' names beside the ids, so a list needs no request per person. */
+const SELECT_APPROVALS = `SELECT a.*,
+    COALESCE(NULLIF(cu.display_name, ''), cu.username) AS created_by_name,
+    COALESCE(NULLIF(du.display_name, ''), du.username) AS decided_by_name
+  FROM approvals a
+  LEFT JOIN users cu ON cu.id = a.created_by
+  LEFT JOIN users du ON du.id = a.decided_by`;
 
 const decidedMeanwhile = () =>
   new AppError(409, 'approval_decided', 'Another officer decided on this request a moment ago; reload it.');
@@ -129,9 +143,11 @@ const toApproval = (r: Row): Approval => ({
   priority: r.priority,
   status: r.status,
   createdBy: r.created_by,
+  createdByName: r.created_by_name,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
   decidedBy: r.decided_by,
+  decidedByName: r.decided_by_name,
   decidedAt: r.decided_at,
   note: r.note,
   bulletinId: r.bulletin_id,
@@ -161,7 +177,7 @@ export function createApprovalService(deps: {
     deps.confirmPriorities ?? new Set<Priority>(['priority', 'emergency']);
   const windowMs = (deps.confirmWindowS ?? 900) * 1000;
   const now = deps.now ?? Date.now;
-  const byId = db.prepare<[string], Row>('SELECT * FROM approvals WHERE id = ?');
+  const byId = db.prepare<[string], Row>(`${SELECT_APPROVALS} WHERE a.id = ?`);
   const expire = db.prepare(
     "UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
   );
@@ -374,18 +390,18 @@ export function createApprovalService(deps: {
       const where: string[] = [];
       const args: (string | number)[] = [];
       if (status) {
-        where.push('status = ?');
+        where.push('a.status = ?');
         args.push(status);
       }
       if (zones) {
-        const scope = targetScopeSql("json_extract(request, '$.target')", zones);
+        const scope = targetScopeSql("json_extract(a.request, '$.target')", zones);
         where.push(scope.sql);
         args.push(...scope.args);
       }
       return db
         .prepare<(string | number)[], Row>(
-          `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY created_at DESC LIMIT ? OFFSET ?`,
+          `${SELECT_APPROVALS} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY a.created_at DESC LIMIT ? OFFSET ?`,
         )
         .all(...args, limit, offset)
         .map(toApproval);

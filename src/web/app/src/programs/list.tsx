@@ -7,17 +7,10 @@ import { useEffect } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { api, errorText, hasRole } from '../api';
 import { formatDateTime, t } from '../i18n';
+import type { Approval } from '../types';
 import { Notice } from '../ui/notice';
 import { Readiness } from './calendar';
-import {
-  type Airing,
-  type Approval,
-  clock,
-  loadWeek,
-  type Program,
-  type ReceiverRef,
-  type ZoneRef,
-} from './model';
+import { type Airing, clock, loadWeek, type Program, type ReceiverRef, type ZoneRef } from './model';
 import { type Word, w } from './words';
 
 export function ProgramList(props: { programs: Program[] | null }) {
@@ -156,7 +149,9 @@ function Approvals() {
           <li key={a.id} class="approval" data-approval={a.id}>
             <strong>{a.title}</strong> <span class="muted">({w(`p_${a.priority}` as Word)})</span>
             <br />
-            <span class="muted">{w('by', { who: a.createdBy, at: formatDateTime(a.createdAt) })}</span>
+            <span class="muted">
+              {w('by', { who: a.createdByName ?? a.createdBy, at: formatDateTime(a.createdAt) })}
+            </span>
             {may && (
               <div class="row">
                 <button type="button" class="primary" onClick={() => void decide(a.id, 'approve')}>

@@ -4,8 +4,9 @@
  * the program body the API validates (src/domain/programs/schema.ts).
  */
 import { api } from '../api';
+import type { Priority } from '../types';
 
-export type Priority = 'normal' | 'priority' | 'emergency';
+export type { Priority };
 export type Order = 'first' | 'after' | 'skip';
 export const WEEKDAYS = ['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -80,17 +81,6 @@ export interface ReceiverRef {
   zoneId: string | null;
   adoption: string;
 }
-export interface Approval {
-  id: string;
-  kind: 'bulletin' | 'program';
-  title: string;
-  priority: Priority;
-  status: string;
-  createdBy: string;
-  createdAt: string;
-  request: { programId?: string; target?: { zones?: string[]; all?: boolean } } & Record<string, unknown>;
-}
-
 type BodyItem =
   | { kind: 'audio'; audio: string }
   | { kind: 'relay'; url: string; duration: number | string; fallback?: string }

@@ -6,6 +6,7 @@
  */
 import { signal } from '@preact/signals';
 import { api } from '../api';
+import type { Approval } from '../types';
 
 export interface NextAiring {
   id: string;
@@ -50,16 +51,6 @@ export interface StopItem {
   receivers: { total: number; confirmed: number };
 }
 
-export interface PendingApproval {
-  id: string;
-  kind: 'bulletin' | 'program';
-  reason: string;
-  title: string;
-  priority: string;
-  createdBy: string;
-  createdAt: string;
-}
-
 const HOUR = 3_600_000;
 
 /** The as-run rows grouped per bulletin or airing, latest first, only those that began or ended. */
@@ -95,7 +86,7 @@ export function startDashboard(opts: { approvals: boolean }) {
   const next = signal<NextAiring[] | null>(null);
   const aired = signal<Aired[] | null>(null);
   const stops = signal<StopItem[]>([]);
-  const approvals = signal<PendingApproval[]>([]);
+  const approvals = signal<Approval[]>([]);
   /** the words of the last failed refresh ('' when all went well) */
   const error = signal('');
   let stopped = false;
@@ -147,7 +138,7 @@ export function startDashboard(opts: { approvals: boolean }) {
       ),
       opts.approvals
         ? part(
-            () => api<{ items: PendingApproval[] }>('GET', '/api/approvals?status=pending&limit=20'),
+            () => api<{ items: Approval[] }>('GET', '/api/approvals?status=pending&limit=20'),
             (r) => {
               approvals.value = r.items;
             },

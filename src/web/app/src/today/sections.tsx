@@ -1,6 +1,7 @@
 /** The parts of Today around the villages: offline alerts, stops, approvals, next and just aired. */
 import { formatDateTime, formatTime, t } from '../i18n';
-import type { Aired, NextAiring, PendingApproval, StopItem } from './dashboard';
+import type { Approval } from '../types';
+import type { Aired, NextAiring, StopItem } from './dashboard';
 import type { LiveReceiver } from './live';
 import { s } from './strings';
 
@@ -62,7 +63,7 @@ export function Stops(props: { stops: StopItem[]; zoneName: (id: string | null) 
   );
 }
 
-export function Approvals(props: { items: PendingApproval[] }) {
+export function Approvals(props: { items: Approval[] }) {
   if (props.items.length === 0) return null;
   return (
     <section class="panel approvals" aria-labelledby="today-approvals">
@@ -73,7 +74,9 @@ export function Approvals(props: { items: PendingApproval[] }) {
             <span class="one-line">
               {a.priority === 'emergency' && <span class="badge emergency">{s('emergency')}</span>} {a.title}
             </span>
-            <span class="muted">{s('approvalBy', { who: a.createdBy, when: when(a.createdAt) })}</span>
+            <span class="muted">
+              {s('approvalBy', { who: a.createdByName ?? a.createdBy, when: when(a.createdAt) })}
+            </span>
           </li>
         ))}
       </ul>
