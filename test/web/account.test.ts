@@ -2,28 +2,24 @@
  * The officer's own account in Debian's Chromium against a real controller: first-run set-up with
  * the one-time code of a controller started without ADMIN_PASSWORD, change password, set PIN.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
-import { startTestController, type TestController } from '../helpers/controller.js';
+import { hasChromium, logIn, screenshot } from '../helpers/browser.js';
+import type { TestController } from '../helpers/controller.js';
+import { startWebRig, type WebRig } from '../helpers/web-rig.js';
 
 describe.skipIf(!hasChromium)('my account in the phone app', () => {
+  let rig: WebRig;
   let tc: TestController;
-  let browser: Browser;
   let page: Page;
   const first = 'first-admin-password-1';
   const second = 'second-admin-password-2';
 
   beforeAll(async () => {
-    tc = await startTestController({}, { firstRun: true });
-    browser = await launchBrowser();
-    page = await (await phone(browser)).newPage();
-    page.setDefaultTimeout(10_000);
+    rig = await startWebRig({ firstRun: true, timeoutMs: 10_000 });
+    ({ tc, page } = rig);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await tc?.stop();
-  });
+  afterAll(() => rig?.stop());
 
   it('first-run set-up: the code from the controller makes the admin, once', async () => {
     const code = tc.controller.setupCode;

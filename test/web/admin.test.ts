@@ -3,20 +3,19 @@
  * editor limited to one village, see it listed), the audit log with the login lines; and the
  * OpenAPI texts read as plain text (no HTML-like placeholders the docs UI would swallow).
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
-
-let tc: TestController;
-beforeAll(async () => {
-  tc = await startTestController();
-});
-afterAll(async () => {
-  await tc?.stop();
-});
+import { hasChromium, screenshot } from '../helpers/browser.js';
+import { startTestController, type TestController } from '../helpers/controller.js';
+import { startWebRig, type WebRig } from '../helpers/web-rig.js';
 
 describe('the OpenAPI document', () => {
+  let tc: TestController;
+  beforeAll(async () => {
+    tc = await startTestController();
+  });
+  afterAll(() => tc?.stop());
+
   it('has no <word> placeholders in its texts, and error answers in words', async () => {
     const doc = (await (await fetch(`${tc.url}/docs/json`)).json()) as {
       info: { description: string };
@@ -42,21 +41,17 @@ describe('the OpenAPI document', () => {
 });
 
 describe.skipIf(!hasChromium)('admin screens in the phone app', () => {
-  let browser: Browser;
+  let rig: WebRig;
+  let tc: TestController;
   let page: Page;
   let zoneA: string;
 
   beforeAll(async () => {
-    zoneA = (await tc.api<{ id: string }>('POST', '/api/zones', { name: 'Thôn Đồng Bùa' })).body.id;
-    await tc.api('POST', '/api/zones', { name: 'Thôn Gò Dẫu' });
-    browser = await launchBrowser();
-    page = await (await phone(browser)).newPage();
-    page.setDefaultTimeout(10_000);
-    await logIn(page, tc.url, 'admin', ADMIN_PASSWORD);
+    rig = await startWebRig({ villages: ['Thôn Đồng Bùa', 'Thôn Gò Dẫu'], timeoutMs: 10_000 });
+    ({ tc, page } = rig);
+    zoneA = rig.zoneIds[0]!;
   });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  afterAll(() => rig?.stop());
 
   it('More lists the screens and switches the language', async () => {
     await page.getByRole('link', { name: 'Thêm' }).click();

@@ -2,48 +2,34 @@
  * The phone app in Debian's Chromium against a real controller and simulated receivers: served over
  * plain HTTP on the LAN and over HTTPS behind a proxy, log in, live village states, language.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../../firmware-sim/index.js';
-import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
+import type { Fleet } from '../../firmware-sim/index.js';
+import { hasChromium, logIn, screenshot } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/wait.js';
+import { startWebRig, type WebRig } from '../helpers/web-rig.js';
 
 describe.skipIf(!hasChromium)('the phone app', () => {
+  let rig: WebRig;
   let tc: TestController;
   let fleet: Fleet;
-  let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
-  const zoneIds: string[] = [];
 
   beforeAll(async () => {
-    tc = await startTestController();
-    for (const name of ['Thôn Đồng Bùa', 'Thôn Gò Dẫu']) {
-      const z = await tc.api<{ id: string }>('POST', '/api/zones', { name });
-      zoneIds.push(z.body.id);
-    }
-    await tc.register('app-01', zoneIds[0]!, 'Loa cổng làng');
-    await tc.register('app-02', zoneIds[1]!, 'Loa nhà văn hoá');
-    fleet = await startFleet({
-      count: 2,
-      idPrefix: 'app',
-      brokerUrl: tc.mqttUrl,
-      trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
+    rig = await startWebRig({
+      villages: ['Thôn Đồng Bùa', 'Thôn Gò Dẫu'],
+      receivers: [
+        { id: 'app-01', village: 0, name: 'Loa cổng làng' },
+        { id: 'app-02', village: 1, name: 'Loa nhà văn hoá' },
+      ],
       timeFactor: 0.05,
-      configure: (id) => tc.sim(id),
+      login: false,
     });
-    await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
-    browser = await launchBrowser();
-    context = await phone(browser);
-    page = await context.newPage();
+    ({ tc, fleet, page } = rig);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await fleet?.stop();
-    await tc?.stop();
-  });
+  afterAll(() => rig?.stop());
 
   it('serves the app over plain HTTP without upgrade-insecure-requests, and deep links open it', async () => {
     const res = await fetch(`${tc.url}/`);

@@ -5,11 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIO_FIXTURES } from '../helpers/audio-app.js';
-import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
+import { hasChromium, screenshot } from '../helpers/browser.js';
+import type { TestController } from '../helpers/controller.js';
+import { startWebRig, type WebRig } from '../helpers/web-rig.js';
 
 /** What the test reads of the page's audio element (the test's tsconfig has no DOM types). */
 interface Media {
@@ -25,23 +26,17 @@ interface Audio {
 }
 
 describe.skipIf(!hasChromium)('the library screen', () => {
+  let rig: WebRig;
   let tc: TestController;
-  let browser: Browser;
   let page: Page;
   const list = async () => (await tc.api<{ items: Audio[] }>('GET', '/api/audio')).body.items;
 
   beforeAll(async () => {
-    tc = await startTestController();
-    browser = await launchBrowser();
-    page = await (await phone(browser)).newPage();
-    page.setDefaultTimeout(10_000);
-    await logIn(page, tc.url, 'admin', ADMIN_PASSWORD);
+    rig = await startWebRig({ timeoutMs: 10_000 });
+    ({ tc, page } = rig);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await tc?.stop();
-  });
+  afterAll(() => rig?.stop());
 
   it('uploads a file with a progress bar, then lists it (the API holds it)', async () => {
     await page.getByRole('link', { name: 'Thư viện' }).click();

@@ -4,14 +4,15 @@
  * offline and come back without a reload or a poll, falling back to polling when the stream is
  * refused, and showing stops on their way, approvals waiting, what airs next and what just aired.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../../firmware-sim/index.js';
-import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
+import type { Fleet } from '../../firmware-sim/index.js';
+import { hasChromium, logIn, screenshot } from '../helpers/browser.js';
+import { ADMIN_PASSWORD, type TestController } from '../helpers/controller.js';
 import { addOfficer } from '../helpers/officers.js';
 import { wav } from '../helpers/sim-harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { startWebRig, type WebRig } from '../helpers/web-rig.js';
 
 interface Live {
   id: string;
@@ -27,9 +28,9 @@ interface Sse {
 }
 
 describe.skipIf(!hasChromium)('Today, live', () => {
+  let rig: WebRig;
   let tc: TestController;
   let fleet: Fleet;
-  let browser: Browser;
   let context: BrowserContext;
   let page: Page;
   let audioId = '';
@@ -75,36 +76,27 @@ describe.skipIf(!hasChromium)('Today, live', () => {
   }
 
   beforeAll(async () => {
-    tc = await startTestController({ TZ: 'Asia/Ho_Chi_Minh' });
-    await tc.api('POST', '/api/zones', { id: A, name: 'Thôn Đồng Bùa' });
-    await tc.api('POST', '/api/zones', { id: B, name: 'Thôn Gò Dẫu' });
-    await tc.register('td-01', A, 'Loa cổng làng');
-    await tc.register('td-02', B, 'Loa nhà văn hoá thôn Gò Dẫu cạnh sân bóng');
-    // registered, never switched on: offline from the start
-    await tc.register('td-09', A, 'Loa chợ');
-    fleet = await startFleet({
-      count: 2,
-      idPrefix: 'td',
-      brokerUrl: tc.mqttUrl,
-      trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
-      timeFactor: 1,
-      configure: (id) => tc.sim(id),
+    rig = await startWebRig({
+      env: { TZ: 'Asia/Ho_Chi_Minh' },
+      villages: [
+        { id: A, name: 'Thôn Đồng Bùa' },
+        { id: B, name: 'Thôn Gò Dẫu' },
+      ],
+      receivers: [
+        { id: 'td-01', village: 0, name: 'Loa cổng làng' },
+        { id: 'td-02', village: 1, name: 'Loa nhà văn hoá thôn Gò Dẫu cạnh sân bóng' },
+        // registered, never switched on: offline from the start
+        { id: 'td-09', village: 0, name: 'Loa chợ', off: true },
+      ],
+      login: false,
     });
-    await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
-    await waitFor('td-01 and td-02 online', async () => (await tc.isOnline('td-01')) && tc.isOnline('td-02'));
+    ({ tc, fleet, context, page } = rig);
     const up = await tc.upload(wav(440, 3000), 'tiem-phong.wav', 'Bản tin sáng');
     expect(up.status).toBe(201);
     audioId = up.audio.id;
-    browser = await launchBrowser();
-    context = await phone(browser);
-    page = await context.newPage();
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await fleet?.stop();
-    await tc?.stop();
-  });
+  afterAll(() => rig?.stop());
 
   it("the stream: 401 without a session; a snapshot, then each change; only the officer's villages", async () => {
     const anonymous = await openStream(null);
