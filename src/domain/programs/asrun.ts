@@ -6,32 +6,10 @@
  * village and day for the phone UI's chart.
  */
 import { Temporal } from 'temporal-polyfill';
+import type { AsRunDay, AsRunRow, Outcome } from '../../contract/asrun.js';
 import type { Db } from '../../storage/db.js';
 
-export type Outcome = 'aired' | 'cut' | 'missed' | 'pending' | 'unknown';
-
-export interface AsRunRow {
-  kind: 'airing' | 'bulletin';
-  /** airing or bulletin id */
-  id: string;
-  title: string;
-  programId: string | null;
-  priority: string;
-  receiverId: string;
-  zoneId: string | null;
-  /** scheduled start (airings) or creation (bulletins), UTC */
-  scheduled: string;
-  started: string | null;
-  ended: string | null;
-  outcome: Outcome;
-  reason: string | null;
-  /** the receiver's state for it (airing: scheduled … ended; bulletin: its delivery state) */
-  state: string;
-  /** set by a deadline, not by a report */
-  concluded: boolean;
-  /** sha256 of what the receiver reported it played (one per item played to its end) */
-  sha256: string[];
-}
+export type { AsRunDay, AsRunRow, Outcome };
 
 export interface AsRunQuery {
   from: string;
@@ -185,7 +163,7 @@ export function createAsRun(db: Db) {
      * missed, or are still pending, bulletins and airings together.
      */
     summary(q: { from: string; to: string; timeZone: string; zone?: string | undefined }) {
-      const days = new Map<string, { date: string; zoneId: string | null } & Record<Outcome, number>>();
+      const days = new Map<string, AsRunDay>();
       for (const r of query({ from: q.from, to: q.to, zone: q.zone, limit: 50_000 })) {
         const date = Temporal.Instant.from(r.scheduled)
           .toZonedDateTimeISO(q.timeZone)

@@ -1,5 +1,6 @@
 /** The as-run log (nhật ký phát) of bulletins and airings, as JSON or CSV, and its daily summary. */
 import { z } from 'zod';
+import type { AsRunDay, AsRunRow } from '../../contract/asrun.js';
 import { createAsRun, toCsv } from '../../domain/programs/asrun.js';
 import { errorBodySchema } from '../errors.js';
 import type { RoutePlugin } from '../types.js';
@@ -24,7 +25,7 @@ const rowSchema = z
     concluded: z.boolean().describe('set by a deadline passing, not by a report'),
     sha256: z.array(z.string()).describe('sha256 of what the receiver reported it played'),
   })
-  .meta({ id: 'AsRunRow' });
+  .meta({ id: 'AsRunRow' }) satisfies z.ZodType<AsRunRow>;
 
 const period = {
   from: z.iso.datetime({ offset: true }).optional().describe('default 24 h ago'),
@@ -96,7 +97,7 @@ const routes: RoutePlugin = async (app, { services }) => {
                 missed: z.number(),
                 pending: z.number(),
                 unknown: z.number(),
-              }),
+              }) satisfies z.ZodType<AsRunDay>,
             ),
           }),
         },

@@ -5,26 +5,14 @@
  */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
+import type { AsRunDay, AsRunRow } from '../../../../contract/asrun';
 import { api, errorText } from '../api';
 import { formatDateTime, lang, t } from '../i18n';
 import { localDate, type ReceiverRef, type ZoneRef } from '../programs/model';
 import { w } from '../programs/words';
 import { Choice, DateRange, FilterBar } from '../ui/filters';
 import { Notice } from '../ui/notice';
-import { type DayCount, SummaryChart } from './chart';
-
-interface Row {
-  kind: 'airing' | 'bulletin';
-  id: string;
-  title: string;
-  receiverId: string;
-  zoneId: string | null;
-  scheduled: string;
-  started: string | null;
-  ended: string | null;
-  outcome: 'aired' | 'cut' | 'missed' | 'pending' | 'unknown';
-  reason: string | null;
-}
+import { SummaryChart } from './chart';
 
 /** The instant a local date begins in `timeZone` (the station's), ISO 8601 UTC. */
 export function startOfLocalDay(date: string, timeZone: string): string {
@@ -51,8 +39,8 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
   const from = useSignal(localDate(timeZone, -6));
   const to = useSignal(localDate(timeZone));
   const zone = useSignal('');
-  const rows = useSignal<Row[] | null>(null);
-  const days = useSignal<DayCount[]>([]);
+  const rows = useSignal<AsRunRow[] | null>(null);
+  const days = useSignal<AsRunDay[]>([]);
   const error = useSignal('');
   const query = () => {
     const q = new URLSearchParams({
@@ -66,8 +54,8 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
     try {
       const q = query();
       const [r, s] = await Promise.all([
-        api<{ items: Row[] }>('GET', `/api/asrun?${q}&limit=2000`),
-        api<{ days: DayCount[] }>('GET', `/api/asrun/summary?${q}`),
+        api<{ items: AsRunRow[] }>('GET', `/api/asrun?${q}&limit=2000`),
+        api<{ days: AsRunDay[] }>('GET', `/api/asrun/summary?${q}`),
       ]);
       rows.value = r.items;
       days.value = s.days;
@@ -81,7 +69,7 @@ export function AsRun(props: { timeZone: string; zones: ZoneRef[]; receivers: Re
   }, []);
   const nameOf = new Map(props.receivers.map((r) => [r.id, r.name]));
   const zoneName = (id: string | null) => props.zones.find((z) => z.id === id)?.name ?? w('noVillage');
-  const groups = new Map<string, Row[]>();
+  const groups = new Map<string, AsRunRow[]>();
   for (const r of rows.value ?? []) {
     const k = `${r.kind}:${r.id}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);

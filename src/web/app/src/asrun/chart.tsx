@@ -2,16 +2,10 @@
  * Aired / cut / missed per village and day as inline SVG stacked bars: one small chart per
  * village, a bar per local day. No chart library: a few rectangles are lighter on 3G.
  */
+
+import type { AsRunDay } from '../../../../contract/asrun';
 import { formatNumber, locale } from '../i18n';
 import { w } from '../programs/words';
-
-export interface DayCount {
-  date: string;
-  zoneId: string | null;
-  aired: number;
-  cut: number;
-  missed: number;
-}
 
 const PARTS = [
   { key: 'aired', color: '#15803d' },
@@ -25,7 +19,7 @@ const TOP = 14;
 const AXIS = 18;
 
 export function SummaryChart(props: {
-  days: DayCount[];
+  days: AsRunDay[];
   /** the local dates of the period asked for (every day gets its slot, aired or not) */
   range: string[];
   zoneName: (id: string | null) => string;

@@ -5,6 +5,7 @@
  * last good answer when a refresh fails, so a dropped connection leaves the page as it was.
  */
 import { signal } from '@preact/signals';
+import type { AsRunRow } from '../../../../contract/asrun';
 import { api } from '../api';
 import type { Approval } from '../types';
 
@@ -15,18 +16,6 @@ export interface NextAiring {
   priority: string;
   at: string;
   durationMs: number;
-}
-
-export interface AsRunRow {
-  kind: 'airing' | 'bulletin';
-  id: string;
-  title: string;
-  receiverId: string;
-  zoneId: string | null;
-  scheduled: string;
-  started: string | null;
-  ended: string | null;
-  outcome: 'aired' | 'cut' | 'missed' | 'pending' | 'unknown';
 }
 
 /** One bulletin or airing of the as-run log, its receivers counted by outcome. */
