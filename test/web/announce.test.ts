@@ -91,6 +91,24 @@ async function recordOn(p: Page) {
   await p.getByTestId('clip-player').waitFor();
 }
 
+/**
+ * Lets the page's first POST /api/announcements reach the controller and drops its answer on the
+ * way back (the connection resets), as on 3G; later ones pass. The keys each one carried, and the
+ * status the lost answer had.
+ */
+async function loseFirstAnswer(p: Page) {
+  const lost = { keys: [] as string[], status: null as number | null };
+  await p.route('**/api/announcements', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'POST') return route.continue();
+    lost.keys.push(request.headers()['idempotency-key'] ?? '');
+    if (lost.status !== null) return route.continue();
+    lost.status = (await route.fetch()).status();
+    return route.abort('connectionreset');
+  });
+  return lost;
+}
+
 /** The POST /api/announcements answer the page gets next. */
 const nextAnnounceAnswer = (p: Page) =>
   p.waitForResponse(
@@ -368,21 +386,11 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
     await page.getByLabel('Nội dung thông báo').fill('Mất điện từ 13 giờ đến 15 giờ chiều nay.');
     await page.getByLabel('Số lần phát').selectOption('1');
     const before = rx('wan-01').played.length;
-    const keys: string[] = [];
-    let lostStatus: number | null = null;
-    await page.route('**/api/announcements', async (route) => {
-      const request = route.request();
-      if (request.method() !== 'POST') return route.continue();
-      keys.push(request.headers()['idempotency-key'] ?? '');
-      if (lostStatus !== null) return route.continue();
-      // the controller takes the request and answers; the answer never reaches the phone
-      lostStatus = (await route.fetch()).status();
-      return route.abort('connectionreset');
-    });
+    const lost = await loseFirstAnswer(page);
     try {
       await page.getByRole('button', { name: 'Phát thông báo' }).click();
       await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toBe(NO_NETWORK);
-      expect(lostStatus).toBe(201);
+      expect(lost.status).toBe(201);
       expect(await total()).toBe(count + 1); // it did go out
       expect(page.url()).toMatch(/\/announce$/);
       const answer = nextAnnounceAnswer(page);
@@ -390,9 +398,9 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
       expect((await answer).headers()['idempotent-replayed']).toBe('true');
       const shown = await shownAnnouncement();
       expect(shown.announcement.status).toBe('sent');
-      expect(keys).toHaveLength(2);
-      expect(keys[0]).toMatch(/^"[0-9a-f-]{36}"$/);
-      expect(keys[1]).toBe(keys[0]);
+      expect(lost.keys).toHaveLength(2);
+      expect(lost.keys[0]).toMatch(/^"[0-9a-f-]{36}"$/);
+      expect(lost.keys[1]).toBe(lost.keys[0]);
       expect(await total()).toBe(count + 1);
       await expect.poll(() => reachOf('wan-01'), { timeout: 30_000 }).toBe('heard');
       expect(
@@ -407,8 +415,49 @@ describe.skipIf(!hasChromium)('announce now, on the phone', { timeout: 90_000 },
     await page.getByRole('button', { name: 'Soạn thông báo mới' }).click();
     await page.getByLabel(VILLAGES[1]!).check();
     await expect.poll(async () => (await keptDraft(page))?.key).toMatch(/^[0-9a-f-]{36}$/);
-    expect(`"${(await keptDraft(page))?.key}"`).not.toBe(keys[0]);
+    expect(`"${(await keptDraft(page))?.key}"`).not.toBe(lost.keys[0]);
     await page.getByLabel(VILLAGES[1]!).uncheck();
+  });
+
+  it('a draft changed after its answer was lost is another announcement: the page says the first went out, the next tap sends the change', async () => {
+    const total = async () => (await tc.api<{ total: number }>('GET', '/api/announcements')).body.total;
+    const count = await total();
+    await openAnnounce();
+    await page.getByText('Gõ chữ (đọc tự động)').click();
+    await page.getByLabel(VILLAGES[2]!).check();
+    await page.getByLabel('Nội dung thông báo').fill('Họp thôn lúc 19 giờ tối nay tại nhà văn hoá.');
+    await page.getByLabel('Số lần phát').selectOption('1');
+    const lost = await loseFirstAnswer(page);
+    try {
+      await page.getByRole('button', { name: 'Phát thông báo' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toBe(NO_NETWORK);
+      expect(await total()).toBe(count + 1);
+      await page.getByLabel('Nội dung thông báo').fill('Họp thôn lúc 20 giờ tối nay tại nhà văn hoá.');
+      const refused = nextAnnounceAnswer(page);
+      await page.getByRole('button', { name: 'Phát thông báo' }).click();
+      expect((await refused).status()).toBe(422);
+      await expect
+        .poll(() => page.getByRole('alert').textContent())
+        .toBe(
+          'Bản trước khi sửa đã được gửi đi rồi (mạng mất câu trả lời). Nếu vẫn cần phát bản đã sửa, bấm “Phát thông báo” lần nữa.',
+        );
+      expect(await total()).toBe(count + 1);
+      expect(page.url()).toMatch(/\/announce$/);
+      await page.getByRole('button', { name: 'Phát thông báo' }).click();
+      const shown = await shownAnnouncement();
+      expect(lost.keys).toHaveLength(3);
+      expect(lost.keys[1]).toBe(lost.keys[0]);
+      expect(lost.keys[2]).not.toBe(lost.keys[0]);
+      const a = await tc.api<{ announcement: { text: string } }>(
+        'GET',
+        `/api/announcements/${shown.announcement.id}`,
+      );
+      expect(a.body.announcement.text).toContain('20 giờ');
+      expect(await total()).toBe(count + 2);
+      await expect.poll(() => reachOf('wan-03'), { timeout: 30_000 }).toBe('heard');
+    } finally {
+      await page.unroute('**/api/announcements');
+    }
   });
 
   it('records as Safari does (MediaRecorder takes only audio/mp4): the page sends WAV, announced and heard', async () => {
