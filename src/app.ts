@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { installAuditHook } from './http/audit.js';
 import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
+import { createIdempotencyStore, installIdempotency } from './http/idempotency.js';
 import { completeErrorResponses } from './http/openapi.js';
 import announcementRoutes from './http/routes/announcements.js';
 import approvalRoutes from './http/routes/approvals.js';
@@ -151,6 +152,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   });
   await installAuth(app, services, services.csrfKey);
   installAuditHook(app, services.audit);
+  installIdempotency(app, createIdempotencyStore(services.db));
 
   const opts = { services };
   await app.register(systemRoutes, { prefix: '/api', ...opts });
