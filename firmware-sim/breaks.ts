@@ -18,6 +18,10 @@ export const SIM_BREAKS = {
   'no-issued-check': 'acts on a command issued far in the future (§7.1 step 9)',
   'forgery-uses-id':
     "remembers a refused command's id, so the genuine command with that id is refused (§7.1)",
+  'status-without-keys': 'leaves the trusted key ids out of its status (§5)',
+  'skip-received': 'does not acknowledge a play with received before downloading (§7.3 step 1)',
+  'ignore-gap': 'plays the repeats of a bulletin back to back, without its gapMs (§7.3 step 5)',
+  'redownload-cached': 'downloads audio again that it already holds verified (§7.3 step 1)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

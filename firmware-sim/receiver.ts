@@ -141,6 +141,7 @@ export class SimReceiver extends ObservableReceiver {
     this.on('stopped', () => this.#time.halt());
     this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
     this.#player = new Player({
+      breaks: this.breaks,
       now: () => this.now(),
       timeFactor: () => this.timeFactor,
       volume: () => this.#volume,
@@ -640,7 +641,7 @@ export class SimReceiver extends ObservableReceiver {
       nowPlaying: this.#player.nowPlaying,
       rssi: this.#opts.rssi ?? -85,
       cached: this.#cache.keys(),
-      keys: this.trustedKids,
+      keys: this.breaks.has('status-without-keys') ? undefined : this.trustedKids,
       codecs: this.#opts.codecs === undefined ? DEFAULT_SIM_CODECS : (this.#opts.codecs ?? []),
     });
   }

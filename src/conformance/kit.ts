@@ -7,7 +7,7 @@
  * case with a deadline and returns the report.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -93,9 +93,10 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
     };
     let mosquitto: MosquittoHandle | null = null;
     if (opts.broker === 'mosquitto') {
-      mosquitto = await startKitMosquitto(dataDir, env);
-      const m = mosquitto;
-      cleanups.push(() => m.stop());
+      const started = await startKitMosquitto(env);
+      mosquitto = started.handle;
+      cleanups.push(() => rmSync(started.dir, { recursive: true, force: true }));
+      cleanups.push(() => started.handle.stop());
     }
 
     const config = loadConfig(env);
@@ -310,10 +311,16 @@ async function waitUntil(what: string, ms: number, probe: () => Promise<boolean>
 
 const CTRL = 'loalang-controller';
 
-async function startKitMosquitto(dataDir: string, env: Record<string, string>): Promise<MosquittoHandle> {
-  const passwd = join(dataDir, 'mosquitto.passwd');
-  const acl = join(dataDir, 'mosquitto.acl');
-  const pid = join(dataDir, 'mosquitto.pid');
+async function startKitMosquitto(
+  env: Record<string, string>,
+): Promise<{ handle: MosquittoHandle; dir: string }> {
+  // Mosquitto drops root for its own user: its files go where that user can read them (password
+  // hashes and topic rules of a throw-away run, no secret).
+  const dir = mkdtempSync(join(tmpdir(), 'loalang-conformance-mosquitto-'));
+  chmodSync(dir, 0o755);
+  const passwd = join(dir, 'mosquitto.passwd');
+  const acl = join(dir, 'mosquitto.acl');
+  const pid = join(dir, 'mosquitto.pid');
   const ctrlPassword = randomBytes(18).toString('base64url');
   const first = generateMosquittoFiles({
     topics: topics(),
@@ -339,7 +346,7 @@ async function startKitMosquitto(dataDir: string, env: Record<string, string>): 
     MOSQUITTO_PID_FILE: pid,
     MOSQUITTO_FILE_MODE: '0644',
   });
-  return m;
+  return { handle: m, dir };
 }
 
 /** Whether the broker takes the bundle's login now (Mosquitto reloads its files a moment later). */

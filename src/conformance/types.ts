@@ -3,6 +3,7 @@
  * receiver under test (a black box: the kit sees only what it publishes on the broker and what it
  * asks of the controller's HTTP API), and ends passed, failed or skipped with its evidence.
  */
+import type { SimBreak } from '../../firmware-sim/breaks.js';
 import type { CaseContext } from './context.js';
 
 /** RFC 2119, as docs/protocol.md uses it: a receiver that fails a MUST is not conformant. */
@@ -23,6 +24,11 @@ export interface ConformanceCase {
    * the receiver: it launched it), `link` (the receiver connects through the kit's link proxy)
    */
   needs?: readonly ('restart' | 'link')[];
+  /**
+   * The deliberate violation of the reference simulator (firmware-sim/breaks.ts) that this case
+   * must catch: the kit's own test runs the case against a simulator with it and expects a fail.
+   */
+  failsWith: SimBreak;
   /** an upper bound on the case's run time, ms (default 20 s) */
   timeoutMs?: number;
   /**

@@ -7,6 +7,7 @@ import { type ConformanceCase, check } from '../types.js';
 export const connectCases: ConformanceCase[] = [
   {
     id: 'connect.status',
+    failsWith: 'status-without-keys',
     section: '§5',
     level: 'MUST',
     title: 'its online status matches the contract (v 1, session, ts, and the optional fields well-formed)',

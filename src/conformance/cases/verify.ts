@@ -41,6 +41,7 @@ async function refused(
 export const verifyCases: ConformanceCase[] = [
   {
     id: 'verify.unsigned',
+    failsWith: 'accept-unsigned',
     section: '§7.1 step 3',
     level: 'MUST',
     title: 'a plain JSON command (no envelope) is refused: rejected/unsigned, not played',
@@ -48,6 +49,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.unknown_key',
+    failsWith: 'accept-unknown-key',
     section: '§7.1 step 4',
     level: 'MUST',
     title: 'a command signed by a key it does not trust is refused: rejected/unknown_key',
@@ -55,6 +57,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.bad_signature',
+    failsWith: 'accept-bad-signature',
     section: '§7.1 step 5',
     level: 'MUST',
     title: 'a trusted kid with a signature that does not verify is refused: rejected/bad_signature',
@@ -62,6 +65,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.wrong_topic',
+    failsWith: 'accept-wrong-topic',
     section: '§7.1 step 5',
     level: 'MUST',
     title: "a genuine command sealed for another receiver's topic is refused here: rejected/wrong_topic",
@@ -70,6 +74,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.expired',
+    failsWith: 'no-expiry-check',
     section: '§7.1 step 8',
     level: 'MUST',
     title: 'a command past its expiresAt is reported expired and not played',
@@ -81,6 +86,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.not_yet_valid',
+    failsWith: 'no-issued-check',
     section: '§7.1 step 9',
     level: 'MUST',
     title: 'a command issued more than 5 minutes ahead of its clock is refused: rejected/not_yet_valid',
@@ -92,6 +98,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.replayed',
+    failsWith: 'no-replay-memory',
     section: '§7.1 step 7',
     level: 'MUST',
     title: 'the same command id again (any topic) is refused rejected/replayed and acted on once',
@@ -112,6 +119,7 @@ export const verifyCases: ConformanceCase[] = [
   },
   {
     id: 'verify.forgery_keeps_id',
+    failsWith: 'forgery-uses-id',
     section: '§7.1 (refused commands change nothing)',
     level: 'MUST',
     title: "a forged copy claiming a genuine command's id does not use the id up: the genuine one plays",
