@@ -516,4 +516,14 @@ ALTER TABLE approvals_v5 RENAME TO approvals;
 CREATE INDEX approvals_status ON approvals(status, created_at);
 `,
   },
+  {
+    version: 6,
+    name: 'suspension window',
+    sql: `
+-- a village's schedule suspended over a window [suspended_from, suspended_until) (from NULL: from
+-- now on), with the officer's reason
+ALTER TABLE zone_schedule ADD COLUMN suspended_from TEXT;
+ALTER TABLE zone_schedule ADD COLUMN suspend_reason TEXT;
+`,
+  },
 ];
