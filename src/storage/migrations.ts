@@ -535,4 +535,14 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires ON idempotency_keys(expires_at);
 `,
   },
+  {
+    version: 7,
+    name: 'suspension window',
+    sql: `
+-- a village's schedule suspended over a window [suspended_from, suspended_until) (from NULL: from
+-- now on), with the officer's reason
+ALTER TABLE zone_schedule ADD COLUMN suspended_from TEXT;
+ALTER TABLE zone_schedule ADD COLUMN suspend_reason TEXT;
+`,
+  },
 ];

@@ -5,7 +5,7 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
-import { ApiError, api, hasRole } from '../api';
+import { api, hasRole } from '../api';
 import { formatDateTime, t } from '../i18n';
 import { Readiness } from './calendar';
 import {
@@ -15,11 +15,10 @@ import {
   loadWeek,
   type Program,
   type ReceiverRef,
+  villageNames,
   type ZoneRef,
 } from './model';
-import { type Word, w } from './words';
-
-const errText = (err: unknown) => (err instanceof ApiError ? err.message : t('err.network'));
+import { errorText, type Word, w } from './words';
 
 export function ProgramList(props: { programs: Program[] | null }) {
   return (
@@ -63,7 +62,7 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
         week.value = airings.filter((a) => a.status === 'scheduled' && Date.parse(a.windowEnd) > Date.now());
       })
       .catch((err: unknown) => {
-        error.value = errText(err);
+        error.value = errorText(err);
       });
   }, [props.id]);
   const p = program.value;
@@ -83,7 +82,7 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
       await api('DELETE', `/api/programs/${encodeURIComponent(p.id)}`);
       route('/programs/list');
     } catch (err) {
-      error.value = errText(err);
+      error.value = errorText(err);
     }
   }
   return (
@@ -101,6 +100,8 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
         {next.map((a) => (
           <li key={a.id} data-airing={a.id}>
             {formatDateTime(a.at)} · {clock(a.durationMs)}
+            {a.suspendedIn.length > 0 &&
+              ` · ${w('suspendedIn', { v: villageNames(props.zones, a.suspendedIn) })}`}
             {a.problems.length > 0 && <span class="warn-text"> · {a.problems.join('; ')}</span>}
           </li>
         ))}
@@ -148,7 +149,7 @@ function Approvals() {
       error.value = '';
       await load();
     } catch (err) {
-      error.value = errText(err);
+      error.value = errorText(err);
     }
   }
   return (
