@@ -89,6 +89,10 @@ async function followNetwork(page: Page): Promise<{
       );
   });
   cdp.on('Network.responseReceived', (e) => {
+    if (process.env.WEB_LOAD_WATERFALL && e.response.url.includes('/events'))
+      console.error(
+        `  ${e.response.url.replace(/^https?:\/\/[^/]+/, '')} ${Math.round(((began.get(e.requestId) ?? t0) - t0) * 1000)}→headers ${Math.round((e.timestamp - t0) * 1000)} ms`,
+      );
     const h = e.response.headers as Record<string, string>;
     const encoding = Object.entries(h).find(([k]) => k.toLowerCase() === 'content-encoding')?.[1] ?? '';
     urls.set(e.requestId, { url: e.response.url, encoding });

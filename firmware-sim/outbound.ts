@@ -98,8 +98,8 @@ export function buildStatus(
     nowPlaying: Status['nowPlaying'];
     rssi: number;
     cached: string[];
-    /** ids of the controller keys trusted */
-    keys: string[];
+    /** ids of the controller keys trusted (undefined: left out, a deliberate violation) */
+    keys: string[] | undefined;
     /** codecs advertised; empty: the field is left out */
     codecs?: readonly string[] | undefined;
   },
@@ -114,7 +114,7 @@ export function buildStatus(
     signal: { link: '4g', rssi: info.rssi },
     // The contract caps the list; the most recently used files are the ones worth announcing.
     cached: info.cached.slice(-200),
-    keys: info.keys.slice(0, 8),
+    ...(info.keys ? { keys: info.keys.slice(0, 8) } : {}),
     ...(info.codecs?.length ? { codecs: [...info.codecs] } : {}),
   };
 }

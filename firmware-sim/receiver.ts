@@ -18,6 +18,7 @@ import { type Logger, pino } from 'pino';
 import type { AudioRef } from '../src/contract/mqtt.js';
 import {
   CLOCK_SKEW_TOLERANCE_MS,
+  commandSchema,
   DEFAULT_TOPIC_ROOT,
   deviceIdSchema,
   type EventState,
@@ -28,10 +29,11 @@ import {
 } from '../src/contract/mqtt.js';
 import type { ScheduleDoc } from '../src/contract/schedule.js';
 import { type Clock, systemClock } from '../src/time/clock.js';
+import type { SimBreak } from './breaks.js';
 import { AudioCache } from './cache.js';
 import { ownTime } from './clockmodel.js';
 import { downloadAudio } from './download.js';
-import { applyConfig, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
+import { applyConfig, type CommandVerdict, CommandVerifier, syncGroupSubscriptions } from './inbound.js';
 import { type LinkHooks, MqttLink, subscribeGranted } from './link.js';
 import { ObservableReceiver } from './observable.js';
 import { buildEvent, buildStatus, EventOutbox, statusProblem } from './outbound.js';
@@ -52,6 +54,8 @@ export type { SimFaults, SimReceiverEventMap, SimReceiverOptions } from './types
 export class SimReceiver extends ObservableReceiver {
   /** Live fault switches; read at each use. */
   readonly faults: SimFaults;
+  /** deliberate protocol violations (breaks.ts), for the conformance kit's tests; empty normally */
+  readonly breaks: ReadonlySet<SimBreak>;
   /** Scales playback time; settable. */
   timeFactor: number;
   #opts: SimReceiverOptions;
@@ -114,6 +118,7 @@ export class SimReceiver extends ObservableReceiver {
     this.clock = opts.clock ?? systemClock;
     this.timeFactor = opts.timeFactor ?? this.clock.realMs(1);
     this.faults = resolveFaults(opts);
+    this.breaks = new Set(opts.breaks ?? []);
     this.#credentials =
       opts.username !== undefined && opts.password !== undefined
         ? { username: opts.username, password: opts.password }
@@ -136,6 +141,7 @@ export class SimReceiver extends ObservableReceiver {
     this.on('stopped', () => this.#time.halt());
     this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
     this.#player = new Player({
+      breaks: this.breaks,
       now: () => this.now(),
       timeFactor: () => this.timeFactor,
       volume: () => this.#volume,
@@ -479,12 +485,15 @@ export class SimReceiver extends ObservableReceiver {
    */
   #onCommand(topic: string, payload: Buffer): void {
     // 1–6: size, JSON object, envelope, known key, signature over this topic and the body, schema.
-    const verdict = this.#verifier.verify(this.#trusted, topic, payload);
+    let verdict = this.#verifier.verify(this.#trusted, topic, payload);
+    if (!verdict.ok && this.breaks.size > 0) verdict = brokenVerdict(this.breaks, verdict, payload);
     if (!verdict.ok) {
       this.#log.warn({ topic, reason: verdict.reason, error: verdict.error }, 'sim: command refused');
       // Tell the controller which command id was refused (taken from the unverified payload for
       // that report only); a payload without a readable id is only logged.
       const { claimed } = verdict;
+      if (claimed && this.breaks.has('forgery-uses-id'))
+        this.#seen.add(claimed.id, this.now() + 3600_000, this.now());
       if (claimed)
         this.#report(claimed.id, claimed.bulletinId, 'rejected', {
           reason: verdict.reason,
@@ -495,7 +504,7 @@ export class SimReceiver extends ObservableReceiver {
     const { cmd } = verdict;
     const now = this.now();
     // 7. Replay: an id already handled never acts again, whatever topic it came on.
-    if (this.#seen.has(cmd.id, now)) {
+    if (this.#seen.has(cmd.id, now) && !this.breaks.has('no-replay-memory')) {
       this.#log.info({ topic, cmd: cmd.id }, 'sim: command id already handled; not acted on again');
       this.#report(cmd.id, cmd.bulletinId, 'rejected', {
         reason: 'replayed',
@@ -505,13 +514,13 @@ export class SimReceiver extends ObservableReceiver {
     }
     // 8. Expiry, by the receiver's clock, without tolerance.
     const expiresAt = Date.parse(cmd.expiresAt);
-    if (now > expiresAt) {
+    if (now > expiresAt && !this.breaks.has('no-expiry-check')) {
       this.#report(cmd.id, cmd.bulletinId, 'expired', { reason: 'expired' });
       return;
     }
     // 9. Not yet valid: issued in the future beyond the skew tolerance (a clock far behind, or a
     // command signed ahead of time).
-    if (Date.parse(cmd.issuedAt) > now + CLOCK_SKEW_TOLERANCE_MS) {
+    if (Date.parse(cmd.issuedAt) > now + CLOCK_SKEW_TOLERANCE_MS && !this.breaks.has('no-issued-check')) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', {
         reason: 'not_yet_valid',
         detail: `issuedAt ${cmd.issuedAt} is ahead of the receiver clock ${iso(now)}`,
@@ -519,7 +528,7 @@ export class SimReceiver extends ObservableReceiver {
       return;
     }
     // Remembered before acting, until it can no longer be valid.
-    this.#seen.add(cmd.id, expiresAt + CLOCK_SKEW_TOLERANCE_MS, now);
+    this.#seen.add(cmd.id, Math.max(expiresAt, now) + CLOCK_SKEW_TOLERANCE_MS, now);
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
     if (cmd.type === 'stop') {
       // An all-stop or zone stop also ends the airing on air (not later ones), docs/protocol.md §13.9.
@@ -632,7 +641,7 @@ export class SimReceiver extends ObservableReceiver {
       nowPlaying: this.#player.nowPlaying,
       rssi: this.#opts.rssi ?? -85,
       cached: this.#cache.keys(),
-      keys: this.trustedKids,
+      keys: this.breaks.has('status-without-keys') ? undefined : this.trustedKids,
       codecs: this.#opts.codecs === undefined ? DEFAULT_SIM_CODECS : (this.#opts.codecs ?? []),
     });
   }
@@ -669,5 +678,28 @@ export class SimReceiver extends ObservableReceiver {
     return firstOf(this, ['online', 'stopped'], timeoutMs, describe).then((what) => {
       if (what === 'stopped') throw new Error(`${this.id}: stopped before coming online`);
     });
+  }
+}
+
+/** What a receiver with verification breaks (breaks.ts) makes of a command it should refuse. */
+function brokenVerdict(
+  breaks: ReadonlySet<SimBreak>,
+  verdict: CommandVerdict,
+  payload: Buffer,
+): CommandVerdict {
+  if (verdict.ok) return verdict;
+  const accepts =
+    (verdict.reason === 'unsigned' && breaks.has('accept-unsigned')) ||
+    (verdict.reason === 'unknown_key' && breaks.has('accept-unknown-key')) ||
+    (verdict.reason === 'bad_signature' && breaks.has('accept-bad-signature')) ||
+    (verdict.reason === 'wrong_topic' && breaks.has('accept-wrong-topic'));
+  if (!accepts) return verdict;
+  try {
+    const outer = JSON.parse(payload.toString('utf8')) as { body?: unknown };
+    const body = typeof outer.body === 'string' ? JSON.parse(outer.body) : outer;
+    const cmd = commandSchema.safeParse(body);
+    return cmd.success ? { ok: true, cmd: cmd.data } : verdict;
+  } catch {
+    return verdict;
   }
 }

@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ReceiverConfig, ReceiverEvent } from '../src/contract/mqtt.js';
 import type { Clock } from '../src/time/clock.js';
+import type { SimBreak } from './breaks.js';
 import type { OneWayDelays } from './clockmodel.js';
 import type { DownloadFaults } from './download.js';
 import type { CommandVerifier } from './inbound.js';
@@ -17,6 +18,7 @@ import type { ClockSyncOptions, SyncState } from './timesync.js';
 export const DEFAULT_SIM_CODECS: readonly string[] = ['mp3', 'opus'];
 
 /** Faults a test can switch on, at construction or at any time through `receiver.faults`. */
+
 export interface SimFaults extends DownloadFaults {
   /** answer every play with `rejected` reason `busy` */
   rejectCommands: boolean;
@@ -80,6 +82,11 @@ export interface SimReceiverOptions {
   initialSession?: number | undefined;
   log?: Logger | undefined;
   faults?: Partial<SimFaults> | undefined;
+  /**
+   * Deliberate protocol violations (breaks.ts), for proving the conformance kit's cases can fail.
+   * Default none.
+   */
+  breaks?: readonly SimBreak[] | undefined;
   /**
    * check every event against the contract before sending it (default true: a simulator bug is
    * caught at the sender). Load tests with a thousand receivers on one host may turn it off.

@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { installAuditHook } from './http/audit.js';
 import { installAuth } from './http/auth-hook.js';
 import { installErrorHandler } from './http/errors.js';
+import { createIdempotencyStore, installIdempotency } from './http/idempotency.js';
 import { completeErrorResponses } from './http/openapi.js';
 import announcementRoutes from './http/routes/announcements.js';
 import approvalRoutes from './http/routes/approvals.js';
@@ -62,6 +63,10 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     // HTTP_REQUEST_TIMEOUT_S: an idle limit, not a short total, so slow-but-steady 3G uploads finish.
     connectionTimeout: services.config.HTTP_IDLE_TIMEOUT_S * 1000,
     requestTimeout: services.config.HTTP_REQUEST_TIMEOUT_S * 1000,
+    // Stopping closes every connection at once, busy ones too: a receiver that aborted a download
+    // (a stop during its fetch) can leave one that Node counts as busy until the idle timeout, and a
+    // restart must not wait 30 s for it. Receivers resume their downloads; the app reconnects.
+    forceCloseConnections: true,
     // Per-request lines only when debugging: a fleet polls status often.
     logController: new LogController({
       disableRequestLogging: services.config.LOG_LEVEL !== 'debug' && services.config.LOG_LEVEL !== 'trace',
@@ -151,6 +156,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   });
   await installAuth(app, services, services.csrfKey);
   installAuditHook(app, services.audit);
+  installIdempotency(app, createIdempotencyStore(services.db));
 
   const opts = { services };
   await app.register(systemRoutes, { prefix: '/api', ...opts });

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import type { Config } from './config.js';
-import { topics as makeTopics, parseReceiverTopic } from './contract/mqtt.js';
+import { topics as makeTopics, parseReceiverTopic, type Topics } from './contract/mqtt.js';
+import type { SigningKey } from './contract/signing.js';
 import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
@@ -32,7 +33,7 @@ import { createTtsFromConfig } from './domain/tts/index.js';
 import { createAudit } from './http/audit.js';
 import type { Services } from './http/types.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './mqtt/broker.js';
-import { createMqttEdge, type MqttEdge } from './mqtt/client.js';
+import { createMqttEdge, type MqttEdge, type Publisher } from './mqtt/client.js';
 import { createInProcessEdge } from './mqtt/in-process.js';
 import { startMosquittoFilesFromConfig } from './mqtt/mosquitto-files.js';
 import { loadOrCreateSecrets } from './secrets.js';
@@ -66,7 +67,26 @@ export interface Controller {
    * ADMIN_PASSWORD (printed; entered in the app's "First set-up" to choose the admin's password)
    */
   setupCode: string | null;
+  /**
+   * The controller's own end of the MQTT contract, for the conformance kit (src/conformance):
+   * every message a receiver publishes (status, event, airing, time) as the controller receives
+   * it, publishing as the controller, its command key and its command sequence — so that the kit
+   * can send what the controller never would (an expired or replayed command, a forged one) and
+   * see exactly what a receiver answered.
+   */
+  wire: ControllerWire;
   stop(): Promise<void>;
+}
+
+export interface ControllerWire {
+  topics: Topics;
+  /** Calls `listener` with each receiver message (topic, payload); returns the unsubscribe. */
+  onReceiverMessage(listener: (topic: string, payload: Buffer) => void): () => void;
+  publish: Publisher['publish'];
+  /** the key that signs commands now */
+  commandKey(): SigningKey;
+  /** the next value of the controller-wide command sequence (`seq`) */
+  nextSeq(): number;
 }
 
 export interface ControllerOptions {
@@ -165,6 +185,7 @@ export async function startController(
     const publicUrl = () => (config.PUBLIC_URL ?? httpUrl).replace(/\/+$/, '');
 
     // The MQTT edge is created first (handlers bind late) so that fleet and bulletins can publish.
+    const wireListeners = new Set<(topic: string, payload: Buffer) => void>();
     const handlers = {
       status: (_id: string, _p: Buffer) => {},
       event: (_id: string, _p: Buffer) => {},
@@ -175,6 +196,7 @@ export async function startController(
       subscriptions: [t.statusWildcard(), t.eventWildcard(), t.airingWildcard(), t.timeWildcard()],
       log: log.child({ part: 'mqtt' }),
       onMessage(topic: string, payload: Buffer) {
+        for (const l of wireListeners) l(topic, payload);
         const parsed = parseReceiverTopic(t.root, topic);
         if (!parsed) return;
         if (parsed.leaf === 'status') handlers.status(parsed.receiverId, payload);
@@ -436,6 +458,16 @@ export async function startController(
       site,
       timeSync,
       setupCode: admin.setupCode ?? null,
+      wire: {
+        topics: t,
+        onReceiverMessage(listener) {
+          wireListeners.add(listener);
+          return () => wireListeners.delete(listener);
+        },
+        publish: (topic, payload, o) => edge.publish(topic, payload, o),
+        commandKey: () => signingKeys.commandKey(),
+        nextSeq: () => sequence.next(),
+      },
       stop: stopAll,
     };
   } catch (err) {

@@ -423,4 +423,67 @@ describe('schedules on the controller', () => {
     const unchanged = (await tc.api<Airing>('GET', `/api/airings/${airing.id}`)).body;
     expect(unchanged.at).toBe(airing.at);
   });
+
+  it("suspends a village over a window with the reason: its airings there say so and leave its receiver's schedule; resuming brings them back", async () => {
+    type Shown = Airing & { suspendedIn: string[] };
+    const [first, second] = (await tc.api<{ next: Shown[] }>('GET', '/api/programs/sang')).body.next;
+    expect(second).toBeDefined();
+    // from after the first airing to after the second: only the second is suspended
+    const from = new Date(Date.parse(first!.at) + 60_000).toISOString();
+    const until = new Date(Date.parse(second!.at) + 60_000).toISOString();
+    const res = await tc.api('POST', '/api/zones/thon-1/suspend', { from, until, reason: 'Lễ hội làng' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      zoneId: 'thon-1',
+      suspendedFrom: from,
+      suspendedUntil: until,
+      suspendReason: 'Lễ hội làng',
+    });
+    const shown = async (id: string) => (await tc.api<Shown>('GET', `/api/airings/${id}`)).body.suspendedIn;
+    expect(await shown(first!.id)).toEqual([]);
+    expect(await shown(second!.id)).toEqual(['thon-1']);
+    const week = await tc.api<{ items: Shown[] }>('GET', '/api/airings?zone=thon-1');
+    expect(week.body.items.find((a) => a.id === second!.id)?.suspendedIn).toEqual(['thon-1']);
+    const zones = await tc.api<{ zones: { zoneId: string; suspendReason: string | null }[] }>(
+      'GET',
+      '/api/schedules',
+    );
+    expect(zones.body.zones.find((z) => z.zoneId === 'thon-1')?.suspendReason).toBe('Lễ hội làng');
+    await waitFor('rx-1 sent its schedule without the suspended airing', async () => {
+      const ids = docs.at(-1)?.airings.map((a) => a.id) ?? [];
+      return !ids.includes(second!.id) && ids.includes(first!.id);
+    });
+
+    // an operator of another village may neither suspend this one nor change its airings
+    const other = await addOfficer(tc, 'van-hanh-thon-2', ['operator'], { zones: ['thon-2'] });
+    const refused = [
+      await tc.api('POST', '/api/zones/thon-1/suspend', { until: null }, other),
+      await tc.api('POST', `/api/airings/${second!.id}/cancel`, undefined, other),
+      await tc.api('POST', `/api/airings/${second!.id}/shift`, { at: until }, other),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([403, 403, 403]);
+    expect(await shown(second!.id)).toEqual(['thon-1']);
+    const bad: [unknown, string][] = [
+      [{ until: new Date(Date.now() - 60_000).toISOString() }, 'in_the_past'],
+      [{ from: until, until: from }, 'empty_window'],
+      [{ until, reason: 'x'.repeat(201) }, 'validation'],
+    ];
+    for (const [body, code] of bad) {
+      const r = await tc.api<{ error: string }>('POST', '/api/zones/thon-1/suspend', body);
+      expect([r.status, r.body.error]).toEqual([400, code]);
+    }
+    expect((await tc.api('POST', '/api/zones/no-such-zone/suspend', { until })).status).toBe(404);
+
+    const resumed = await tc.api('POST', '/api/zones/thon-1/suspend', { until: null });
+    expect(resumed.body).toEqual({
+      zoneId: 'thon-1',
+      suspendedFrom: null,
+      suspendedUntil: null,
+      suspendReason: null,
+    });
+    expect(await shown(second!.id)).toEqual([]);
+    await waitFor('rx-1 sent its schedule with the airing again', async () =>
+      docs.at(-1)?.airings.some((a) => a.id === second!.id),
+    );
+  });
 });

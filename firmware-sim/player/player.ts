@@ -18,6 +18,7 @@ import {
   type ReceiverEvent,
   type StopCommand,
 } from '../../src/contract/mqtt.js';
+import type { SimBreak } from '../breaks.js';
 import { type AudioCache, intern, sha256Of } from '../cache.js';
 import type { DownloadResult } from '../download.js';
 import { iso, MAX_TIMER_MS } from '../util.js';
@@ -59,6 +60,8 @@ export interface NowPlaying {
 
 /** The receiver services the player relies on. */
 export interface PlayerHost {
+  /** deliberate protocol violations (../breaks.ts), for the conformance kit's tests */
+  breaks: ReadonlySet<SimBreak>;
   /** receiver clock, epoch ms */
   now(): number;
   /** playback time = duration × timeFactor */
@@ -171,14 +174,16 @@ export class Player {
       this.host.report(cmd, 'cancelled', { by: stoppedBy });
       return;
     }
-    const cached = this.host.cache.get(cmd.audio.sha256);
+    const cached = this.host.breaks.has('redownload-cached')
+      ? undefined
+      : this.host.cache.get(cmd.audio.sha256);
     if (cached && this.#canStartNow(cmd.priority)) {
       // `started` is the only acknowledgement: one message per receiver in a fleet-wide alert.
       item.bytes = cached;
       this.#admit(item);
       return;
     }
-    this.host.report(cmd, 'received');
+    if (!this.host.breaks.has('skip-received')) this.host.report(cmd, 'received');
     if (cached) {
       item.bytes = cached;
       this.host.report(cmd, 'ready');
@@ -334,9 +339,12 @@ export class Player {
     if (item.stage !== 'playing') return;
     item.playBegan = null;
     if (item.play < item.cmd.repeat) {
-      item.timer = setTimeout(() => {
-        if (item.stage === 'playing') this.#playOnce(item);
-      }, this.#scaled(item.cmd.gapMs));
+      item.timer = setTimeout(
+        () => {
+          if (item.stage === 'playing') this.#playOnce(item);
+        },
+        this.#scaled(this.host.breaks.has('ignore-gap') ? 0 : item.cmd.gapMs),
+      );
       return;
     }
     const volume = this.outputVolume;

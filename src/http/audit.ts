@@ -58,6 +58,8 @@ export function installAuditHook(app: FastifyInstance, audit: Audit): void {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     if (!route || !CHANGING.has(request.method) || SKIP.has(route) || reply.statusCode >= 400) return;
+    // a retry answered with the first answer (Idempotency-Key) did nothing: the first has its line
+    if (request.idempotency?.replayed) return;
     const params = request.params as Record<string, string> | undefined;
     audit.record(request, `${request.method} ${route}`, params?.id ?? request.auditSubject ?? null, null, {
       status: reply.statusCode,

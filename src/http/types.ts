@@ -59,9 +59,16 @@ declare module 'fastify' {
     auditSubject?: string;
     /** the authenticated officer; set by the auth hook on every non-public route */
     user?: User;
+    /** the Idempotency-Key this request holds (src/http/idempotency.ts); replayed: a kept answer was sent */
+    idempotency?: { userId: string; key: string; fingerprint: string; replayed: boolean };
   }
   interface FastifyContextConfig {
     /** true: no bearer token needed (health, login, the public key, signed audio URLs) */
     public?: boolean;
+    /**
+     * takes an Idempotency-Key header (src/http/idempotency.ts); `ignore`: top-level body fields
+     * that do not make it another request (a confirmation PIN)
+     */
+    idempotent?: { ignore?: readonly string[] };
   }
 }

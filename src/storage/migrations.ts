@@ -516,4 +516,33 @@ ALTER TABLE approvals_v5 RENAME TO approvals;
 CREATE INDEX approvals_status ON approvals(status, created_at);
 `,
   },
+  {
+    version: 6,
+    name: 'idempotency keys',
+    sql: `
+-- answers to requests sent with an Idempotency-Key (src/http/idempotency.ts): a retry with the same
+-- key gets the stored answer instead of a second broadcast. Per officer; kept 24 hours.
+CREATE TABLE idempotency_keys (
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  key         TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  status      INTEGER NOT NULL,
+  body        TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  expires_at  TEXT NOT NULL,
+  PRIMARY KEY (user_id, key)
+) STRICT;
+CREATE INDEX idempotency_keys_expires ON idempotency_keys(expires_at);
+`,
+  },
+  {
+    version: 7,
+    name: 'suspension window',
+    sql: `
+-- a village's schedule suspended over a window [suspended_from, suspended_until) (from NULL: from
+-- now on), with the officer's reason
+ALTER TABLE zone_schedule ADD COLUMN suspended_from TEXT;
+ALTER TABLE zone_schedule ADD COLUMN suspend_reason TEXT;
+`,
+  },
 ];

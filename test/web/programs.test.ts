@@ -2,7 +2,8 @@
  * Programs and the as-run log in the phone app, in Debian's Chromium against a real controller and
  * simulated receivers: a daily program made in the page shows its airings in the week; a clash is
  * shown before saving and resolved with the order choice; an airing that aired on the receivers
- * shows each receiver's outcome in the as-run log.
+ * shows each receiver's outcome in the as-run log; an operator cancels one airing, moves another
+ * and suspends a village from the week, and the calendar shows what the server then holds.
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,11 @@ const localDate = (days: number) =>
   new Intl.DateTimeFormat('sv-SE', { timeZone: TZ, dateStyle: 'short' }).format(
     new Date(Date.now() + days * 86_400_000),
   );
+/** The local date and time of an instant in the station's time zone, ['YYYY-MM-DD', 'HH:MM']. */
+const localAt = (ms: number) =>
+  new Intl.DateTimeFormat('sv-SE', { timeZone: TZ, dateStyle: 'short', timeStyle: 'short' })
+    .format(new Date(ms))
+    .split(' ') as [string, string];
 
 interface ProgramOut {
   id: string;
@@ -29,6 +35,13 @@ interface ProgramOut {
     clashes: Record<string, string>;
   };
   next: { id: string; at: string; local: string; durationMs: number }[];
+}
+interface AiringOut {
+  id: string;
+  at: string;
+  status: string;
+  shifted: boolean;
+  suspendedIn: string[];
 }
 
 describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', () => {
@@ -219,7 +232,9 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
     expect(await page.getByLabel('Giờ phát').inputValue()).toBe('11:15');
     expect(await page.getByRole('checkbox', { name: 'Thôn Gò Dẫu' }).isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Bỏ bản nháp' }).click();
-    expect(await page.evaluate('localStorage.getItem("draft:program:new")')).not.toContain('Tin mất mạng');
+    // removed, or already saved again as the emptied form: either way without what was typed
+    const draft = await page.evaluate<string | null>('localStorage.getItem("draft:program:new")');
+    expect(draft ?? '').not.toContain('Tin mất mạng');
   });
 
   it('lists each receiver’s outcome in the as-run log once an airing has aired', async () => {
@@ -285,5 +300,92 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
     expect(csv).toContain(airingId);
     await page.locator('.chart').scrollIntoViewIfNeeded();
     await screenshot(page, 'asrun');
+  });
+
+  it('cancels one airing, moves another and suspends a village from the week, as the server then holds it', async () => {
+    // a daily program two hours ahead in the second village: its next two airings are both sent
+    const [, at] = localAt(Date.now() + 2 * 3600_000);
+    const made = await tc.api('POST', '/api/programs', {
+      id: 'tin-go-dau',
+      title: 'Tin thôn Gò Dẫu',
+      target: { zones: [zoneIds[1]] },
+      recurrence: { kind: 'daily', at, from: localDate(0) },
+      items: [{ kind: 'audio', audio: audioId }],
+    });
+    expect(made.status).toBe(201);
+    const [first, second] = (await tc.api<ProgramOut>('GET', '/api/programs/tin-go-dau')).body.next;
+    expect(second).toBeDefined();
+    const airings = async () =>
+      (await tc.api<{ items: AiringOut[] }>('GET', '/api/airings?program=tin-go-dau')).body.items;
+    const airing = async (id: string) => (await airings()).find((a) => a.id === id);
+    const row = (id: string) => page.locator(`li[data-airing="${id}"]`);
+    const onDay = async (ms: number) => {
+      await page.locator(`.day-strip [data-date="${localAt(ms)[0]}"]`).click();
+    };
+    await page.goto(`${tc.url}/programs`);
+
+    // Cancel the first, after a confirmation.
+    await onDay(Date.parse(first!.at));
+    await row(first!.id).getByRole('button').first().click();
+    await row(first!.id).getByRole('button', { name: 'Huỷ lần phát này' }).click();
+    await row(first!.id).getByText('Các lần phát khác của chương trình vẫn giữ nguyên').waitFor();
+    await row(first!.id).getByRole('button', { name: 'Huỷ lần phát', exact: true }).click();
+    await row(first!.id).locator('.what .muted', { hasText: 'Đã huỷ' }).waitFor();
+    expect(await airing(first!.id)).toMatchObject({ status: 'cancelled' });
+    expect(await airing(second!.id)).toMatchObject({ status: 'scheduled' });
+
+    // Move the second 30 minutes later: the calendar shows it at its new time.
+    await onDay(Date.parse(second!.at));
+    await row(second!.id).getByRole('button').first().click();
+    await row(second!.id).getByRole('button', { name: 'Dời giờ' }).click();
+    await row(second!.id).getByRole('button', { name: 'Dời muộn 30 phút' }).click();
+    const movedTo = Date.parse(second!.at) + 30 * 60_000;
+    const [newDate, newTime] = localAt(movedTo);
+    expect(await row(second!.id).getByLabel('Giờ phát mới').inputValue()).toBe(newTime);
+    expect(await row(second!.id).getByLabel('Ngày phát mới').inputValue()).toBe(newDate);
+    await screenshot(page, 'programs-shift');
+    await row(second!.id).getByRole('button', { name: 'Dời sang giờ này' }).click();
+    await expect.poll(async () => Date.parse((await airing(second!.id))!.at)).toBe(movedTo);
+    expect((await airing(second!.id))?.shifted).toBe(true);
+    await onDay(movedTo);
+    await expect.poll(() => row(second!.id).locator('.time').textContent()).toBe(newTime);
+    expect(await row(second!.id).textContent()).toContain(`Đã dời từ ${at}`);
+
+    // Suspend the village up to the day of the moved airing, with the reason; then resume it.
+    await page.getByRole('button', { name: 'Tạm dừng lịch một thôn' }).click();
+    const form = page.getByRole('form', { name: 'Tạm dừng lịch một thôn' });
+    await form.getByLabel('Thôn').selectOption({ label: 'Thôn Gò Dẫu' });
+    await form.getByLabel('Đến hết ngày').fill(newDate);
+    await form.getByLabel('Lý do').fill('Sửa đường dây loa');
+    await form.getByRole('button', { name: 'Tạm dừng lịch' }).click();
+    const suspended = page.locator(`[data-suspended-zone="${zoneIds[1]}"]`);
+    await suspended.getByText('Lý do: Sửa đường dây loa').waitFor();
+    expect(await suspended.textContent()).toContain('đến hết ngày');
+    await row(second!.id).getByText('Tạm dừng ở Thôn Gò Dẫu').waitFor();
+    expect((await airing(second!.id))?.suspendedIn).toEqual([zoneIds[1]]);
+    await suspended.scrollIntoViewIfNeeded();
+    await screenshot(page, 'programs-suspended');
+    await suspended.getByRole('button', { name: 'Cho Thôn Gò Dẫu phát lại' }).click();
+    await suspended.waitFor({ state: 'detached' });
+    await row(second!.id).getByText('Tạm dừng ở Thôn Gò Dẫu').waitFor({ state: 'detached' });
+    expect((await airing(second!.id))?.suspendedIn).toEqual([]);
+
+    // An editor may do none of it: the airing opens on its readiness only.
+    await addOfficer(tc, 'bientap-lich', ['editor']);
+    const editorContext = await phone(browser);
+    try {
+      const editor = await editorContext.newPage();
+      await logIn(editor, tc.url, 'bientap-lich', OFFICER_PASSWORD);
+      await editor.goto(`${tc.url}/programs`);
+      await editor.locator(`.day-strip [data-date="${newDate}"]`).click();
+      const seen = editor.locator(`li[data-airing="${second!.id}"]`);
+      await seen.getByRole('button').first().click();
+      await seen.locator('.readiness').waitFor();
+      expect(await seen.getByRole('button', { name: 'Dời giờ' }).count()).toBe(0);
+      expect(await seen.getByRole('button', { name: 'Huỷ lần phát này' }).count()).toBe(0);
+      expect(await editor.getByRole('button', { name: 'Tạm dừng lịch một thôn' }).count()).toBe(0);
+    } finally {
+      await editorContext.close();
+    }
   });
 });

@@ -1,9 +1,12 @@
 /**
  * The Receivers screen in Debian's Chromium against a real controller: adopt a simulated receiver
  * that connected in discovery mode, register one by id and see its provisioning bundle once,
- * rename / move, re-issue and revoke — checked against what the API then holds.
+ * rename / move, re-issue and revoke — checked against what the API then holds. The bundle's QR code
+ * is read back from a screenshot of it (jsQR), as an installer's phone would.
  */
-import type { Browser, Page } from 'playwright-core';
+import jsqr from 'jsqr';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchTrustedKeys, SimReceiver } from '../../firmware-sim/index.js';
 import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
@@ -31,6 +34,14 @@ describe.skipIf(!hasChromium)('the receivers screen', () => {
   /** The bundle the page shows, parsed from its text. */
   const shownBundle = async (): Promise<Bundle> =>
     JSON.parse(await page.getByLabel('Nội dung cài đặt (JSON)').inputValue()) as Bundle;
+  /** A QR code on the page, decoded from a screenshot of it as the phone draws it. */
+  const qrText = async (qr: Locator): Promise<string | undefined> => {
+    // in the middle of the screen, as an installer would hold it: not under the bottom navigation
+    await qr.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    const png = PNG.sync.read(await qr.screenshot());
+    // jsqr is CommonJS: its function is module.exports, and module.exports.default as typed
+    return jsqr.default(new Uint8ClampedArray(png.data), png.width, png.height)?.data;
+  };
   /** Everything the page keeps in the browser's storage. */
   const storage = () =>
     page.evaluate(() => {
@@ -90,11 +101,30 @@ describe.skipIf(!hasChromium)('the receivers screen', () => {
     await page.getByLabel('Mã cụm loa').fill('rx-cong-lang');
     await page.getByLabel('Tên (không bắt buộc)').fill('Loa cổng làng');
     await page.getByLabel('Đặt ở thôn').selectOption({ label: 'Thôn Đông' });
+    const answer = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/receivers',
+    );
     await page.getByRole('button', { name: 'Đăng ký' }).click();
+    const { provisioning } = (await (await answer).json()) as { provisioning: Bundle };
     await page.locator('[data-bundle="rx-cong-lang"]').waitFor();
     await page.getByText('Chỉ hiện MỘT lần').waitFor();
     const bundle = await shownBundle();
+    expect(bundle).toEqual(provisioning);
     expect(bundle.receiverId).toBe('rx-cong-lang');
+    // The QR code holds exactly that bundle, the password included.
+    const qr = page.getByRole('img', { name: 'Mã QR chứa thông tin cài đặt cho rx-cong-lang' });
+    const scanned = await qrText(qr);
+    expect(scanned).toBeDefined();
+    expect(JSON.parse(scanned!)).toEqual(provisioning);
+    expect(scanned).toContain(provisioning.mqtt.password);
+    // at the robust level: a typical bundle fits in a code with 15 % error correction
+    expect(await qr.getAttribute('data-ecc')).toBe('M');
+    // Printed: the code, without the rest of the page.
+    await page.emulateMedia({ media: 'print' });
+    expect(await qr.isVisible()).toBe(true);
+    expect(await page.getByRole('navigation', { name: 'Loa làng' }).isVisible()).toBe(false);
+    expect(await page.getByLabel('Nội dung cài đặt (JSON)').isVisible()).toBe(false);
+    await page.emulateMedia({ media: 'screen' });
     expect(await rx('rx-cong-lang')).toMatchObject({
       adoption: 'adopted',
       zoneId: zones[0],

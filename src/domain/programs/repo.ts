@@ -134,6 +134,34 @@ export interface AiringReceiverRecord {
 
 export type AiringFields = Omit<AiringRecord, 'status' | 'shifted'>;
 
+/** A village's quiet hours, and its schedule suspended over [suspendedFrom, suspendedUntil). */
+export interface ZoneSchedule {
+  zoneId: string;
+  quiet: QuietHours[];
+  /** null with an until: from now on */
+  suspendedFrom: string | null;
+  /** null: not suspended */
+  suspendedUntil: string | null;
+  suspendReason: string | null;
+  sourceFile: string | null;
+}
+interface ZoneScheduleRow {
+  zone_id: string;
+  quiet: string;
+  suspended_from: string | null;
+  suspended_until: string | null;
+  suspend_reason: string | null;
+  source_file: string | null;
+}
+
+/** Whether a village's schedule is suspended at instant `at`. */
+export const suspendedAt = (z: ZoneSchedule | undefined, at: number): boolean =>
+  Boolean(
+    z?.suspendedUntil &&
+      at < Date.parse(z.suspendedUntil) &&
+      (!z.suspendedFrom || at >= Date.parse(z.suspendedFrom)),
+  );
+
 export function createProgramRepo(db: Db) {
   const s = {
     list: db.prepare<[], ProgramRow>('SELECT * FROM programs WHERE deleted_at IS NULL ORDER BY title, id'),
@@ -187,20 +215,19 @@ export function createProgramRepo(db: Db) {
     receivers: db.prepare<[string], AiringReceiverRow>(
       'SELECT * FROM airing_receivers WHERE airing_id = ? ORDER BY receiver_id',
     ),
-    zone: db.prepare<[string], { zone_id: string; quiet: string; suspended_until: string | null }>(
-      'SELECT zone_id, quiet, suspended_until FROM zone_schedule WHERE zone_id = ?',
+    zones: db.prepare<[], ZoneScheduleRow>(
+      `SELECT zone_id, quiet, suspended_from, suspended_until, suspend_reason, source_file
+       FROM zone_schedule`,
     ),
-    zones: db.prepare<
-      [],
-      { zone_id: string; quiet: string; suspended_until: string | null; source_file: string | null }
-    >('SELECT zone_id, quiet, suspended_until, source_file FROM zone_schedule'),
     setQuiet: db.prepare<[string, string, string | null]>(
       `INSERT INTO zone_schedule (zone_id, quiet, source_file) VALUES (?, ?, ?)
        ON CONFLICT(zone_id) DO UPDATE SET quiet = excluded.quiet, source_file = excluded.source_file`,
     ),
-    suspend: db.prepare<[string, string | null]>(
-      `INSERT INTO zone_schedule (zone_id, suspended_until) VALUES (?, ?)
-       ON CONFLICT(zone_id) DO UPDATE SET suspended_until = excluded.suspended_until`,
+    suspend: db.prepare<[string, string | null, string | null, string | null]>(
+      `INSERT INTO zone_schedule (zone_id, suspended_from, suspended_until, suspend_reason)
+       VALUES (?, ?, ?, ?)
+       ON CONFLICT(zone_id) DO UPDATE SET suspended_from = excluded.suspended_from,
+         suspended_until = excluded.suspended_until, suspend_reason = excluded.suspend_reason`,
     ),
   };
 
@@ -273,24 +300,21 @@ export function createProgramRepo(db: Db) {
     live: (from: string, until: string) => s.live.all(from, until).map(toAiring),
     between: (from: string, to: string) => s.between.all(from, to).map(toAiring),
     receivers: (airingId: string) => s.receivers.all(airingId).map(toAiringReceiver),
-    zoneSchedule(zoneId: string): { quiet: QuietHours[]; suspendedUntil: string | null } {
-      const r = s.zone.get(zoneId);
-      return {
-        quiet: r ? (JSON.parse(r.quiet) as QuietHours[]) : [],
-        suspendedUntil: r?.suspended_until ?? null,
-      };
-    },
-    zoneSchedules() {
+    zoneSchedules(): ZoneSchedule[] {
       return s.zones.all().map((r) => ({
         zoneId: r.zone_id,
         quiet: JSON.parse(r.quiet) as QuietHours[],
+        suspendedFrom: r.suspended_from,
         suspendedUntil: r.suspended_until,
+        suspendReason: r.suspend_reason,
         sourceFile: r.source_file,
       }));
     },
     setQuiet: (zoneId: string, quiet: QuietHours[], sourceFile: string | null) =>
       s.setQuiet.run(zoneId, JSON.stringify(quiet), sourceFile),
-    suspend: (zoneId: string, until: string | null) => s.suspend.run(zoneId, until),
+    /** suspends over [from, until) (from null: from now on); `null` resumes */
+    suspend: (zoneId: string, w: { from: string | null; until: string; reason: string | null } | null) =>
+      s.suspend.run(zoneId, w?.from ?? null, w?.until ?? null, w?.reason ?? null),
   };
 }
 export type ProgramRepo = ReturnType<typeof createProgramRepo>;

@@ -23,7 +23,7 @@ import { buildDocument, sealWithinLimit } from './documents.js';
 import { audioLookup, quietIntervals } from './items.js';
 import { type AiringReportEvent, createOutcomes } from './outcomes.js';
 import { applyOrders, type Clash, findClashes, type PlannedAiring, planProgram } from './planner.js';
-import { type AiringRecord, createProgramRepo, type ProgramRecord } from './repo.js';
+import { type AiringRecord, createProgramRepo, type ProgramRecord, suspendedAt } from './repo.js';
 import type { ProgramInput, QuietHours } from './schema.js';
 
 const DAY = 86_400_000;
@@ -39,6 +39,12 @@ export interface ScheduleEvents {
   schedule: [receiverId: string, state: 'applied' | 'rejected', version: number];
   /** a document was published for a receiver */
   published: [receiverId: string, version: number];
+}
+
+export interface Suspension {
+  from: Date | null;
+  until: Date;
+  reason: string | null;
 }
 
 export interface ScheduleService extends EventEmitter<ScheduleEvents> {
@@ -73,7 +79,13 @@ export interface ScheduleService extends EventEmitter<ScheduleEvents> {
   cancelAiring(id: string): AiringRecord;
   shiftAiring(id: string, to: Date): AiringRecord;
   setQuietHours(zoneId: string, quiet: QuietHours[], sourceFile: string | null): void;
-  suspendZone(zoneId: string, until: Date | null): void;
+  /**
+   * Suspends a village's schedule over [from, until) — from null: from now on — with the officer's
+   * reason; `null` resumes it. Its receivers are sent their schedules without those airings.
+   */
+  suspendZone(zoneId: string, window: Suspension | null): void;
+  /** A checker: the zones of `target` whose schedule is suspended at `at` (sorted). */
+  suspendedZones(): (target: AiringRecord['target'], at: number) => string[];
   timeZone: string;
   now(): number;
 }
@@ -244,13 +256,12 @@ export function createScheduleService(deps: {
       for (const r of fleet.listReceivers()) {
         if (r.adoption !== 'adopted') continue;
         const zone = r.zoneId ? zones.get(r.zoneId) : undefined;
-        const suspendedUntil = zone?.suspendedUntil ? Date.parse(zone.suspendedUntil) : 0;
         const mine = live.filter(
           (a) =>
             (a.target.all ||
               (r.zoneId && a.target.zones?.includes(r.zoneId)) ||
               a.target.receivers?.includes(r.id)) &&
-            !(Date.parse(a.at) < suspendedUntil),
+            !suspendedAt(zone, Date.parse(a.at)),
         );
         let quiet = r.zoneId ? quietByZone.get(r.zoneId) : [];
         if (!quiet) {
@@ -528,9 +539,40 @@ export function createScheduleService(deps: {
       repo.setQuiet(zoneId, quiet, sourceFile);
       changed();
     },
-    suspendZone(zoneId: string, until: Date | null) {
-      repo.suspend(zoneId, until ? until.toISOString() : null);
+    suspendZone(zoneId: string, window: Suspension | null) {
+      if (window) {
+        if (window.until.getTime() <= clock.now())
+          throw badRequest('in_the_past', 'The end of the suspension must be in the future.');
+        if (window.from && window.from.getTime() >= window.until.getTime())
+          throw badRequest(
+            'empty_window',
+            'The suspension must start before it ends ("from" before "until").',
+          );
+      }
+      repo.suspend(
+        zoneId,
+        window && {
+          from: window.from ? window.from.toISOString() : null,
+          until: window.until.toISOString(),
+          reason: window.reason,
+        },
+      );
       changed();
+    },
+    suspendedZones() {
+      const zones = repo.zoneSchedules().filter((z) => z.suspendedUntil);
+      return (target: AiringRecord['target'], at: number): string[] => {
+        if (zones.length === 0) return [];
+        const ids = new Set(
+          target.all
+            ? zones.map((z) => z.zoneId)
+            : [...(target.zones ?? []), ...(target.receivers ?? []).map((r: string) => zoneOf(r) ?? '')],
+        );
+        return zones
+          .filter((z) => ids.has(z.zoneId) && suspendedAt(z, at))
+          .map((z) => z.zoneId)
+          .sort();
+      };
     },
   });
   return service;

@@ -8,6 +8,7 @@ import { prioritySchema } from '../../contract/mqtt.js';
 import type { ReachReport } from '../../domain/announcements/reach.js';
 import { VOICES } from '../../domain/announcements/types.js';
 import { errorBodySchema } from '../errors.js';
+import { idempotencyHeaders } from '../idempotency.js';
 import { approvalSchema, bulletinSchema, confirmSchema, idParams, targetSchema } from '../schemas.js';
 import { streamProgress } from '../sse.js';
 import type { RoutePlugin } from '../types.js';
@@ -127,17 +128,22 @@ const routes: RoutePlugin = async (app, { services }) => {
   app.post(
     '/announcements',
     {
+      // a retry after a lost answer (same key, same body; the PIN may differ) airs nothing twice
+      config: { idempotent: { ignore: ['confirm'] } },
       schema: {
         tags,
         summary:
-          'Announce now: a recording (audioId) or typed text (TTS), to some villages or all; default emergency, which preempts everything. 201 sent, 202 waiting for a second officer or an approver; 428 when the PIN is needed (ask it in the same dialog and send confirm.pin)',
+          'Announce now: a recording (audioId) or typed text (TTS), to some villages or all; default emergency, which preempts everything. 201 sent, 202 waiting for a second officer or an approver; 428 when the PIN is needed (ask it in the same dialog and send confirm.pin). Send an Idempotency-Key so that a retry after a lost answer cannot announce twice',
+        headers: idempotencyHeaders,
         body: announceBodySchema,
         response: {
           201: z.object({ ...answerExtras, bulletin: bulletinSchema }),
           202: z.object({ ...answerExtras, approval: approvalSchema }),
           400: errorBodySchema,
           403: errorBodySchema,
+          409: errorBodySchema,
           415: errorBodySchema,
+          422: errorBodySchema,
           428: errorBodySchema,
           503: errorBodySchema,
         },

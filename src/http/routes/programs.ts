@@ -1,7 +1,7 @@
 /** Programs (chương trình), their airings, one airing's receivers, and the schedules folder. */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { assertTargetInScope } from '../../auth/scope.js';
+import { assertTargetInScope, assertZoneInScope } from '../../auth/scope.js';
 import type { User } from '../../auth/service.js';
 import type { AiringRecord } from '../../domain/programs/repo.js';
 import { type ProgramInput, programIdSchema, programInputSchema } from '../../domain/programs/schema.js';
@@ -32,6 +32,11 @@ export const airingSchema = z
     items: z.array(itemSchema),
     problems: z.array(z.string()),
     status: z.enum(['scheduled', 'cancelled', 'suspended']),
+    suspendedIn: z
+      .array(z.string())
+      .describe(
+        'the villages (zone ids) it targets whose schedule is suspended at its start: their receivers do not get it (POST /api/zones/:id/suspend)',
+      ),
     shifted: z.boolean(),
     adjusted: z.string().nullable(),
     planned: z
@@ -68,6 +73,15 @@ const plannedSchema = z.object({
   problems: z.array(z.string()),
 });
 
+const suspensionSchema = z
+  .object({
+    zoneId: z.string(),
+    suspendedFrom: z.string().nullable().describe('null with an until: from now on'),
+    suspendedUntil: z.string().nullable().describe('null: not suspended'),
+    suspendReason: z.string().nullable(),
+  })
+  .meta({ id: 'Suspension' });
+
 const clashSchema = z.object({
   programId: z.string(),
   title: z.string(),
@@ -76,7 +90,7 @@ const clashSchema = z.object({
   with: z.object({ at: z.string(), end: z.string() }),
 });
 
-const pickAiring = (a: AiringRecord): z.infer<typeof airingSchema> => ({
+const pickAiring = (a: AiringRecord, suspendedIn: string[]): z.infer<typeof airingSchema> => ({
   id: a.id,
   programId: a.programId,
   title: a.title,
@@ -101,6 +115,7 @@ const pickAiring = (a: AiringRecord): z.infer<typeof airingSchema> => ({
   ),
   problems: a.problems,
   status: a.status,
+  suspendedIn,
   shifted: a.shifted,
   adjusted: a.adjusted,
 });
@@ -117,13 +132,25 @@ const routes: RoutePlugin = async (app, { services }) => {
     return services.approvals.fileProgram({ ...body, programId: id }, user);
   };
   const tags = ['programs'];
+  /** Airings as the API shows them, with the villages suspended at their start (read once per call). */
+  const viewer = () => {
+    const suspended = schedules.suspendedZones();
+    return (a: AiringRecord) => pickAiring(a, suspended(a.target, Date.parse(a.at)));
+  };
   const upcoming = (programId: string, limit: number) => {
     const now = schedules.now();
     return schedules.programs
       .airingsOf(programId)
       .filter((a) => Date.parse(a.windowEnd) > now && a.status === 'scheduled')
       .slice(0, limit)
-      .map(pickAiring);
+      .map(viewer());
+  };
+  /** The airing `id`, 403 unless its target is within the officer's villages (404 when unknown). */
+  const ownAiring = (id: string, user: User) => {
+    const a = schedules.programs.airing(id);
+    if (!a) throw notFound('airing', id);
+    assertTargetInScope(user, a.target, services.fleet);
+    return a;
   };
 
   app.get(
@@ -311,6 +338,7 @@ const routes: RoutePlugin = async (app, { services }) => {
             }))
           : [],
       );
+      const view = viewer();
       const items = [
         ...schedules.programs.between(new Date(from).toISOString(), new Date(to).toISOString()),
         ...later,
@@ -324,7 +352,7 @@ const routes: RoutePlugin = async (app, { services }) => {
             a.target.zones?.includes(q.zone) ||
             (a.target.receivers ?? []).some((r) => inZone?.has(r)),
         )
-        .map((a) => (later.has(a) ? { ...pickAiring(a), planned: true } : pickAiring(a)));
+        .map((a) => (later.has(a) ? { ...view(a), planned: true } : view(a)));
       return { items };
     },
   );
@@ -365,7 +393,7 @@ const routes: RoutePlugin = async (app, { services }) => {
         const k = r.outcome ?? r.state;
         summary[k] = (summary[k] ?? 0) + 1;
       }
-      return { ...pickAiring(a), receivers, summary };
+      return { ...viewer()(a), receivers, summary };
     },
   );
 
@@ -374,12 +402,16 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Cancel one airing (not begun); the program goes on',
+        summary:
+          'Cancel one airing (not begun); the program goes on. 409 airing_started once it has begun (stop it instead); 403 out_of_scope for an airing beyond your villages',
         params: idParams,
-        response: { 200: airingSchema, 404: errorBodySchema, 409: errorBodySchema },
+        response: { 200: airingSchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
       },
     },
-    async (request) => pickAiring(schedules.cancelAiring(request.params.id)),
+    async (request) => {
+      ownAiring(request.params.id, request.user!);
+      return viewer()(schedules.cancelAiring(request.params.id));
+    },
   );
 
   app.post(
@@ -387,13 +419,23 @@ const routes: RoutePlugin = async (app, { services }) => {
     {
       schema: {
         tags,
-        summary: 'Move one airing (not begun) to another start',
+        summary:
+          'Move one airing (not begun) to another start. 400 in_the_past for a start not in the future; 409 airing_started once it has begun; 403 out_of_scope for an airing beyond your villages',
         params: idParams,
         body: z.object({ at: z.iso.datetime({ offset: true }).describe('the new start') }),
-        response: { 200: airingSchema, 400: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema },
+        response: {
+          200: airingSchema,
+          400: errorBodySchema,
+          403: errorBodySchema,
+          404: errorBodySchema,
+          409: errorBodySchema,
+        },
       },
     },
-    async (request) => pickAiring(schedules.shiftAiring(request.params.id, new Date(request.body.at))),
+    async (request) => {
+      ownAiring(request.params.id, request.user!);
+      return viewer()(schedules.shiftAiring(request.params.id, new Date(request.body.at)));
+    },
   );
 
   app.post(
@@ -402,20 +444,37 @@ const routes: RoutePlugin = async (app, { services }) => {
       schema: {
         tags,
         summary:
-          "Suspend a zone's schedule until an instant (null: resume now). Airings before it are taken off the zone's receivers; a stop does not do this",
+          "Suspend a village's schedule from an instant (default now) until another, with the reason (until null: resume now). Its airings starting in that window are taken off its receivers (airings show it in suspendedIn); a stop does not do this. 400 in_the_past / empty_window; 403 out_of_scope for a village beyond yours",
         params: idParams,
-        body: z.object({ until: z.iso.datetime({ offset: true }).nullable() }),
+        body: z.object({
+          from: z.iso.datetime({ offset: true }).nullable().optional().describe('default: now'),
+          until: z.iso.datetime({ offset: true }).nullable().describe('the end; null resumes now'),
+          reason: z.string().trim().max(200).nullable().optional().describe('why, for the other officers'),
+        }),
         response: {
-          200: z.object({ zoneId: z.string(), suspendedUntil: z.string().nullable() }),
+          200: suspensionSchema,
+          400: errorBodySchema,
+          403: errorBodySchema,
           404: errorBodySchema,
         },
       },
     },
     async (request) => {
-      services.fleet.getZone(request.params.id); // 404
-      const until = request.body.until ? new Date(request.body.until) : null;
-      schedules.suspendZone(request.params.id, until);
-      return { zoneId: request.params.id, suspendedUntil: until ? until.toISOString() : null };
+      const { id } = request.params;
+      services.fleet.getZone(id); // 404
+      assertZoneInScope(request.user!, id);
+      const { from, until, reason } = request.body;
+      schedules.suspendZone(
+        id,
+        until ? { from: from ? new Date(from) : null, until: new Date(until), reason: reason || null } : null,
+      );
+      const z = schedules.programs.zoneSchedules().find((x) => x.zoneId === id);
+      return {
+        zoneId: id,
+        suspendedFrom: z?.suspendedFrom ?? null,
+        suspendedUntil: z?.suspendedUntil ?? null,
+        suspendReason: z?.suspendReason ?? null,
+      };
     },
   );
 
@@ -446,7 +505,9 @@ const routes: RoutePlugin = async (app, { services }) => {
                 z.object({
                   zoneId: z.string(),
                   quietHours: z.array(z.object({ from: z.string(), to: z.string() })),
-                  suspendedUntil: z.string().nullable(),
+                  suspendedFrom: z.string().nullable().describe('null with an until: from now on'),
+                  suspendedUntil: z.string().nullable().describe('null: not suspended'),
+                  suspendReason: z.string().nullable(),
                   sourceFile: z.string().nullable(),
                 }),
               )
@@ -461,7 +522,9 @@ const routes: RoutePlugin = async (app, { services }) => {
       zones: schedules.programs.zoneSchedules().map((z) => ({
         zoneId: z.zoneId,
         quietHours: z.quiet,
+        suspendedFrom: z.suspendedFrom,
         suspendedUntil: z.suspendedUntil,
+        suspendReason: z.suspendReason,
         sourceFile: z.sourceFile,
       })),
     }),

@@ -42,6 +42,9 @@ const vi = {
   'err.validation': 'Thông tin chưa đúng: {detail}',
   'err.confirmation_required': 'Thông báo khẩn tới mọi thôn cần nhập mã PIN để xác nhận.',
   'err.bad_pin': 'Mã PIN không đúng. Thông báo chưa được gửi.',
+  'err.idempotency_key_in_use': 'Lần gửi trước vẫn đang được xử lý. Chờ vài giây rồi bấm gửi lại.',
+  'err.idempotency_key_reused':
+    'Bản trước khi sửa đã được gửi đi rồi (mạng mất câu trả lời). Nếu vẫn cần phát bản đã sửa, bấm “Phát thông báo” lần nữa.',
   'err.tts_unavailable': 'Không đọc được văn bản thành giọng nói lúc này. Hãy ghi âm giọng nói thay thế.',
   'err.unsupported_media': 'Định dạng tệp không dùng được. Hãy chọn MP3, WAV, OGG hoặc ghi âm lại.',
   'err.too_large': 'Tệp quá lớn.',
@@ -97,6 +100,9 @@ const en: Record<Key, string> = {
   'err.validation': 'Please check: {detail}',
   'err.confirmation_required': 'An emergency to every village needs your PIN to confirm.',
   'err.bad_pin': 'Wrong PIN. The announcement was not sent.',
+  'err.idempotency_key_in_use': 'The previous send is still being processed. Wait a few seconds and retry.',
+  'err.idempotency_key_reused':
+    'The draft was already sent before your change (the network lost the answer). To announce the changed one too, tap “Announce” again.',
   'err.tts_unavailable': 'Text-to-speech is not available now. Record your voice instead.',
   'err.unsupported_media': 'This file format cannot be used. Choose MP3, WAV, OGG or record again.',
   'err.too_large': 'The file is too large.',

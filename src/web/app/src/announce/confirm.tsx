@@ -1,4 +1,8 @@
-/** The second step of an emergency to every village: the officer's PIN, asked as the dialog opens. */
+/**
+ * The second step of an emergency to every village: the officer's PIN, asked as the dialog opens —
+ * also when this one goes to some villages but, with what the officer sent just before, the
+ * server counts every village reached (its 428).
+ */
 import { useSignal } from '@preact/signals';
 import { t } from '../i18n';
 import { Dialog } from './dialog';
@@ -8,11 +12,13 @@ interface Props {
   open: boolean;
   busy: boolean;
   error: string;
+  /** asked by the server for what was sent just before, not for this announcement alone */
+  summed: boolean;
   onConfirm: (pin: string) => void;
   onCancel: () => void;
 }
 
-export function PinDialog({ open, busy, error, onConfirm, onCancel }: Props) {
+export function PinDialog({ open, busy, error, summed, onConfirm, onCancel }: Props) {
   const pin = useSignal('');
   const close = () => {
     pin.value = '';
@@ -29,7 +35,7 @@ export function PinDialog({ open, busy, error, onConfirm, onCancel }: Props) {
           onConfirm(value);
         }}
       >
-        <p>{s('confirmAll')}</p>
+        <p>{s(summed ? 'confirmSummed' : 'confirmAll')}</p>
         <label>
           {s('pin')}
           <input

@@ -21,6 +21,24 @@ export interface Draft {
   clipMs: number;
   /** the library id of `clip` once uploaded, so that a retry does not upload it again */
   clipAudioId: string | null;
+  /**
+   * the Idempotency-Key sent with this draft: a retry after a lost answer sends the same key, so
+   * the server answers what it did the first time instead of announcing twice
+   */
+  key: string;
+}
+
+/**
+ * A fresh random key. crypto.randomUUID exists only in secure contexts, and on the commune LAN the
+ * app is opened over plain HTTP (http://192.168.x.y:8080): getRandomValues works everywhere.
+ */
+export function newKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40; // version 4
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export const emptyDraft = (): Draft => ({
@@ -36,6 +54,7 @@ export const emptyDraft = (): Draft => ({
   clip: null,
   clipMs: 0,
   clipAudioId: null,
+  key: newKey(),
 });
 
 const DB = 'loalang-drafts';
@@ -70,7 +89,10 @@ async function run<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRe
 export async function loadDraft(): Promise<Draft> {
   try {
     const kept = await run<Partial<Draft> | undefined>('readonly', (s) => s.get(KEY));
-    return { ...emptyDraft(), ...(kept ?? {}) };
+    const draft = { ...emptyDraft(), ...(kept ?? {}) };
+    // a draft kept before drafts had keys gets its key kept now, before anything sends it
+    if (kept && !kept.key) await saveDraft(draft);
+    return draft;
   } catch {
     return emptyDraft();
   }

@@ -1,6 +1,7 @@
 /**
  * Sending a draft: the recorded clip is uploaded once (its library id is kept in the draft, so a
- * retry after a dropped connection does not upload it again), then POST /api/announcements.
+ * retry after a dropped connection does not upload it again), then POST /api/announcements with
+ * the draft's Idempotency-Key, so a retry after a lost answer does not announce twice.
  */
 
 import { extensionFor } from '../../../wav-encode';
@@ -29,14 +30,21 @@ export async function sendDraft(draft: Draft, pin?: string): Promise<Sent> {
     draft.mode === 'voice'
       ? { kind: 'audio', audioId: await uploadClip(draft) }
       : { kind: 'text', text: draft.text, voice: draft.voice, speed: draft.speed };
-  return api<Sent>('POST', '/api/announcements', {
-    content,
-    target: draft.all ? { all: true } : { zones: draft.zones },
-    priority: draft.priority,
-    repeat: draft.repeat,
-    ...(draft.volume === null ? {} : { volume: draft.volume }),
-    ...(pin ? { confirm: { pin } } : {}),
-  });
+  return api<Sent>(
+    'POST',
+    '/api/announcements',
+    {
+      content,
+      // sorted: the same villages ticked in another order are the same request to retry
+      target: draft.all ? { all: true } : { zones: [...draft.zones].sort() },
+      priority: draft.priority,
+      repeat: draft.repeat,
+      ...(draft.volume === null ? {} : { volume: draft.volume }),
+      ...(pin ? { confirm: { pin } } : {}),
+    },
+    // a Structured Field String, as the IETF draft writes it
+    { 'idempotency-key': `"${draft.key}"` },
+  );
 }
 
 /** Whether the server will ask for the PIN (the confirmation rule for emergencies to every village). */

@@ -46,6 +46,8 @@ export const s = strings(
     backOnline: 'Mạng đã có lại. Bấm “Phát thông báo” để gửi.',
     confirmTitle: 'Xác nhận thông báo khẩn',
     confirmAll: 'Thông báo này tới mọi thôn. Nhập mã PIN của bạn để xác nhận.',
+    confirmSummed:
+      'Cùng với các thông báo bạn vừa gửi, thông báo này tới mọi thôn. Nhập mã PIN của bạn để xác nhận.',
     pin: 'Mã PIN',
     confirmSend: 'Xác nhận và phát',
     reachTitle: 'Đã tới đâu',
@@ -112,6 +114,7 @@ export const s = strings(
     backOnline: 'The network is back. Tap “Announce” to send.',
     confirmTitle: 'Confirm the emergency',
     confirmAll: 'This goes to every village. Enter your PIN to confirm.',
+    confirmSummed: 'With what you sent just before, this reaches every village. Enter your PIN to confirm.',
     pin: 'PIN',
     confirmSend: 'Confirm and announce',
     reachTitle: 'Reach',

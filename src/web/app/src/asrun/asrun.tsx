@@ -8,24 +8,12 @@ import { useEffect } from 'preact/hooks';
 import type { AsRunDay, AsRunRow } from '../../../../contract/asrun';
 import { api, errorText } from '../api';
 import { formatDateTime, lang, t } from '../i18n';
-import { localDate, type ReceiverRef, type ZoneRef } from '../programs/model';
+import { localDate, nextDate, startOfLocalDay } from '../programs/local-time';
+import type { ReceiverRef, ZoneRef } from '../programs/model';
 import { w } from '../programs/words';
 import { Choice, DateRange, FilterBar } from '../ui/filters';
 import { Notice } from '../ui/notice';
 import { SummaryChart } from './chart';
-
-/** The instant a local date begins in `timeZone` (the station's), ISO 8601 UTC. */
-export function startOfLocalDay(date: string, timeZone: string): string {
-  const guess = Date.parse(`${date}T00:00:00Z`);
-  const shown = new Intl.DateTimeFormat('sv-SE', { timeZone, dateStyle: 'short', timeStyle: 'medium' })
-    .format(new Date(guess))
-    .replace(' ', 'T');
-  const offset = Date.parse(`${shown}Z`) - guess;
-  return new Date(guess - offset).toISOString();
-}
-
-const nextDate = (d: string) =>
-  new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 
 /** Every local date from `a` to `b` (inclusive), at most 62. */
 function datesBetween(a: string, b: string): string[] {

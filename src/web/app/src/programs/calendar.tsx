@@ -1,21 +1,26 @@
 /**
  * The week of airings on a phone: seven columns do not fit 360 px, so a strip of days (today and
- * the six after, in the station's time zone) and the list of the chosen day. Tapping an airing
- * opens its readiness per village, from the receivers' own reports (GET /api/airings/:id).
+ * the six after, in the station's time zone) and the list of the chosen day, each airing at its
+ * start as the server holds it (moved ones at their new time) with where it is suspended. Tapping
+ * an airing opens what an operator may do with it and its readiness per village, from the
+ * receivers' own reports (GET /api/airings/:id). Below: the villages whose schedule is suspended.
  */
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
-import { ApiError, api } from '../api';
+import { ApiError, api, hasRole } from '../api';
 import { locale, t } from '../i18n';
+import { AiringActions } from './airing-actions';
+import { localAt, localDate } from './local-time';
 import {
   type Airing,
   type AiringDetail,
   clock,
   loadWeek,
-  localDate,
   type ReceiverRef,
+  villageNames,
   type ZoneRef,
 } from './model';
+import { Suspensions } from './suspend';
 import { type Word, w } from './words';
 
 /** "T2 7/12" for a local date YYYY-MM-DD. */
@@ -49,8 +54,10 @@ export function Calendar(props: { timeZone: string; zones: ZoneRef[]; receivers:
     const timer = setInterval(() => void load(), 15_000);
     return () => clearInterval(timer);
   }, []);
-  const count = (d: string) => airings.value?.filter((a) => a.local.startsWith(d)).length ?? 0;
-  const list = airings.value?.filter((a) => a.local.startsWith(day.value)) ?? [];
+  // where and when it starts now: a moved airing's `local` is still the planned time
+  const shown = (airings.value ?? []).map((a) => ({ a, local: localAt(a.at, timeZone) }));
+  const count = (d: string) => shown.filter((x) => x.local.startsWith(d)).length;
+  const list = shown.filter((x) => x.local.startsWith(day.value));
   return (
     <div class="calendar">
       <div class="day-strip" role="tablist" aria-label={w('days')}>
@@ -86,8 +93,13 @@ export function Calendar(props: { timeZone: string; zones: ZoneRef[]; receivers:
       {airings.value === null && !error.value && <p>{t('common.loading')}</p>}
       {airings.value !== null && list.length === 0 && <p class="muted">{w('noAirings')}</p>}
       <ul class="airings" data-day={day.value}>
-        {list.map((a) => (
-          <li key={a.id} data-airing={a.id} data-program={a.programId} class={`airing ${a.status}`}>
+        {list.map(({ a, local }) => (
+          <li
+            key={a.id}
+            data-airing={a.id}
+            data-program={a.programId}
+            class={`airing ${a.status}${a.suspendedIn.length ? ' suspended' : ''}`}
+          >
             <button
               type="button"
               class="airing-row"
@@ -96,22 +108,36 @@ export function Calendar(props: { timeZone: string; zones: ZoneRef[]; receivers:
                 open.value = open.value === a.id ? null : a.id;
               }}
             >
-              <span class="time">{a.local.slice(11, 16)}</span>
+              <span class="time">{local.slice(11, 16)}</span>
               <span class="what">
                 <strong>{a.title}</strong>
                 <span class="muted">
                   {clock(a.durationMs)}
                   {a.status !== 'scheduled' && ` · ${w(a.status)}`}
-                  {a.shifted && ` · ${w('shifted')}`}
+                  {a.suspendedIn.length > 0 &&
+                    ` · ${w('suspendedIn', { v: villageNames(props.zones, a.suspendedIn) })}`}
+                  {a.shifted && ` · ${w('shiftedFrom', { t: a.local.slice(11, 16) })}`}
                 </span>
               </span>
               <span class={`prio ${a.priority}`}>{w(`p_${a.priority}` as Word)}</span>
             </button>
             {a.problems.length > 0 && <p class="warn">{w('problems', { p: a.problems.join('; ') })}</p>}
-            {open.value === a.id && <Readiness id={a.id} zones={props.zones} receivers={props.receivers} />}
+            {open.value === a.id && a.planned && (
+              <p class="muted pad">
+                {w('plannedNote')}
+                {hasRole('operator') && ` ${w('plannedActions')}`}
+              </p>
+            )}
+            {open.value === a.id && !a.planned && (
+              <>
+                {hasRole('operator') && <AiringActions airing={a} timeZone={timeZone} onChanged={load} />}
+                <Readiness id={a.id} zones={props.zones} receivers={props.receivers} />
+              </>
+            )}
           </li>
         ))}
       </ul>
+      <Suspensions timeZone={timeZone} zones={props.zones} onChanged={load} />
     </div>
   );
 }

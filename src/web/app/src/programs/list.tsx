@@ -5,13 +5,21 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
-import { api, errorText, hasRole } from '../api';
+import { api, hasRole } from '../api';
 import { formatDateTime, t } from '../i18n';
 import type { Approval } from '../types';
 import { Notice } from '../ui/notice';
 import { Readiness } from './calendar';
-import { type Airing, clock, loadWeek, type Program, type ReceiverRef, type ZoneRef } from './model';
-import { type Word, w } from './words';
+import {
+  type Airing,
+  clock,
+  loadWeek,
+  type Program,
+  type ReceiverRef,
+  villageNames,
+  type ZoneRef,
+} from './model';
+import { errorText, type Word, w } from './words';
 
 export function ProgramList(props: { programs: Program[] | null }) {
   return (
@@ -93,6 +101,8 @@ export function ProgramPage(props: { id: string; zones: ZoneRef[]; receivers: Re
         {next.map((a) => (
           <li key={a.id} data-airing={a.id}>
             {formatDateTime(a.at)} · {clock(a.durationMs)}
+            {a.suspendedIn.length > 0 &&
+              ` · ${w('suspendedIn', { v: villageNames(props.zones, a.suspendedIn) })}`}
             {a.problems.length > 0 && <span class="warn-text"> · {a.problems.join('; ')}</span>}
           </li>
         ))}

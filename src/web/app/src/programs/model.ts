@@ -5,6 +5,7 @@
  */
 import { api } from '../api';
 import type { Priority } from '../types';
+import { localDate } from './local-time';
 
 export type { Priority };
 export type Order = 'first' | 'after' | 'skip';
@@ -31,6 +32,9 @@ export interface Airing {
   items: AiringItem[];
   problems: string[];
   status: 'scheduled' | 'cancelled' | 'suspended';
+  /** the villages it targets whose schedule is suspended at its start */
+  suspendedIn: string[];
+  /** moved by an officer: `at` is its start, `local` the planned one */
   shifted: boolean;
   /** past the receivers' horizon: planned, not written yet (no readiness) */
   planned?: boolean;
@@ -75,6 +79,9 @@ export interface ZoneRef {
   id: string;
   name: string;
 }
+/** The names of villages `ids` (an unknown one by its id), joined for a sentence. */
+export const villageNames = (zones: ZoneRef[], ids: string[]): string =>
+  ids.map((id) => zones.find((z) => z.id === id)?.name ?? id).join(', ');
 export interface ReceiverRef {
   id: string;
   name: string;
@@ -137,13 +144,6 @@ export const newItem = (kind: FormItem['kind'] = 'audio'): FormItem => ({
   fallback: '',
   seconds: '5',
 });
-
-/** A local date YYYY-MM-DD in `timeZone`, `offsetDays` from now. */
-export function localDate(timeZone: string, offsetDays = 0, now = Date.now()): string {
-  return new Intl.DateTimeFormat('sv-SE', { timeZone, dateStyle: 'short' }).format(
-    new Date(now + offsetDays * 86_400_000),
-  );
-}
 
 export function emptyForm(timeZone: string): ProgramForm {
   return {

@@ -1,5 +1,6 @@
-/** The Programs and As-run screens' own words, Vietnamese first. */
-import { strings } from '../i18n';
+/** The Programs and As-run screens' own words, Vietnamese first, and their errors in those words. */
+import { ApiError } from '../api';
+import { strings, t } from '../i18n';
 
 export const w = strings(
   {
@@ -12,7 +13,6 @@ export const w = strings(
     noAirings: 'Không có buổi phát nào ngày này.',
     cancelled: 'Đã huỷ',
     suspended: 'Tạm dừng',
-    shifted: 'Đã dời giờ',
     problems: 'Có vấn đề: {p}',
     readiness: 'Sẵn sàng theo thôn',
     ready: '{ready}/{total} cụm loa sẵn sàng',
@@ -28,6 +28,39 @@ export const w = strings(
     out_missed: 'bỏ lỡ',
     edit: 'Sửa',
     plannedNote: 'Buổi này chưa gửi xuống cụm loa (cụm loa nhận lịch trước vài ngày).',
+    plannedActions: 'Huỷ hoặc dời giờ được khi lịch đã gửi xuống cụm loa (khoảng hai ngày trước).',
+    suspendedIn: 'Tạm dừng ở {v}',
+    shiftedFrom: 'Đã dời từ {t}',
+    cancelOne: 'Huỷ lần phát này',
+    cancelConfirm: 'Huỷ lần phát «{title}» lúc {at}? Các lần phát khác của chương trình vẫn giữ nguyên.',
+    cancelYes: 'Huỷ lần phát',
+    keep: 'Không huỷ',
+    cancelledOne: 'Đã huỷ lần phát này.',
+    shift: 'Dời giờ',
+    shiftDate: 'Ngày phát mới',
+    shiftTime: 'Giờ phát mới',
+    later: '+{n} phút',
+    laterLabel: 'Dời muộn {n} phút',
+    shiftYes: 'Dời sang giờ này',
+    shiftedTo: 'Đã dời sang {at}.',
+    errStarted:
+      'Lần phát này đã bắt đầu hoặc đã xong nên không huỷ hay dời được. Muốn dừng, dùng nút Dừng phát.',
+    errPast: 'Giờ mới phải ở tương lai. Chọn giờ muộn hơn.',
+    errWindow: 'Ngày kết thúc phải từ ngày bắt đầu trở đi.',
+    suspTitle: 'Tạm dừng lịch của thôn',
+    suspActive: '{v}: tạm dừng từ {from} đến {until}',
+    suspNow: 'bây giờ',
+    endOf: 'hết ngày {d}',
+    suspOpen: 'Tạm dừng lịch một thôn',
+    suspTo: 'Đến hết ngày',
+    suspWhy: 'Lý do (các cán bộ khác sẽ thấy)',
+    suspYes: 'Tạm dừng lịch',
+    suspDone: 'Đã tạm dừng lịch của {v}.',
+    resume: 'Cho {v} phát lại',
+    resumed: '{v} phát lại theo lịch.',
+    needVillage: 'Chọn thôn.',
+    chooseVillage: '— chọn thôn —',
+    needReason: 'Nhập lý do tạm dừng.',
     fromFile: 'Chương trình này do tệp {file} quản lý, sửa trong tệp.',
     nextAirings: 'Các buổi phát tới',
     noNext: 'Chưa có buổi phát tới.',
@@ -130,7 +163,6 @@ export const w = strings(
     noAirings: 'Nothing airs on this day.',
     cancelled: 'Cancelled',
     suspended: 'Suspended',
-    shifted: 'Moved',
     problems: 'Problem: {p}',
     readiness: 'Readiness per village',
     ready: '{ready}/{total} receivers ready',
@@ -146,6 +178,38 @@ export const w = strings(
     out_missed: 'missed',
     edit: 'Edit',
     plannedNote: 'Not sent to the receivers yet (they get their schedule ahead of time).',
+    plannedActions: 'It can be cancelled or moved once sent to the receivers (about two days ahead).',
+    suspendedIn: 'Suspended in {v}',
+    shiftedFrom: 'Moved from {t}',
+    cancelOne: 'Cancel this airing',
+    cancelConfirm: "Cancel “{title}” at {at}? The program's other airings stay.",
+    cancelYes: 'Cancel the airing',
+    keep: 'Keep it',
+    cancelledOne: 'This airing is cancelled.',
+    shift: 'Move',
+    shiftDate: 'New date',
+    shiftTime: 'New time',
+    later: '+{n} min',
+    laterLabel: 'Later by {n} minutes',
+    shiftYes: 'Move it to this time',
+    shiftedTo: 'Moved to {at}.',
+    errStarted: 'This airing has begun or is over, so it cannot be cancelled or moved. To end it, use Stop.',
+    errPast: 'The new time must be in the future. Choose a later time.',
+    errWindow: 'The end date must not be before the start date.',
+    suspTitle: 'Suspended villages',
+    suspActive: '{v}: suspended from {from} until {until}',
+    suspNow: 'now',
+    endOf: 'the end of {d}',
+    suspOpen: "Suspend a village's schedule",
+    suspTo: 'Until the end of',
+    suspWhy: 'Reason (other officers see it)',
+    suspYes: 'Suspend the schedule',
+    suspDone: "{v}'s schedule is suspended.",
+    resume: 'Resume {v}',
+    resumed: '{v} follows its schedule again.',
+    needVillage: 'Choose a village.',
+    chooseVillage: '— choose a village —',
+    needReason: 'Type the reason for the suspension.',
     fromFile: 'The file {file} owns this program: change it there.',
     nextAirings: 'Next airings',
     noNext: 'No airing ahead.',
@@ -239,3 +303,12 @@ export const w = strings(
   },
 );
 export type Word = Parameters<typeof w>[0];
+
+/** What to tell the officer about a failed call: these screens' own codes, else the app's words. */
+export function errorText(err: unknown): string {
+  if (!(err instanceof ApiError)) return t('err.network');
+  if (err.code === 'airing_started') return w('errStarted');
+  if (err.code === 'in_the_past') return w('errPast');
+  if (err.code === 'empty_window') return w('errWindow');
+  return err.message;
+}

@@ -1,16 +1,22 @@
 /**
- * A provisioning bundle, shown this once (the server keeps only the password's hash): as text to
- * copy or save as a file for the installer. It lives in memory only, never in storage.
- * No QR encoder ships with the app yet (none is installed, and no dependency was added).
+ * A provisioning bundle, shown this once (the server keeps only the password's hash): as a QR code
+ * for the installer's phone (or printed), and as text to copy or save as a file. The QR code holds
+ * the same JSON without its indentation (a smaller code). It lives in memory only, never in storage.
  */
 import { useSignal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { strings } from '../i18n';
+import { QrCode } from './qr';
 
 const s = strings(
   {
     title: 'Thông tin cài đặt cho {id}',
     once: 'Chỉ hiện MỘT lần: máy chủ không lưu mật khẩu. Sao chép hoặc tải tệp về và cài lên cụm loa ngay.',
+    qr: 'Mã QR chứa thông tin cài đặt cho {id}, cùng nội dung JSON bên dưới',
+    qrHint: 'Người lắp đặt quét mã này để lấy thông tin cài đặt.',
+    qrTooLong: 'Nội dung quá dài để làm mã QR; hãy tải tệp về thay thế.',
+    qrFailed: 'Không hiện được mã QR; hãy tải tệp về thay thế.',
+    print: 'In mã QR',
     text: 'Nội dung cài đặt (JSON)',
     copy: 'Sao chép',
     copied: 'Đã sao chép.',
@@ -21,6 +27,11 @@ const s = strings(
   {
     title: 'Set-up details for {id}',
     once: 'Shown ONCE: the server does not keep the password. Copy it or download the file and install it on the receiver now.',
+    qr: 'QR code of the set-up details for {id}, the same JSON as below',
+    qrHint: 'The installer scans this code to get the set-up details.',
+    qrTooLong: 'Too long for a QR code; download the file instead.',
+    qrFailed: 'Could not show the QR code; download the file instead.',
+    print: 'Print QR code',
     text: 'Set-up details (JSON)',
     copy: 'Copy',
     copied: 'Copied.',
@@ -61,11 +72,20 @@ export function BundlePanel({ bundle, onClose }: { bundle: Bundle; onClose: () =
         {s('title', { id: bundle.receiverId })}
       </h2>
       <p class="warn">{s('once')}</p>
-      <label>
+      <figure class="qr-box">
+        <QrCode
+          text={JSON.stringify(bundle)}
+          label={s('qr', { id: bundle.receiverId })}
+          tooLong={s('qrTooLong')}
+          failed={s('qrFailed')}
+        />
+        <figcaption>{s('qrHint')}</figcaption>
+      </figure>
+      <label class="no-print">
         {s('text')}
         <textarea readOnly rows={8} value={text} onFocus={(e) => e.currentTarget.select()} />
       </label>
-      <div class="row">
+      <div class="row no-print">
         <button type="button" onClick={() => void copy()}>
           {s('copy')}
         </button>
@@ -73,8 +93,11 @@ export function BundlePanel({ bundle, onClose }: { bundle: Bundle; onClose: () =
           {s('download')}
         </a>
       </div>
+      <button type="button" class="no-print" onClick={() => window.print()}>
+        {s('print')}
+      </button>
       {note.value && <p role="status">{note.value}</p>}
-      <button type="button" class="primary big" onClick={onClose}>
+      <button type="button" class="primary big no-print" onClick={onClose}>
         {s('done')}
       </button>
     </section>

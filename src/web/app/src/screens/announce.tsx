@@ -7,7 +7,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { PinDialog } from '../announce/confirm';
-import { clearDraft, type Draft, loadDraft, saveDraft } from '../announce/draft';
+import { clearDraft, type Draft, loadDraft, newKey, saveDraft } from '../announce/draft';
 import { ReachView } from '../announce/reach';
 import { Recorder } from '../announce/recorder';
 import { asksPin, sendDraft } from '../announce/send';
@@ -35,6 +35,8 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
   const busy = useSignal(false);
   const pinOpen = useSignal(false);
   const pinError = useSignal('');
+  /** the server asked for the PIN though this announcement alone does not reach every village */
+  const pinSummed = useSignal(false);
   /** the last send failed for the network: say so when it comes back */
   const lostNetwork = useSignal(false);
   const backOnline = useSignal(false);
@@ -85,6 +87,7 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
       return;
     }
     if (pin === undefined && asksPin(cur, zoneList.length)) {
+      pinSummed.value = false;
       pinOpen.value = true;
       return;
     }
@@ -99,10 +102,13 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
       const e = err instanceof ApiError ? err : null;
       if (e?.code === 'confirmation_required') {
         // the rule counts what this officer sent lately too: the server may ask when the page did not
+        pinSummed.value = !asksPin(cur, zoneList.length);
         pinOpen.value = true;
       } else if (pinOpen.value && (e?.code === 'bad_pin' || e?.code === 'bad_confirmation')) {
         pinError.value = e.message;
       } else {
+        // the draft went out before it was changed: a new key lets the changed one go as another
+        if (e?.code === 'idempotency_key_reused') update({ key: newKey() });
         pinOpen.value = false;
         lostNetwork.value = !e || e.status === 0;
         error.value = e ? e.message : t('err.network');
@@ -249,6 +255,7 @@ function Compose({ onSent }: { onSent: (id: string) => void }) {
         open={pinOpen.value}
         busy={busy.value}
         error={pinError.value}
+        summed={pinSummed.value}
         onConfirm={(pin) => void send(pin)}
         onCancel={() => {
           pinOpen.value = false;

@@ -1,0 +1,33 @@
+/**
+ * Deliberate protocol violations, for the conformance kit's own tests (src/conformance): every
+ * case of the kit must be seen failing against a receiver that breaks what it checks, and this
+ * is that receiver — the reference simulator with one behaviour switched off. Never on unless
+ * asked for (`breaks` option, `--break` on the command line); a receiver with any of them on is
+ * not conformant, by design.
+ */
+
+/** Each violation, and what the receiver then does wrong. */
+export const SIM_BREAKS = {
+  'accept-unsigned': 'acts on a plain JSON command (no envelope) instead of refusing it (§7.1 step 3)',
+  'accept-unknown-key': 'acts on a command signed by a key it does not trust (§7.1 step 4)',
+  'accept-bad-signature': 'acts on a command whose signature does not verify (§7.1 step 5)',
+  'accept-wrong-topic':
+    "acts on a command sealed for another topic, checking the envelope's own topic (§7.1 step 5)",
+  'no-replay-memory': 'acts again on a command id it already handled (§7.1 step 7)',
+  'no-expiry-check': 'acts on a command past its expiresAt (§7.1 step 8)',
+  'no-issued-check': 'acts on a command issued far in the future (§7.1 step 9)',
+  'forgery-uses-id':
+    "remembers a refused command's id, so the genuine command with that id is refused (§7.1)",
+  'status-without-keys': 'leaves the trusted key ids out of its status (§5)',
+  'skip-received': 'does not acknowledge a play with received before downloading (§7.3 step 1)',
+  'ignore-gap': 'plays the repeats of a bulletin back to back, without its gapMs (§7.3 step 5)',
+  'redownload-cached': 'downloads audio again that it already holds verified (§7.3 step 1)',
+} as const;
+
+export type SimBreak = keyof typeof SIM_BREAKS;
+
+export const SIM_BREAK_NAMES = Object.keys(SIM_BREAKS) as SimBreak[];
+
+export function isSimBreak(name: string): name is SimBreak {
+  return Object.hasOwn(SIM_BREAKS, name);
+}

@@ -1,0 +1,10 @@
+/**
+ * Every case of the kit, in the order they run (cheap, stateless checks first; link cuts and
+ * restarts last).
+ */
+import type { ConformanceCase } from '../types.js';
+import { connectCases } from './connect.js';
+import { playCases } from './play.js';
+import { verifyCases } from './verify.js';
+
+export const ALL_CASES: readonly ConformanceCase[] = [...connectCases, ...verifyCases, ...playCases];

@@ -1,0 +1,117 @@
+/**
+ * The link between the receiver under test and the broker, run by the kit: a TCP relay whose
+ * address goes into the receiver's provisioning bundle, so that the kit can cut the receiver's
+ * link the way a 4G outage does — whatever the receiver is (a simulator, a box on the bench) and
+ * whatever the broker — and see what the receiver does across the cut.
+ *
+ * - `cut('close')`: every relayed connection is closed (both sides see the TCP connection end) and
+ *   new ones are refused until `restore()`; the broker publishes the receiver's last will.
+ * - `cut('blackhole')`: the connections stay open but nothing crosses in either direction (a
+ *   radio link that died without a word); new connections are accepted and held. The receiver
+ *   notices only by its keep-alive. `restore()` then closes the held connections (their bytes
+ *   are lost, as on a dead link), so both sides start afresh.
+ */
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+
+export type CutMode = 'close' | 'blackhole';
+
+export interface LinkProxy {
+  /** mqtt://127.0.0.1:<port>: what the receiver is told to connect to */
+  url: string;
+  port: number;
+  /** the state of the link */
+  state(): 'up' | CutMode;
+  cut(mode?: CutMode): void;
+  restore(): void;
+  /** connections accepted so far (a reconnection is one more) */
+  accepted(): number;
+  /** connections open now */
+  open(): number;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  inner: Socket;
+  outer: Socket | null;
+}
+
+export async function startLinkProxy(opts: {
+  /** where to relay to: called at each connection (the broker's port may be known only later) */
+  target: () => { host: string; port: number };
+  host?: string;
+}): Promise<LinkProxy> {
+  const host = opts.host ?? '127.0.0.1';
+  let state: 'up' | CutMode = 'up';
+  let accepted = 0;
+  const pairs = new Set<Pair>();
+
+  const drop = (p: Pair) => {
+    pairs.delete(p);
+    p.inner.destroy();
+    p.outer?.destroy();
+  };
+
+  const server: Server = createServer((inner) => {
+    inner.setNoDelay(true);
+    if (state === 'close') {
+      inner.destroy();
+      return;
+    }
+    accepted++;
+    const pair: Pair = { inner, outer: null };
+    pairs.add(pair);
+    inner.on('error', () => drop(pair));
+    inner.on('close', () => drop(pair));
+    // Held, not relayed, while the link is a black hole: bytes sent now are lost.
+    inner.on('data', (chunk) => {
+      if (state === 'up' && pair.outer) pair.outer.write(chunk);
+    });
+    if (state === 'blackhole') return;
+    relay(pair);
+  });
+
+  function relay(pair: Pair): void {
+    const { host: th, port: tp } = opts.target();
+    const outer = tcpConnect({ host: th, port: tp });
+    outer.setNoDelay(true);
+    pair.outer = outer;
+    // Until the broker's side is up, what the receiver sent waits in the socket's buffer.
+    pair.inner.pause();
+    outer.once('connect', () => pair.inner.resume());
+    outer.on('data', (chunk) => {
+      if (state === 'up') pair.inner.write(chunk);
+    });
+    outer.on('error', () => drop(pair));
+    outer.on('close', () => drop(pair));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+
+  return {
+    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    state: () => state,
+    cut(mode = 'close') {
+      state = mode;
+      if (mode === 'close') for (const p of [...pairs]) drop(p);
+    },
+    restore() {
+      const was = state;
+      state = 'up';
+      // A black hole lost bytes both ways: those connections cannot carry on.
+      if (was === 'blackhole') for (const p of [...pairs]) drop(p);
+    },
+    accepted: () => accepted,
+    open: () => pairs.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const p of [...pairs]) drop(p);
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The conformance kit checked both ways (issue 11): the reference simulator passes every case, on
+ * the embedded broker and on a Mosquitto the kit starts itself; and every case fails against a
+ * simulator with the one behaviour it checks switched off (firmware-sim/breaks.ts), so no case
+ * passes whatever the receiver does. The command line writes its reports and exits 0/1/2.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SIM_BREAK_NAMES } from '../firmware-sim/breaks.js';
+import { ALL_CASES } from '../src/conformance/cases/index.js';
+import { runConformance } from '../src/conformance/kit.js';
+import { simLauncher } from '../src/conformance/launchers.js';
+import { htmlReport } from '../src/conformance/report.js';
+import type { ConformanceReport } from '../src/conformance/types.js';
+import { mosquittoAvailable } from './helpers/mosquitto.js';
+
+const failures = (r: ConformanceReport) =>
+  r.results.filter((c) => c.outcome !== 'pass').map((c) => `${c.id}: ${c.outcome} ${c.reason ?? ''}`);
+
+describe('conformance kit', () => {
+  it('firmware-sim passes every case on the embedded broker', async () => {
+    const report = await runConformance({ receiverId: 'cf-sim-01', launcher: simLauncher() });
+    expect(failures(report)).toEqual([]);
+    expect(report.results.map((r) => r.id)).toEqual(ALL_CASES.map((c) => c.id));
+    expect(report.summary.conformant).toBe(true);
+    expect(report.receiver.firmware).toMatch(/loalang-sim/);
+    // Every case left evidence of what it sent and saw.
+    for (const r of report.results) expect(r.evidence.length, r.id).toBeGreaterThan(0);
+  }, 240_000);
+
+  it.skipIf(!mosquittoAvailable())(
+    'firmware-sim passes every case on Mosquitto',
+    async () => {
+      const report = await runConformance({
+        receiverId: 'cf-sim-02',
+        broker: 'mosquitto',
+        launcher: simLauncher(),
+      });
+      expect(report.broker).toMatch(/Mosquitto/);
+      expect(failures(report)).toEqual([]);
+      expect(report.summary.conformant).toBe(true);
+    },
+    240_000,
+  );
+
+  it('every case names a violation of the simulator that exists', () => {
+    for (const c of ALL_CASES) expect(SIM_BREAK_NAMES, c.id).toContain(c.failsWith);
+    expect(new Set(ALL_CASES.map((c) => c.id)).size).toBe(ALL_CASES.length);
+  });
+
+  describe('each case fails against a receiver that breaks it', () => {
+    for (const c of ALL_CASES) {
+      it(`${c.id} catches ${c.failsWith}`, async () => {
+        const report = await runConformance({
+          receiverId: 'cf-broken',
+          only: [c.id],
+          launcher: simLauncher({ breaks: [c.failsWith] }),
+        });
+        const r = report.results.find((x) => x.id === c.id);
+        expect(r?.outcome, r?.reason).toBe('fail');
+        expect(report.summary.conformant).toBe(c.level !== 'MUST');
+      }, 90_000);
+    }
+  });
+});
+
+describe('conformance command line', () => {
+  const out = mkdtempSync(join(tmpdir(), 'loalang-cf-cli-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/conformance/cli.ts', ...args], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+
+  it('writes the JSON and HTML reports and exits 0 for a conformant run, 1 for a failing one', () => {
+    const ok = cli(['--receiver', 'cf-cli-01', '--sim', '--only', 'verify.unsigned', '--out', out]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/PASS\s+MUST\s+§7\.1 step 3\s+verify\.unsigned/);
+    const json = JSON.parse(
+      readFileSync(join(out, 'conformance-cf-cli-01.json'), 'utf8'),
+    ) as ConformanceReport;
+    expect(json.results.map((r) => [r.id, r.outcome])).toEqual([['verify.unsigned', 'pass']]);
+    expect(readFileSync(join(out, 'conformance-cf-cli-01.html'), 'utf8')).toContain('CONFORMANT');
+
+    const bad = cli([
+      '--receiver',
+      'cf-cli-02',
+      '--sim',
+      '--break',
+      'accept-unsigned',
+      '--only',
+      'verify.unsigned',
+      '--out',
+      out,
+    ]);
+    expect(bad.status, bad.stderr).toBe(1);
+    expect(bad.stdout).toContain('NOT CONFORMANT');
+    expect(existsSync(join(out, 'conformance-cf-cli-02.html'))).toBe(true);
+  }, 240_000);
+
+  it('refuses bad usage with exit 2 and says why', () => {
+    const noId = cli(['--sim']);
+    expect(noId.status).toBe(2);
+    expect(noId.stderr).toContain('--receiver <id> is required');
+    const badBreak = cli(['--receiver', 'x1', '--sim', '--break', 'nonsense']);
+    expect(badBreak.status).toBe(2);
+    expect(badBreak.stderr).toContain('--break nonsense: not one of');
+    const unknownCase = cli(['--receiver', 'x1', '--sim', '--only', 'no.such.case']);
+    expect(unknownCase.status).toBe(2);
+    expect(unknownCase.stderr).toContain('no such case: no.such.case');
+  }, 120_000);
+});
+
+describe('conformance report', () => {
+  it('escapes what the receiver said in the HTML page', () => {
+    const html = htmlReport({
+      kit: { version: '1', protocol: 'p' },
+      receiver: { id: 'rx-1', firmware: '<script>alert(1)</script>', codecs: null },
+      broker: 'embedded',
+      startedAt: '2026-12-03T00:00:00.000Z',
+      finishedAt: '2026-12-03T00:00:01.000Z',
+      results: [
+        {
+          id: 'a.b',
+          section: '§1',
+          level: 'MUST',
+          title: 't',
+          outcome: 'fail',
+          reason: 'saw <b>"x"</b>',
+          durationMs: 1,
+          evidence: [{ atMs: 0, kind: 'saw', text: '<img src=x onerror=alert(1)>' }],
+        },
+      ],
+      summary: {
+        must: { pass: 0, fail: 1, skip: 0 },
+        should: { pass: 0, fail: 0, skip: 0 },
+        conformant: false,
+      },
+    });
+    expect(html).not.toContain('<script>alert');
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain('&lt;script&gt;');
+    expect(html).toContain('NOT CONFORMANT');
+  });
+});
