@@ -1,6 +1,6 @@
 /** The Programs and As-run screens' own words, Vietnamese first, and their errors in those words. */
-import { ApiError } from '../api';
-import { strings, t } from '../i18n';
+import { ApiError, errorText as appErrorText } from '../api';
+import { strings } from '../i18n';
 
 export const w = strings(
   {
@@ -305,10 +305,10 @@ export const w = strings(
 export type Word = Parameters<typeof w>[0];
 
 /** What to tell the officer about a failed call: these screens' own codes, else the app's words. */
+/** The words for a failed request, with the programs' own error codes (else the app's). */
 export function errorText(err: unknown): string {
-  if (!(err instanceof ApiError)) return t('err.network');
-  if (err.code === 'airing_started') return w('errStarted');
-  if (err.code === 'in_the_past') return w('errPast');
-  if (err.code === 'empty_window') return w('errWindow');
-  return err.message;
+  if (err instanceof ApiError && err.code === 'airing_started') return w('errStarted');
+  if (err instanceof ApiError && err.code === 'in_the_past') return w('errPast');
+  if (err instanceof ApiError && err.code === 'empty_window') return w('errWindow');
+  return appErrorText(err);
 }
