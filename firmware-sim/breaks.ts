@@ -31,6 +31,8 @@ export const SIM_BREAKS = {
   'no-resume': 'drops a preempted item (preempted without resumes) instead of resuming it (§7.3 step 4)',
   'resume-mid-play':
     'resumes where the sound was cut instead of from the start of the interrupted play (§7.3 step 4)',
+  'resume-gap-replays':
+    'interrupted in the gap between two plays, resumes with the play that had ended, not the next (§7.3 step 4)',
   'resume-fifo':
     'resumes interrupted items of one priority in arrival order, not the one interrupted last first (§7.3 step 4)',
   'confirm-before-cancel': 'confirms a stop (received) before reporting the items it cancelled (§7.4)',

@@ -314,7 +314,7 @@ export class Player {
       return;
     }
     // In a gap the interrupted play had ended: the next one is due. Mid-play: that play again.
-    item.firstPlay = inGap ? item.play + 1 : item.play;
+    item.firstPlay = inGap && !this.host.breaks.has('resume-gap-replays') ? item.play + 1 : item.play;
     if (!inGap && this.host.breaks.has('resume-mid-play')) item.skipMs = offsetMs;
     item.interruptions += 1;
     if (!this.host.breaks.has('resume-fifo')) item.arrival = -++this.#interruptions;

@@ -96,6 +96,24 @@ export const downloadCases: ConformanceCase[] = [
     },
   },
   {
+    id: 'download.gone',
+    failsWith: 'retry-4xx',
+    section: '§7.3 step 2',
+    level: 'MUST',
+    title: 'audio deleted on the controller (404) fails at once: failed/download_failed, no retry',
+    run: async (ctx) => {
+      const clip = await freshClip(ctx, 500);
+      const audio = clip.ref(new Date(Date.now() + 300_000));
+      const del = await ctx.api('DELETE', `/api/audio/${encodeURIComponent(clip.audioId)}`);
+      ctx.sent(`DELETE /api/audio/${clip.audioId} → ${del.status}: its link now answers 404`);
+      check(
+        del.status === 204,
+        `the kit could not delete its audio: ${del.status} ${JSON.stringify(del.body)}`,
+      );
+      await refusedDownload(ctx, audio, 'download_failed', 5000);
+    },
+  },
+  {
     id: 'download.retry_5xx',
     failsWith: 'no-retry-5xx',
     section: '§7.3 step 2',

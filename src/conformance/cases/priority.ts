@@ -226,6 +226,41 @@ export const priorityCases: ConformanceCase[] = [
     },
   },
   {
+    id: 'resume.in_gap',
+    failsWith: 'resume-gap-replays',
+    section: '§7.3 step 4',
+    level: 'MUST',
+    title:
+      'interrupted in the gap after play 1 of 2: preempted play 1 (offsetMs its whole duration), resumes with play 2',
+    timeoutMs: 25_000,
+    run: async (ctx) => {
+      const clip = await ctx.clip(800);
+      const n = await ctx.play({ clip, repeat: 2, gapMs: 2000 });
+      await sounding(ctx, n, 'normal (repeat 2, gapMs 2000)');
+      // Not a wait for something to happen: the preemption must come in the gap (0.8–2.8 s in).
+      await sleep(1500);
+      const e = await ctx.play({ clip: await ctx.clip(700), priority: 'emergency' });
+      const from = ctx.seen.mark();
+      const pre = await takesOver(ctx, n, e, ['the normal', 'the emergency']);
+      check(pre.resumes === true, `preempted without resumes: true (${said(pre)})`);
+      check(pre.play === 1, `preempted in the gap after play 1 names play=${String(pre.play)}`);
+      check(
+        typeof pre.offsetMs === 'number' && pre.offsetMs >= clip.durationMs - 100,
+        `preempted in a gap gives offsetMs=${String(pre.offsetMs)}, not the play's whole duration (${clip.durationMs} ms)`,
+      );
+      const again = await firstReport(ctx, n.id, ['started'], { from, timeoutMs: 10_000 });
+      ctx.saw(`the normal again: ${said(again.json)}`);
+      check(again.json.play === 2, `it resumed with play ${String(again.json.play)}, not the next one (2)`);
+      check(again.json.resumed === true, 'its first started after the interruption lacks resumed: true');
+      const fin = await firstReport(ctx, n.id, ['finished'], { from: again.n, timeoutMs: 10_000 });
+      ctx.saw(`the normal: ${said(fin.json)}`);
+      const starts = ctx.seen
+        .events(from)
+        .filter((x) => x.commandId === n.id && x.state === 'started').length;
+      check(starts === 1, `after the interruption it started ${starts} plays; one (play 2) was left`);
+    },
+  },
+  {
     id: 'resume.stack',
     failsWith: 'resume-fifo',
     section: '§7.3 step 4',
