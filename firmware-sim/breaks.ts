@@ -22,6 +22,33 @@ export const SIM_BREAKS = {
   'skip-received': 'does not acknowledge a play with received before downloading (§7.3 step 1)',
   'ignore-gap': 'plays the repeats of a bulletin back to back, without its gapMs (§7.3 step 5)',
   'redownload-cached': 'downloads audio again that it already holds verified (§7.3 step 1)',
+  // priority, preemption, resume, stops, downloads, volume (cf-stops)
+  'no-preempt': 'a higher-priority play waits for the one sounding instead of preempting it (§7.3 step 3)',
+  'preempt-equal': 'a new play preempts the one sounding even at equal priority (§7.3 step 3)',
+  'emergency-waits':
+    'a new emergency waits for the emergency sounding instead of preempting it (§7.3 step 3)',
+  'fifo-queue': 'plays what waits in arrival order, whatever its priority (§7.3 step 3)',
+  'no-resume': 'drops a preempted item (preempted without resumes) instead of resuming it (§7.3 step 4)',
+  'resume-mid-play':
+    'resumes where the sound was cut instead of from the start of the interrupted play (§7.3 step 4)',
+  'resume-gap-replays':
+    'interrupted in the gap between two plays, resumes with the play that had ended, not the next (§7.3 step 4)',
+  'resume-fifo':
+    'resumes interrupted items of one priority in arrival order, not the one interrupted last first (§7.3 step 4)',
+  'confirm-before-cancel': 'confirms a stop (received) before reporting the items it cancelled (§7.4)',
+  'stop-ignores-seq': "a bulletin's stop cancels its items whatever their seq (§7.4)",
+  'forget-stops': 'forgets applied stops: a play issued before a stop that arrives after it plays (§7.4)',
+  'stop-spares-queue': 'a stop leaves the queued items that never started (§7.4)',
+  'stop-spares-interrupted': 'a stop leaves the items waiting to resume (§7.4)',
+  'stop-spares-download': 'a stop leaves the downloads in progress (§7.4)',
+  'ignore-checksum': "plays audio whose sha256 differs from the command's (§7.3 step 2, §12.5)",
+  'ignore-size': "plays audio whose byte count differs from the command's size (§7.3 step 2, §12.5)",
+  'retry-4xx':
+    'retries a download answered 4xx (an expired link, a deleted file) until the command expires (§7.3 step 2)',
+  'no-retry-5xx': 'gives up a download at its first 5xx or network error instead of retrying (§7.3 step 2)',
+  'ignore-zone-topic': 'does not act on commands that arrive on its zone topic (§4)',
+  'ignore-all-topic': 'does not act on commands that arrive on the all-receivers topic (§4)',
+  'no-volume-status': 'does not republish its status when its configured volume changes (§5, §6)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

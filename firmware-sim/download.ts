@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AudioRef } from '../src/contract/mqtt.js';
+import type { SimBreak } from './breaks.js';
 import { describeError } from './util.js';
 
 /** Download faults; the object is read at each download, so tests may change it at runtime. */
@@ -42,6 +43,8 @@ export interface DownloadOptions {
    */
   auth?: { username: string; password: string } | undefined;
   log?: Logger | undefined;
+  /** deliberate protocol violations (breaks.ts), for the conformance kit's tests */
+  breaks?: ReadonlySet<SimBreak> | undefined;
 }
 
 /** The event `reason` a failed download is reported with. */
@@ -67,7 +70,9 @@ class ContentError extends Error {
 
 /** Downloads and checks `audio`. Never throws; failures come back as a reason and a detail. */
 export async function downloadAudio(audio: AudioRef, opts: DownloadOptions): Promise<DownloadResult> {
-  const attempts = Math.max(1, opts.attempts ?? Number.POSITIVE_INFINITY);
+  const attempts = opts.breaks?.has('no-retry-5xx')
+    ? 1
+    : Math.max(1, opts.attempts ?? Number.POSITIVE_INFINITY);
   const retryBaseMs = opts.retryBaseMs ?? 200;
   const retryMaxMs = opts.retryMaxMs ?? 30_000;
   const aborted = (): DownloadResult => ({
@@ -127,12 +132,13 @@ async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buff
       await res.body?.cancel().catch(() => undefined);
       // Only server trouble is worth a retry; a 401 (credentials refused), 403 (expired link) or
       // 404 will not get better.
-      if (res.status >= 500 || res.status === 408 || res.status === 429)
+      if (res.status >= 500 || res.status === 408 || res.status === 429 || opts.breaks?.has('retry-4xx'))
         throw new TransientError(`HTTP ${res.status}`);
       throw new ContentError('download_failed', `HTTP ${res.status}`);
     }
     const declared = res.headers.get('content-length');
-    if (declared !== null && Number(declared) !== audio.size) {
+    const checkSize = !opts.breaks?.has('ignore-size');
+    if (checkSize && declared !== null && Number(declared) !== audio.size) {
       await res.body?.cancel().catch(() => undefined);
       throw new ContentError(
         'size_mismatch',
@@ -142,7 +148,7 @@ async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buff
     if (!res.body) throw new TransientError('response without a body');
     reader = res.body.getReader();
     const bytes = await readAll(reader, audio.size, faults, attempt.signal, armStall);
-    if (bytes.byteLength !== audio.size) {
+    if (checkSize && bytes.byteLength !== audio.size) {
       throw new ContentError(
         'size_mismatch',
         `received ${bytes.byteLength} bytes, command says ${audio.size}`,
@@ -153,7 +159,7 @@ async function attemptOnce(audio: AudioRef, opts: DownloadOptions): Promise<Buff
       bytes[at] = (bytes[at] ?? 0) ^ 0xff;
     }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (sha256 !== audio.sha256) {
+    if (sha256 !== audio.sha256 && !opts.breaks?.has('ignore-checksum')) {
       throw new ContentError('checksum_mismatch', `sha256 ${sha256} differs from the command's`);
     }
     return bytes;

@@ -204,6 +204,7 @@ export class SimReceiver extends ObservableReceiver {
       // The signed URL alone is refused: the receiver proves who it is with its credentials.
       auth: this.#credentials,
       log: this.#log,
+      breaks: this.breaks,
     });
   }
 
@@ -470,6 +471,9 @@ export class SimReceiver extends ObservableReceiver {
       } else if (topic === this.#topics.receiverSchedule(this.id)) {
         this.#schedule.onDocument(payload);
       } else if (topic === this.#topics.receiverCommand(this.id) || this.#groupTopics.has(topic)) {
+        const all = topic === this.#topics.allCommand();
+        if (this.breaks.has(all ? 'ignore-all-topic' : 'ignore-zone-topic') && this.#groupTopics.has(topic))
+          return;
         this.#onCommand(topic, payload);
       } else {
         this.#log.debug({ topic }, 'sim: message on a topic not listened to, ignored');
@@ -532,12 +536,14 @@ export class SimReceiver extends ObservableReceiver {
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
     if (cmd.type === 'stop') {
       // An all-stop or zone stop also ends the airing on air (not later ones), docs/protocol.md §13.9.
+      const early = this.breaks.has('confirm-before-cancel');
+      if (early) this.#report(cmd.id, cmd.bulletinId, 'received');
       this.#schedule.stop(cmd);
       this.#player.stop(cmd);
       this.#player.resume();
       // Confirms the stop after the `cancelled` of each item it stopped (docs/protocol.md §7.4):
       // the controller then knows nothing the stop covers can still play here.
-      this.#report(cmd.id, cmd.bulletinId, 'received');
+      if (!early) this.#report(cmd.id, cmd.bulletinId, 'received');
     } else if (this.faults.rejectCommands) {
       this.#report(cmd.id, cmd.bulletinId, 'rejected', { reason: 'busy' });
     } else if (cmd.priority !== 'emergency' && this.#schedule.quietAt(this.controllerNow())) {
@@ -588,7 +594,7 @@ export class SimReceiver extends ObservableReceiver {
     }
     this.emit('config', next.config);
     // The controller follows a key rotation by the keys each receiver reports.
-    if (volumeChanged || keysChanged) this.#publishStatus();
+    if ((volumeChanged && !this.breaks.has('no-volume-status')) || keysChanged) this.#publishStatus();
   }
 
   #report(

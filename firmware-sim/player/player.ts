@@ -114,6 +114,8 @@ interface Item {
   firstPlay: number;
   /** times it was interrupted and put back in the queue to resume */
   interruptions: number;
+  /** break `resume-mid-play` only: ms of the resumed play skipped (where the sound was cut) */
+  skipMs?: number;
 }
 
 /** How many bulletin stops are remembered to cancel plays that arrive after their stop. */
@@ -195,11 +197,17 @@ export class Player {
 
   /** Cancels the items a stop command covers: issued before it, of its bulletin if it names one. */
   stop(cmd: StopCommand): void {
-    this.#rememberStop(cmd);
+    const b = this.host.breaks;
+    if (!b.has('forget-stops')) this.#rememberStop(cmd);
     const hit = (item: Item) =>
-      item.cmd.seq < cmd.seq && (cmd.bulletinId === undefined || item.cmd.bulletinId === cmd.bulletinId);
+      (item.cmd.seq < cmd.seq || b.has('stop-ignores-seq')) &&
+      (cmd.bulletinId === undefined || item.cmd.bulletinId === cmd.bulletinId);
     const current = this.#current;
-    const victims = [...(current ? [current] : []), ...this.#queue.items(), ...this.#downloading].filter(hit);
+    const queued = this.#queue
+      .items()
+      .filter((item) => !b.has(item.interruptions > 0 ? 'stop-spares-interrupted' : 'stop-spares-queue'));
+    const downloading = b.has('stop-spares-download') ? [] : [...this.#downloading];
+    const victims = [...(current ? [current] : []), ...queued, ...downloading].filter(hit);
     for (const item of victims) {
       this.#drop(item);
       this.host.report(item.cmd, 'cancelled', { by: cmd.id });
@@ -272,9 +280,9 @@ export class Player {
     const current = this.#current;
     const other = current ? null : (this.host.speaker?.holder() ?? null);
     const playing = current ?? other;
-    if (playing && !preempts(item.priority, playing.priority)) {
+    if (playing && !this.#preempts(item.priority, playing.priority)) {
       item.stage = 'queued';
-      this.#queue.push(item);
+      this.#queue.push(item, this.host.breaks.has('fifo-queue'));
       this.#armExpiry(item);
       return;
     }
@@ -300,18 +308,19 @@ export class Player {
           Math.round((performance.now() - (item.playBegan ?? 0)) / Math.max(this.host.timeFactor(), 1e-9)),
         );
     const where = { by, play: item.play, offsetMs };
-    if (this.#expired(item)) {
+    if (this.#expired(item) || this.host.breaks.has('no-resume')) {
       this.#drop(item);
       this.host.report(cmd, 'preempted', { ...where, resumes: false });
       return;
     }
     // In a gap the interrupted play had ended: the next one is due. Mid-play: that play again.
-    item.firstPlay = inGap ? item.play + 1 : item.play;
+    item.firstPlay = inGap && !this.host.breaks.has('resume-gap-replays') ? item.play + 1 : item.play;
+    if (!inGap && this.host.breaks.has('resume-mid-play')) item.skipMs = offsetMs;
     item.interruptions += 1;
-    item.arrival = -++this.#interruptions;
+    if (!this.host.breaks.has('resume-fifo')) item.arrival = -++this.#interruptions;
     item.stage = 'queued';
     item.playBegan = null;
-    this.#queue.push(item);
+    this.#queue.push(item, this.host.breaks.has('fifo-queue'));
     this.#armExpiry(item);
     this.host.report(cmd, 'preempted', { ...where, resumes: true });
   }
@@ -332,7 +341,9 @@ export class Player {
     item.startedAt = iso(this.host.now());
     item.playBegan = performance.now();
     this.host.report(item.cmd, 'started', { play: item.play, ...(resumed ? { resumed: true } : {}) });
-    item.timer = setTimeout(() => this.#afterPlay(item), this.#scaled(item.cmd.audio.durationMs));
+    const skip = item.skipMs ?? 0;
+    item.skipMs = 0;
+    item.timer = setTimeout(() => this.#afterPlay(item), this.#scaled(item.cmd.audio.durationMs - skip));
   }
 
   #afterPlay(item: Item): void {
@@ -422,7 +433,17 @@ export class Player {
 
   #canStartNow(priority: Priority): boolean {
     const playing = this.#current ?? this.host.speaker?.holder();
-    return !playing || preempts(priority, playing.priority);
+    return !playing || this.#preempts(priority, playing.priority);
+  }
+
+  /** Whether a new item of `incoming` priority preempts one of `playing` (§7.3 step 3). */
+  #preempts(incoming: Priority, playing: Priority): boolean {
+    const b = this.host.breaks;
+    if (incoming === playing) {
+      if (b.has('preempt-equal')) return true;
+      if (incoming === 'emergency' && b.has('emergency-waits')) return false;
+    } else if (preempts(incoming, playing) && b.has('no-preempt')) return false;
+    return preempts(incoming, playing);
   }
 
   #scaled(ms: number): number {

@@ -15,13 +15,14 @@ export interface Queueable {
 export class PlayQueue<T extends Queueable> {
   readonly #items: T[] = [];
 
-  /** Inserts `item` after every item of higher or equal priority (stable for equal ones). */
-  push(item: T): void {
-    const rank = priorityRank(item.priority);
+  /**
+   * Inserts `item` after every item of higher or equal priority (stable for equal ones).
+   * `arrivalOnly` is the simulator's break `fifo-queue` (../breaks.ts): priority ignored.
+   */
+  push(item: T, arrivalOnly = false): void {
+    const rank = (x: T) => (arrivalOnly ? 0 : priorityRank(x.priority));
     let at = this.#items.findIndex(
-      (other) =>
-        priorityRank(other.priority) < rank ||
-        (priorityRank(other.priority) === rank && other.arrival > item.arrival),
+      (other) => rank(other) < rank(item) || (rank(other) === rank(item) && other.arrival > item.arrival),
     );
     if (at < 0) at = this.#items.length;
     this.#items.splice(at, 0, item);

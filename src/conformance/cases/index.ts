@@ -4,7 +4,18 @@
  */
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
+import { downloadCases } from './download.js';
 import { playCases } from './play.js';
+import { priorityCases } from './priority.js';
+import { stopCases } from './stop.js';
 import { verifyCases } from './verify.js';
 
-export const ALL_CASES: readonly ConformanceCase[] = [...connectCases, ...verifyCases, ...playCases];
+export const ALL_CASES: readonly ConformanceCase[] = [
+  ...connectCases,
+  ...verifyCases,
+  ...playCases,
+  // priority, preemption, resume, stops, downloads, volume (cf-stops)
+  ...priorityCases,
+  ...stopCases,
+  ...downloadCases,
+];
