@@ -294,6 +294,24 @@ describe.skipIf(!hasChromium)('Today, live', () => {
     expect(await next.textContent()).toContain(hcm.slice(11, 16));
   });
 
+  it('a phone that knows its officer opens one stream before the app runs, and the app takes it over', async () => {
+    const other = await context.newPage();
+    const streams: string[] = [];
+    other.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/api/receivers/events') streams.push(r.url());
+    });
+    await other.goto(`${tc.url}/`);
+    await other.locator('[data-mode="live"]').waitFor({ timeout: 10_000 });
+    await expect.poll(() => other.locator('[data-receiver][data-state]').count()).toBe(3);
+    // A change after the take-over arrives on that same stream.
+    expect((await tc.api('PATCH', '/api/receivers/td-02', { name: 'Loa chợ' })).status).toBe(200);
+    await expect
+      .poll(() => other.locator('[data-receiver="td-02"] .name').textContent(), { timeout: 10_000 })
+      .toBe('Loa chợ');
+    expect(streams).toHaveLength(1);
+    await other.close();
+  });
+
   it('falls back to polling when the stream is refused, and returns to it', async () => {
     const other = await context.newPage();
     let refused = 0;

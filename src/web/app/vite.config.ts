@@ -80,6 +80,8 @@ export default defineConfig({
         // the API, the docs and audio are always fetched from the controller
         navigateFallbackDenylist: [/^\/api\//, /^\/docs/],
         runtimeCaching: [],
+        // the API skips the worker where the browser can route statically (public/sw-routes.js)
+        importScripts: ['/sw-routes.js'],
       },
     }),
   ],

@@ -122,7 +122,8 @@ export function startLive(
       startPolling();
       return;
     }
-    const es = new EventSource('/api/receivers/events');
+    const adopted = takeEarlyStream();
+    const es = adopted?.source ?? new EventSource('/api/receivers/events');
     source = es;
     es.addEventListener('snapshot', (e) => {
       const data = parse<LiveSnapshot>(e);
@@ -155,6 +156,13 @@ export function startLive(
           }, RETRY_STREAM_MS);
       }
     };
+    // The stream early.js opened: what it kept is handled now, in order; if it already failed,
+    // as a failure now.
+    if (adopted) {
+      adopted.release();
+      for (const e of adopted.kept) es.dispatchEvent(new MessageEvent(e.type, { data: e.data }));
+      if (es.readyState === EventSource.CLOSED) es.onerror?.(new Event('error'));
+    }
   }
 
   // Back on the network: try the stream at once rather than at the next retry.
@@ -204,4 +212,12 @@ export function takeLive(onChange: OnChange): LiveStore {
   early = null;
   earlyOnChange = onChange;
   return live;
+}
+
+/** The stream public/early.js opened before the app ran, once (null: it did not). */
+function takeEarlyStream(): { source: EventSource; kept: MessageEvent[]; release(): void } | null {
+  const w = window as unknown as { __loalangEarlyStream?: ReturnType<typeof takeEarlyStream> };
+  const early = w.__loalangEarlyStream ?? null;
+  delete w.__loalangEarlyStream;
+  return early;
 }
