@@ -5,6 +5,13 @@
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
 import { playCases } from './play.js';
+import { scheduleCases } from './schedule.js';
 import { verifyCases } from './verify.js';
 
-export const ALL_CASES: readonly ConformanceCase[] = [...connectCases, ...verifyCases, ...playCases];
+export const ALL_CASES: readonly ConformanceCase[] = [
+  ...connectCases,
+  ...verifyCases,
+  ...playCases,
+  // schedules, time, renditions (cf-sched)
+  ...scheduleCases,
+];
