@@ -6,6 +6,7 @@ import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
 import { playCases } from './play.js';
 import { scheduleCases } from './schedule.js';
+import { timeCases } from './time.js';
 import { verifyCases } from './verify.js';
 
 export const ALL_CASES: readonly ConformanceCase[] = [
@@ -14,4 +15,5 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...playCases,
   // schedules, time, renditions (cf-sched)
   ...scheduleCases,
+  ...timeCases,
 ];
