@@ -34,6 +34,7 @@ export const SIM_BREAKS = {
   'ignore-quiet-hours': 'ignores the quiet hours of its schedule document (§13.10)',
   'no-time-sync': 'never sends time requests: keeps its schedule by its own clock alone (§14.5)',
   'accept-forged-clock': 'takes a time reply without checking its signature (§14.2 step 1)',
+  'cannot-play-opus': 'lists opus among its codecs but fails Ogg/Opus audio: unsupported_format (§5, §7.3)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

@@ -5,6 +5,7 @@
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
 import { playCases } from './play.js';
+import { renditionCases } from './renditions.js';
 import { scheduleCases } from './schedule.js';
 import { timeCases } from './time.js';
 import { verifyCases } from './verify.js';
@@ -16,4 +17,5 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   // schedules, time, renditions (cf-sched)
   ...scheduleCases,
   ...timeCases,
+  ...renditionCases,
 ];
