@@ -49,6 +49,19 @@ export const SIM_BREAKS = {
   'ignore-zone-topic': 'does not act on commands that arrive on its zone topic (§4)',
   'ignore-all-topic': 'does not act on commands that arrive on the all-receivers topic (§4)',
   'no-volume-status': 'does not republish its status when its configured volume changes (§5, §6)',
+  // schedules and time (src/conformance/cases/schedule.ts, time.ts, renditions.ts)
+  'ignore-schedule': 'drops every payload on its schedule topic: takes no document, reports nothing (§13.3)',
+  'ignore-stale-version': 'takes a schedule document older than the one it holds (§13.3)',
+  'accept-forged-schedule':
+    'takes a schedule document whose envelope is unsigned, by an unknown key or badly signed (§13.3)',
+  'accept-other-receiver-schedule': "takes a schedule document naming another receiver's id (§13.2)",
+  'schedule-late-start': 'starts each airing 600 ms after its instant (§13.5)',
+  'airing-needs-link': 'an airing due while its link is down waits for the link, then joins late (§13.5)',
+  'late-from-top': 'an airing started late plays from its first item, whatever its late policy (§13.6)',
+  'ignore-quiet-hours': 'ignores the quiet hours of its schedule document (§13.10)',
+  'no-time-sync': 'never sends time requests: keeps its schedule by its own clock alone (§14.5)',
+  'accept-forged-clock': 'takes a time reply without checking its signature (§14.2 step 1)',
+  'cannot-play-opus': 'lists opus among its codecs but fails Ogg/Opus audio: unsupported_format (§5, §7.3)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

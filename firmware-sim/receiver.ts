@@ -134,6 +134,7 @@ export class SimReceiver extends ObservableReceiver {
       link: () => this.#link,
       realMs: (ms) => this.clock.realMs(ms),
       onSynced: (state) => this.emit('synced', state),
+      breaks: this.breaks,
       log: this.#log,
     });
     this.on('online', () => this.#time.online());
@@ -190,8 +191,11 @@ export class SimReceiver extends ObservableReceiver {
         resume: () => this.#player.resume(),
       },
       ...opts.schedule,
+      breaks: this.breaks,
+      linkUp: () => this.#state === 'online',
       log: this.#log,
     });
+    this.on('online', () => this.#schedule.linkRestored());
   }
 
   #download(audio: AudioRef, signal: AbortSignal) {

@@ -7,6 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Topics } from '../src/contract/mqtt.js';
+import type { SimBreak } from './breaks.js';
 import { DelayLine, type OneWayDelays } from './clockmodel.js';
 import { ClockSync, type ClockSyncOptions, type SyncState } from './timesync.js';
 
@@ -42,6 +43,8 @@ export class TimeLink {
       link: () => { client: MqttClient | null; generation: number };
       realMs: (ms: number) => number;
       onSynced: (state: SyncState) => void;
+      /** deliberate protocol violations (./breaks.ts); empty normally */
+      breaks?: ReadonlySet<SimBreak>;
       log: Logger;
     },
   ) {
@@ -57,6 +60,7 @@ export class TimeLink {
             send: (topic, payload) => this.#send(topic, payload),
             realMs: deps.realMs,
             onSynced: deps.onSynced,
+            breaks: deps.breaks ?? new Set(),
             log: deps.log,
           },
           deps.timeSync === true ? {} : deps.timeSync,

@@ -13,8 +13,9 @@ import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, type Topics } from '../src/contract/mqtt.js';
-import { type TimeRequest, timeReplySchema } from '../src/contract/schedule.js';
+import { type TimeReply, type TimeRequest, timeReplySchema } from '../src/contract/schedule.js';
 import { open } from '../src/contract/signing.js';
+import type { SimBreak } from './breaks.js';
 import { type EstimatorOptions, OffsetEstimator, sampleOf, type TimeSample } from './timesync-estimate.js';
 
 export interface ClockSyncOptions extends Partial<EstimatorOptions> {
@@ -98,6 +99,8 @@ export class ClockSync {
       /** real ms a span of true-clock ms takes */
       realMs: (ms: number) => number;
       onSynced: (state: SyncState) => void;
+      /** deliberate protocol violations (./breaks.ts); empty normally */
+      breaks: ReadonlySet<SimBreak>;
       log: Logger;
     },
     opts: ClockSyncOptions = {},
@@ -146,6 +149,7 @@ export class ClockSync {
 
   /** Online: a burst now (a reconnection always re-syncs). */
   start(): void {
+    if (this.deps.breaks.has('no-time-sync')) return;
     this.pause();
     this.#followUps = 0;
     this.#begin();
@@ -163,7 +167,9 @@ export class ClockSync {
 
   /** An answer on the clock topic; `t4` is the own clock read on its arrival, before anything else. */
   handleReply(payload: Buffer, t4: number): void {
-    const opened = open(this.deps.trusted(), this.clockTopic, timeReplySchema, payload);
+    let opened = open(this.deps.trusted(), this.clockTopic, timeReplySchema, payload);
+    if (!opened.ok && this.deps.breaks.has('accept-forged-clock'))
+      opened = unverifiedReply(payload) ?? opened;
     if (!opened.ok) {
       if (opened.reason === 'malformed' || opened.reason === 'invalid') this.#ignored.invalid++;
       else this.#ignored.forged++;
@@ -265,5 +271,17 @@ export class ClockSync {
     if (this.#expired.size > 4 * this.#o.maxSamples) this.#expired = new Set();
     for (const id of burst.pending.keys()) this.#expired.add(id);
     burst.pending.clear();
+  }
+}
+
+/** A reply taken without its signature checked (the `accept-forged-clock` break). */
+function unverifiedReply(payload: Buffer): { ok: true; value: TimeReply; kid: string } | null {
+  try {
+    const outer = JSON.parse(payload.toString('utf8')) as { body?: unknown };
+    const body = typeof outer.body === 'string' ? JSON.parse(outer.body) : outer;
+    const reply = timeReplySchema.safeParse(body);
+    return reply.success ? { ok: true, value: reply.data, kid: 'unverified' } : null;
+  } catch {
+    return null;
   }
 }

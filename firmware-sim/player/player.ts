@@ -176,6 +176,11 @@ export class Player {
       this.host.report(cmd, 'cancelled', { by: stoppedBy });
       return;
     }
+    if (this.host.breaks.has('cannot-play-opus') && cmd.audio.mime === 'audio/ogg') {
+      this.host.report(cmd, 'received');
+      this.host.report(cmd, 'failed', { reason: 'unsupported_format', detail: 'no Opus decoder' });
+      return;
+    }
     const cached = this.host.breaks.has('redownload-cached')
       ? undefined
       : this.host.cache.get(cmd.audio.sha256);

@@ -14,6 +14,7 @@ import {
   type ScheduleDoc,
 } from '../../src/contract/schedule.js';
 import { at, type Clock, type Timer } from '../../src/time/clock.js';
+import type { SimBreak } from '../breaks.js';
 import type { AudioCache } from '../cache.js';
 import type { DownloadResult } from '../download.js';
 import { ScheduleMemory, verifyScheduleDoc } from './document.js';
@@ -50,6 +51,10 @@ export interface EngineHost {
   relayConnectTimeoutMs?: number;
   /** how long ahead of its slot a relay connects (default RELAY_LEAD_MS, controller time) */
   relayLeadMs?: number;
+  /** deliberate protocol violations (../breaks.ts), for the conformance kit's tests; empty normally */
+  breaks?: ReadonlySet<SimBreak>;
+  /** whether the link to the broker is up (only the `airing-needs-link` break asks) */
+  linkUp?: () => boolean;
 }
 
 /** An airing due but waiting for the loudspeaker (never started), or an interrupted one. */
@@ -79,8 +84,12 @@ export class ScheduleEngine {
   readonly #runHost: RunHost;
   /** airings whose first item is a relay: its connection, opened ahead of the instant */
   readonly #lines = new Map<string, RelayLine>();
+  readonly #breaks: ReadonlySet<SimBreak>;
+  /** airings due while the link was down (only with the `airing-needs-link` break) */
+  #heldForLink: Timeline[] = [];
 
   constructor(private readonly host: EngineHost) {
+    this.#breaks = host.breaks ?? new Set();
     this.#prefetch = new Prefetcher({
       clock: host.clock,
       cache: host.cache,
@@ -107,7 +116,15 @@ export class ScheduleEngine {
 
   /** Whether `now` (controller time) is inside the quiet hours of the document held. */
   quietAt(now: number): boolean {
+    if (this.#breaks.has('ignore-quiet-hours')) return false;
     return inQuiet(this.memory.doc, now);
+  }
+
+  /** The link is up again (only the `airing-needs-link` break waits for it). */
+  linkRestored(): void {
+    const held = this.#heldForLink;
+    this.#heldForLink = [];
+    for (const tl of held) this.#due(tl, 'late');
   }
 
   /** Arms the document held (after a restart: no message needed). Idempotent. */
@@ -138,12 +155,17 @@ export class ScheduleEngine {
 
   /** A payload on the schedule topic. Never throws. */
   onDocument(payload: Buffer): void {
+    if (this.#breaks.has('ignore-schedule')) return;
     const verdict = verifyScheduleDoc(
       this.host.trusted(),
       this.host.topic,
       this.host.id,
       payload,
-      this.memory.version,
+      this.#breaks.has('ignore-stale-version') ? null : this.memory.version,
+      {
+        forged: this.#breaks.has('accept-forged-schedule'),
+        otherReceiver: this.#breaks.has('accept-other-receiver-schedule'),
+      },
     );
     if (!verdict.ok) {
       this.host.log.warn({ reason: verdict.reason, error: verdict.error }, 'sim: schedule refused');
@@ -279,7 +301,10 @@ export class ScheduleEngine {
         }),
       );
     }
-    timers.push(at(this.host.clock, onTime ? tl.at : now, () => this.#due(tl, onTime ? 'on_time' : 'late')));
+    const lateBy = this.#breaks.has('schedule-late-start') ? 600 : 0;
+    timers.push(
+      at(this.host.clock, onTime ? tl.at + lateBy : now, () => this.#due(tl, onTime ? 'on_time' : 'late')),
+    );
     this.#timers.set(id, timers);
   }
 
@@ -316,6 +341,10 @@ export class ScheduleEngine {
 
   #due(tl: Timeline, cause: 'on_time' | 'late'): void {
     if (!this.#running || this.memory.isHandled(tl.airing.id) || this.#active(tl.airing.id)) return;
+    if (this.#breaks.has('airing-needs-link') && this.host.linkUp && !this.host.linkUp()) {
+      this.#heldForLink.push(tl);
+      return;
+    }
     const shas = assetsOf(tl.airing);
     if (!this.#prefetch.holds(shas) && this.host.clock.now() < tl.windowEnd) {
       if (!this.#fetching.has(tl.airing.id)) {
@@ -350,7 +379,7 @@ export class ScheduleEngine {
       return false;
     }
     let point = { item: 0, offsetMs: 0 };
-    if (cause !== 'on_time') {
+    if (cause !== 'on_time' && !this.#breaks.has('late-from-top')) {
       const jp = joinPoint(tl, now, LATE_TOLERANCE_MS);
       if (!jp.ok) {
         this.#missed(tl, cause === 'downloads' || !this.#playable(tl) ? 'not_ready' : 'late');
@@ -382,7 +411,8 @@ export class ScheduleEngine {
     const run = new AiringRun(tl, this.#runHost);
     this.#onAir = run;
     const onTime = cause === 'on_time';
-    run.begin(point.item, point.offsetMs, now, 'late', onTime ? tl.at : undefined, pre);
+    const anchored = onTime && !this.#breaks.has('schedule-late-start');
+    run.begin(point.item, point.offsetMs, now, 'late', anchored ? tl.at : undefined, pre);
     return pre !== undefined;
   }
 

@@ -119,6 +119,8 @@ export interface CaseContext {
   skip(why: string): never;
   /** evidence so far */
   evidence(): Evidence[];
+  /** the payload `send` would publish for `body` on `topic` sealed as `how` (nothing sent, no evidence) */
+  seal(topic: string, body: unknown, how?: Seal): string;
 }
 
 export interface ContextDeps {
@@ -279,6 +281,7 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
       throw new CaseSkipped(why);
     },
     evidence: () => [...evidence],
+    seal: (topic, body, how = 'signed') => sealAs(topic, body, how),
   };
   return ctx;
 }

@@ -86,8 +86,8 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
       LOG_LEVEL: opts.logLevel ?? 'silent',
       ADMIN_PASSWORD: adminPassword,
       SCHEDULES_DIR: 'off',
-      // The kit's clips are what it checks against: no smaller copies in between.
-      RENDITION_MAX_DURATION_S: '0',
+      // Renditions on, as deployed (renditions.ts checks them): the kit's own plays name the
+      // original's URL, so its clips still reach the receiver unchanged.
       // The receiver reaches the broker through the link proxy only.
       PUBLIC_MQTT_URL: link.url,
     };

@@ -17,7 +17,8 @@ export function simLauncher(opts: { breaks?: readonly SimBreak[] } = {}): Receiv
   let rx: SimReceiver | null = null;
   return {
     async start(bundle) {
-      rx ??= new SimReceiver({ ...optionsFromBundle(bundle), breaks: opts.breaks ?? [] });
+      // The time exchange on, as a firmware does it (docs/protocol.md §14): the kit checks it.
+      rx ??= new SimReceiver({ ...optionsFromBundle(bundle), timeSync: true, breaks: opts.breaks ?? [] });
       const r = rx;
       await r.start();
       return { stop: () => r.stop() };

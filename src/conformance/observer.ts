@@ -44,6 +44,8 @@ export interface Observer {
   /** the receiver's messages on one line each, for a failure's evidence */
   describe(from?: number, max?: number): string;
   close(): void;
+  /** when the log began, epoch ms: a message arrived at `t0 + atMs` */
+  t0: number;
 }
 
 export function createObserver(wire: ControllerWire, receiverId: string): Observer {
@@ -134,6 +136,7 @@ export function createObserver(wire: ControllerWire, receiverId: string): Observ
       off();
       waiters.clear();
     },
+    t0,
   };
   return obs;
 }

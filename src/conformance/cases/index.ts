@@ -7,7 +7,10 @@ import { connectCases } from './connect.js';
 import { downloadCases } from './download.js';
 import { playCases } from './play.js';
 import { priorityCases } from './priority.js';
+import { renditionCases } from './renditions.js';
+import { scheduleCases } from './schedule.js';
 import { stopCases } from './stop.js';
+import { timeCases } from './time.js';
 import { verifyCases } from './verify.js';
 
 export const ALL_CASES: readonly ConformanceCase[] = [
@@ -18,4 +21,8 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...priorityCases,
   ...stopCases,
   ...downloadCases,
+  // schedules, time, renditions (cf-sched)
+  ...scheduleCases,
+  ...timeCases,
+  ...renditionCases,
 ];
