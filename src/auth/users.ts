@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Officer } from '../contract/officer.js';
 import { AppError, notFound } from '../errors.js';
 import { type Db, nowIso } from '../storage/db.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -21,17 +22,8 @@ import { createLoginThrottle, createRecheckThrottle } from './throttle.js';
 /** Verified against when the user does not exist, so both paths cost one scrypt. */
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-export interface UserRecord {
-  id: string;
-  username: string;
-  displayName: string | null;
-  roles: Role[];
-  zones: string[] | null;
-  disabled: boolean;
-  lockedUntil: string | null;
-  hasPin: boolean;
-  createdAt: string;
-}
+/** An officer's account as the API answers it (the contract the phone app reads too). */
+export type UserRecord = Officer;
 
 interface Row {
   id: string;

@@ -2,21 +2,15 @@
  * API shapes several screens share (as GET /api/zones, GET /api/receivers and GET /api/approvals
  * answer them; the parts the app reads).
  */
+import type { LiveReceiver } from '../../../contract/live';
+
 export interface Zone {
   id: string;
   name: string;
 }
 
-export interface Receiver {
-  id: string;
-  name: string;
-  zoneId: string | null;
-  adoption: 'pending' | 'adopted';
-  online: boolean;
-  /** its last status (for an offline receiver: about when it went away) */
-  lastSeen: string | null;
-  volume: number | null;
-  signal: { link: string; rssi: number | null } | null;
+/** A receiver as GET /api/receivers answers it: the live stream's view, without the title. */
+export interface Receiver extends Omit<LiveReceiver, 'nowPlaying'> {
   nowPlaying: { bulletinId?: string; priority: string; play: number; startedAt: string } | null;
 }
 
