@@ -4,6 +4,7 @@
  */
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
+import { configCases, keyCases } from './keys.js';
 import { linkCases } from './link.js';
 import { playCases } from './play.js';
 import { verifyCases } from './verify.js';
@@ -14,4 +15,6 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...playCases,
   // cf-link: link cuts, then the retained config, then key rotation (it changes the keys) last
   ...linkCases,
+  ...configCases,
+  ...keyCases,
 ];

@@ -74,7 +74,7 @@ async function cycle(ctx: CaseContext, mode: CutMode, onlineTimeoutMs = 15_000):
  * barrier is confirmed, a stop it heard has been confirmed too. Null when the barrier itself
  * went unanswered (the receiver is not connected).
  */
-async function hears(ctx: CaseContext, list: string[]): Promise<Map<string, boolean> | null> {
+export async function hears(ctx: CaseContext, list: string[]): Promise<Map<string, boolean> | null> {
   const from = ctx.seen.mark();
   const probes = list.map((topic) => ({ topic, stop: ctx.stop({ bulletinId: randomUUID() }) }));
   for (const p of probes) await ctx.send(p.topic, p.stop);
@@ -95,7 +95,7 @@ async function hears(ctx: CaseContext, list: string[]): Promise<Map<string, bool
 }
 
 /** Waits (bounded) until the receiver hears `topic`: after a move it reconnects or resubscribes. */
-async function untilHeard(ctx: CaseContext, topic: string, withinMs: number): Promise<boolean> {
+export async function untilHeard(ctx: CaseContext, topic: string, withinMs: number): Promise<boolean> {
   const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
     const h = await hears(ctx, [topic]);
