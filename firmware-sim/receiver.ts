@@ -408,7 +408,7 @@ export class SimReceiver extends ObservableReceiver {
         if (!first) await this.#subscribe(client, gen);
         await this.#announce(client, gen);
         await new Promise((r) => setTimeout(r, graceMs));
-        if (first) await this.#subscribe(client, gen);
+        if (first && gen === this.#link.generation && client.connected) await this.#subscribe(client, gen);
       });
       return;
     }
