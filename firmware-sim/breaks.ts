@@ -62,6 +62,25 @@ export const SIM_BREAKS = {
   'no-time-sync': 'never sends time requests: keeps its schedule by its own clock alone (§14.5)',
   'accept-forged-clock': 'takes a time reply without checking its signature (§14.2 step 1)',
   'cannot-play-opus': 'lists opus among its codecs but fails Ogg/Opus audio: unsupported_format (§5, §7.3)',
+  // Connection, sessions, start-up, link cuts, retained config, keys (src/conformance/cases/link.ts, keys.ts)
+  'will-wrong-session':
+    'composes its last will once, at the first connection: later wills carry a stale session (§2, §5)',
+  'session-not-increasing': 'reconnects with the same session number instead of a greater one (§5)',
+  'slow-reconnect': 'waits 10–20 s before its first reconnection instead of about 1 s (§2 Reconnect)',
+  'online-before-subscribe':
+    'announces online at once on connection and subscribes only after the config grace (§2 start-up order)',
+  'online-before-config':
+    'announces online as soon as subscribed and applies the retained config after the grace (§2 start-up order)',
+  'drop-queued-events':
+    'forgets the events the broker had not acknowledged when the link died, instead of resending them (§8)',
+  'ignore-allstop-on-own-topic':
+    'applies an all-stop only from all/cmd or its zone topic, not resent on its own topic (§7.4, §8)',
+  'keep-old-zone': 'keeps the zones of its first config: does not follow a move to another zone (§4, §6)',
+  'ignore-config-seq': 'applies a config whose seq is lower than the one it applied (§6)',
+  'obey-empty-config': 'takes an empty retained config (a cleared topic) as un-adoption (§6)',
+  'accept-config-wrong-topic': "applies a config signed for another receiver's config topic (§6, §7.1)",
+  'ignore-key-rotation': 'does not take the key set of a verified config: never learns a new key (§6, §7.6)',
+  'keep-retired-key': 'adds the keys of a config to those it trusts instead of replacing them (§6, §7.6)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

@@ -22,6 +22,7 @@ import {
   type TrustedKey,
 } from '../src/contract/mqtt.js';
 import { open, publicKeyFromPem } from '../src/contract/signing.js';
+import type { SimBreak } from './breaks.js';
 import { subscribeGranted } from './link.js';
 
 /** The part of a receiver's state its config decides. */
@@ -52,26 +53,37 @@ export function applyConfig(
   payload: Buffer,
   log: Logger,
   keySet: (keys: readonly TrustedKey[]) => ReadonlyMap<string, KeyObject> = trustedKeyMap,
+  /** deliberate violations (breaks.ts), for the conformance kit's tests; empty normally */
+  breaks: ReadonlySet<SimBreak> = new Set(),
 ): (ConfigState & { config: ReceiverConfig }) | null {
   if (payload.byteLength === 0) {
+    if (breaks.has('obey-empty-config') && current.config) {
+      const config = { ...current.config, adopted: false, zones: [] };
+      return { ...current, config, groupTopics: new Set() };
+    }
     // A cleared retained message is not signed, so it cannot un-adopt; a signed adopted:false can.
     log.info('sim: retained config cleared; keeping the current one');
     return null;
   }
-  const opened = open(current.trusted, topic, receiverConfigSchema, payload);
+  let opened = open(current.trusted, topic, receiverConfigSchema, payload);
+  if (!opened.ok && opened.reason === 'wrong_topic' && breaks.has('accept-config-wrong-topic')) {
+    const claimed = (JSON.parse(payload.toString('utf8')) as { topic: string }).topic;
+    opened = open(current.trusted, claimed, receiverConfigSchema, payload);
+  }
   if (!opened.ok) {
     log.warn({ error: opened.error, reason: opened.reason }, 'sim: config refused');
     return null;
   }
   const config = opened.value;
-  if (current.config && config.seq < current.config.seq) {
+  if (current.config && config.seq < current.config.seq && !breaks.has('ignore-config-seq')) {
     log.info({ seq: config.seq, applied: current.config.seq }, 'sim: stale config ignored');
     return null;
   }
   let trusted = current.trusted;
-  if (config.keys) {
+  if (config.keys && !breaks.has('ignore-key-rotation')) {
     try {
       trusted = keySet(config.keys);
+      if (breaks.has('keep-retired-key')) trusted = new Map([...current.trusted, ...trusted]);
     } catch (err) {
       // All or nothing: a config whose key list cannot be used is not applied at all.
       log.error({ err }, 'sim: config lists a key that is not an Ed25519 public key; refused');

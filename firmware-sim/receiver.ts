@@ -72,6 +72,8 @@ export class SimReceiver extends ObservableReceiver {
   readonly #serial = new Serial();
   #session: number;
   #sessionUsed = false;
+  /** the last will of the first connection, kept only by the `will-wrong-session` violation */
+  #firstWill: { topic: string; payload: string } | null = null;
   #state: 'online' | 'offline' = 'offline';
   readonly #link: MqttLink;
   /** from the provisioning bundle: MQTT login, and HTTP Basic for audio downloads */
@@ -140,7 +142,11 @@ export class SimReceiver extends ObservableReceiver {
     this.on('online', () => this.#time.online());
     this.on('offline', () => this.#time.halt());
     this.on('stopped', () => this.#time.halt());
-    this.#link = new MqttLink({ ...opts, clientId: opts.id, log: this.#log }, this.#linkHooks());
+    const reconnectMinMs = this.breaks.has('slow-reconnect') ? 20_000 : opts.reconnectMinMs;
+    this.#link = new MqttLink(
+      { ...opts, reconnectMinMs, clientId: opts.id, log: this.#log },
+      this.#linkHooks(),
+    );
     this.#player = new Player({
       breaks: this.breaks,
       now: () => this.now(),
@@ -357,12 +363,15 @@ export class SimReceiver extends ObservableReceiver {
     return {
       will: () => {
         // A session that reached the broker is spent: its will may still fire, so never reuse it.
-        if (this.#sessionUsed) this.#session += 1;
+        if (this.#sessionUsed && !this.breaks.has('session-not-increasing')) this.#session += 1;
         this.#sessionUsed = false;
-        return {
+        const will = {
           topic: this.#topics.receiverStatus(this.id),
           payload: JSON.stringify(this.#status('offline')),
         };
+        if (!this.breaks.has('will-wrong-session')) return will;
+        this.#firstWill ??= will;
+        return this.#firstWill;
       },
       up: (client, gen) => {
         this.#sessionUsed = true;
@@ -381,6 +390,7 @@ export class SimReceiver extends ObservableReceiver {
         this.#state = 'offline';
         this.#subscribedGroup = new Set();
         this.#heartbeat(false);
+        if (this.breaks.has('drop-queued-events')) this.#outbox.clear();
         if (!wasOnline) return;
         this.#log.info({ session: this.#session }, 'sim: offline');
         this.emit('offline');
@@ -394,12 +404,24 @@ export class SimReceiver extends ObservableReceiver {
    * controller sends in reaction to "online" is missed.
    */
   async #onConnected(client: MqttClient, gen: number): Promise<void> {
+    const graceMs = this.#opts.configGraceMs ?? 200;
+    if (this.breaks.has('online-before-subscribe') || this.breaks.has('online-before-config')) {
+      // Deliberate violations (breaks.ts): "online" before the subscriptions, or before the
+      // retained config; what comes late comes after the grace, holding up the config.
+      const first = this.breaks.has('online-before-subscribe');
+      await this.#serial.run(async () => {
+        if (!first) await this.#subscribe(client, gen);
+        await this.#announce(client, gen);
+        await new Promise((r) => setTimeout(r, graceMs));
+        if (first && gen === this.#link.generation && client.connected) await this.#subscribe(client, gen);
+      });
+      return;
+    }
     await this.#serial.run(() => this.#subscribe(client, gen));
     // The retained config follows the SUBACK within milliseconds, but "none" cannot be told from
     // "not yet": wait for it a little. Even with a config from an earlier connection: the retained
     // one may bring a new key set (a key rotation while this receiver was away), and what the
     // controller resends in reaction to "online" is signed with the new key.
-    const graceMs = this.#opts.configGraceMs ?? 200;
     if (this.#configSeenOn !== gen && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -538,6 +560,14 @@ export class SimReceiver extends ObservableReceiver {
     // Remembered before acting, until it can no longer be valid.
     this.#seen.add(cmd.id, Math.max(expiresAt, now) + CLOCK_SKEW_TOLERANCE_MS, now);
     // 10. Act: a stop cancels what has a lower seq; a play is checked against the stops seen.
+    if (
+      cmd.type === 'stop' &&
+      cmd.bulletinId === undefined &&
+      topic === this.#topics.receiverCommand(this.id) &&
+      this.breaks.has('ignore-allstop-on-own-topic')
+    ) {
+      return;
+    }
     if (cmd.type === 'stop') {
       // An all-stop or zone stop also ends the airing on air (not later ones), docs/protocol.md §13.9.
       const early = this.breaks.has('confirm-before-cancel');
@@ -567,10 +597,17 @@ export class SimReceiver extends ObservableReceiver {
       groupTopics: this.#groupTopics,
       trusted: this.#trusted,
     };
-    const next = applyConfig(topic, this.#topics, current, payload, this.#log, (keys) =>
-      this.#verifier.keySet(keys),
+    const next = applyConfig(
+      topic,
+      this.#topics,
+      current,
+      payload,
+      this.#log,
+      (keys) => this.#verifier.keySet(keys),
+      this.breaks,
     );
     if (!next) return;
+    if (this.breaks.has('keep-old-zone') && this.#config) next.groupTopics = this.#groupTopics;
     const volumeChanged = next.volume !== this.#volume;
     const before = this.trustedKids.join(' ');
     this.#config = next.config;

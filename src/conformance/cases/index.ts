@@ -5,6 +5,8 @@
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
 import { downloadCases } from './download.js';
+import { configCases, keyCases } from './keys.js';
+import { linkCases } from './link.js';
 import { playCases } from './play.js';
 import { priorityCases } from './priority.js';
 import { renditionCases } from './renditions.js';
@@ -17,12 +19,16 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...connectCases,
   ...verifyCases,
   ...playCases,
-  // priority, preemption, resume, stops, downloads, volume (cf-stops)
+  // priority, preemption, resume, stops, downloads, volume
   ...priorityCases,
   ...stopCases,
   ...downloadCases,
-  // schedules, time, renditions (cf-sched)
+  // schedules, time, renditions
   ...scheduleCases,
   ...timeCases,
   ...renditionCases,
+  // link cuts, then the retained config, then key rotation last (it changes the controller's keys)
+  ...linkCases,
+  ...configCases,
+  ...keyCases,
 ];
