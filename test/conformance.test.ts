@@ -1,8 +1,8 @@
 /**
- * The conformance kit checked both ways (issue 11): the reference simulator passes every case, on
- * the embedded broker and on a Mosquitto the kit starts itself; and every case fails against a
- * simulator with the one behaviour it checks switched off (firmware-sim/breaks.ts), so no case
- * passes whatever the receiver does. The command line writes its reports and exits 0/1/2.
+ * The conformance kit (issue 11): the reference simulator passes every case on the embedded broker
+ * (on Mosquitto: conformance-mosquitto.test.ts; each case against a simulator that breaks it:
+ * conformance-broken-*.test.ts); the command line writes its reports and exits 0/1/2; the HTML
+ * report escapes what a receiver said.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,6 @@ import { runConformance } from '../src/conformance/kit.js';
 import { simLauncher } from '../src/conformance/launchers.js';
 import { htmlReport } from '../src/conformance/report.js';
 import type { ConformanceReport } from '../src/conformance/types.js';
-import { mosquittoAvailable } from './helpers/mosquitto.js';
 
 const failures = (r: ConformanceReport) =>
   r.results.filter((c) => c.outcome !== 'pass').map((c) => `${c.id}: ${c.outcome} ${c.reason ?? ''}`);
@@ -31,39 +30,20 @@ describe('conformance kit', () => {
     for (const r of report.results) expect(r.evidence.length, r.id).toBeGreaterThan(0);
   }, 240_000);
 
-  it.skipIf(!mosquittoAvailable())(
-    'firmware-sim passes every case on Mosquitto',
-    async () => {
-      const report = await runConformance({
-        receiverId: 'cf-sim-02',
-        broker: 'mosquitto',
-        launcher: simLauncher(),
-      });
-      expect(report.broker).toMatch(/Mosquitto/);
-      expect(failures(report)).toEqual([]);
-      expect(report.summary.conformant).toBe(true);
-    },
-    240_000,
-  );
+  it('docs/protocol.md §15 lists every case with its clause and level, and nothing else', () => {
+    const doc = readFileSync('docs/protocol.md', 'utf8');
+    const table = doc.slice(doc.indexOf('## 15. Conformance'));
+    const rows = [...table.matchAll(/^\| `([^`]+)` \| (.+?) \| (MUST|SHOULD) \|/gm)].map((m) => [
+      m[1],
+      m[2],
+      m[3],
+    ]);
+    expect(rows).toEqual(ALL_CASES.map((c) => [c.id, c.section, c.level]));
+  });
 
   it('every case names a violation of the simulator that exists', () => {
     for (const c of ALL_CASES) expect(SIM_BREAK_NAMES, c.id).toContain(c.failsWith);
     expect(new Set(ALL_CASES.map((c) => c.id)).size).toBe(ALL_CASES.length);
-  });
-
-  describe('each case fails against a receiver that breaks it', () => {
-    for (const c of ALL_CASES) {
-      it(`${c.id} catches ${c.failsWith}`, async () => {
-        const report = await runConformance({
-          receiverId: 'cf-broken',
-          only: [c.id],
-          launcher: simLauncher({ breaks: [c.failsWith] }),
-        });
-        const r = report.results.find((x) => x.id === c.id);
-        expect(r?.outcome, r?.reason).toBe('fail');
-        expect(report.summary.conformant).toBe(c.level !== 'MUST');
-      }, 90_000);
-    }
   });
 });
 

@@ -1,0 +1,5 @@
+/** Conformance cases against a simulator that breaks each, part 2 of 2 (helpers/conformance.ts). */
+import { describe } from 'vitest';
+import { brokenCaseTests } from './helpers/conformance.js';
+
+describe('each conformance case fails against a receiver that breaks it (2/2)', () => brokenCaseTests(2, 2));
