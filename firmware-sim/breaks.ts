@@ -81,6 +81,9 @@ export const SIM_BREAKS = {
   'accept-config-wrong-topic': "applies a config signed for another receiver's config topic (§6, §7.1)",
   'ignore-key-rotation': 'does not take the key set of a verified config: never learns a new key (§6, §7.6)',
   'keep-retired-key': 'adds the keys of a config to those it trusts instead of replacing them (§6, §7.6)',
+  'will-not-retained': 'connects with a last will that is not retained (§2)',
+  'subscribe-beyond-own': "also subscribes to every receiver's command topic (§4)",
+  'status-qos0': 'publishes its status at QoS 0 (§4)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

@@ -6,8 +6,10 @@
  * connection needs a new last will (it carries the new session number) and because the receiver
  * must control what happens first on a new link (subscribe, then announce itself).
  */
+
 import { connect, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { SimBreak } from './breaks.js';
 import { backoffDelay, bounded } from './util.js';
 
 /** Discards mqtt.js's debug tracing. */
@@ -23,6 +25,8 @@ export interface LinkOptions {
   reconnectMaxMs?: number | undefined;
   /** wait before trying again after the broker refused the credentials (default 60 s) */
   refusedRetryMs?: number | undefined;
+  /** deliberate protocol violations (breaks.ts), for the conformance kit's tests */
+  breaks?: readonly SimBreak[] | undefined;
   log: Logger;
 }
 
@@ -179,7 +183,12 @@ export class MqttLink {
       connectTimeout: 10_000,
       username: this.#username,
       password: this.#password,
-      will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
+      will: {
+        topic: will.topic,
+        payload: Buffer.from(will.payload),
+        qos: 1,
+        retain: !this.opts.breaks?.includes('will-not-retained'),
+      },
       // mqtt.js's own debug tracing costs a call per packet even when off; the simulator logs
       // what matters itself (DEBUG=mqttjs* then shows nothing for simulated receivers).
       log: noTrace,

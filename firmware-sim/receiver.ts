@@ -449,7 +449,8 @@ export class SimReceiver extends ObservableReceiver {
     ];
     // Zones from the last config are subscribed at once; the retained config then corrects them.
     const group = [...this.#groupTopics];
-    const granted = await subscribeGranted(client, [...own, ...group], 1);
+    const beyond = this.breaks.has('subscribe-beyond-own') ? [`${t.root}/rx/+/cmd`] : [];
+    const granted = await subscribeGranted(client, [...own, ...group, ...beyond], 1);
     if (gen !== this.#link.generation) return;
     this.#subscribedGroup = new Set();
     for (const g of granted) {
@@ -467,7 +468,7 @@ export class SimReceiver extends ObservableReceiver {
     const problem = statusProblem(online);
     if (problem) this.#protocolError(problem, online);
     await client.publishAsync(this.#topics.receiverStatus(this.id), JSON.stringify(online), {
-      qos: 1,
+      qos: this.breaks.has('status-qos0') ? 0 : 1,
       retain: true,
     });
     if (gen !== this.#link.generation) return;
@@ -703,7 +704,10 @@ export class SimReceiver extends ObservableReceiver {
       return;
     }
     client
-      .publishAsync(this.#topics.receiverStatus(this.id), JSON.stringify(status), { qos: 1, retain: true })
+      .publishAsync(this.#topics.receiverStatus(this.id), JSON.stringify(status), {
+        qos: this.breaks.has('status-qos0') ? 0 : 1,
+        retain: true,
+      })
       .catch((err: unknown) => this.#log.debug({ err }, 'sim: status not published'));
   }
 

@@ -10,10 +10,23 @@
  *   radio link that died without a word); new connections are accepted and held. The receiver
  *   notices only by its keep-alive. `restore()` then closes the held connections (their bytes
  *   are lost, as on a dead link), so both sides start afresh.
+ *
+ * It also reads what the receiver sends as MQTT packets (mqtt-packet's parser, the one mqtt.js and
+ * aedes use), so that the kit sees its CONNECT (client id, last will, keep-alive), what it
+ * subscribes to and where it publishes, whatever the broker — Mosquitto shows none of that.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 
 export type CutMode = 'close' | 'blackhole';
+
+/** A packet the receiver sent (payloads cut to 2 KiB), with when and on which connection. */
+export interface SentPacket {
+  atMs: number;
+  /** 1 for the first connection through the proxy, 2 for the next… */
+  connection: number;
+  packet: Packet;
+}
 
 export interface LinkProxy {
   /** mqtt://127.0.0.1:<port>: what the receiver is told to connect to */
@@ -27,6 +40,8 @@ export interface LinkProxy {
   accepted(): number;
   /** connections open now */
   open(): number;
+  /** what the receiver sent, as MQTT packets, in order */
+  sent(): readonly SentPacket[];
   close(): Promise<void>;
 }
 
@@ -44,6 +59,9 @@ export async function startLinkProxy(opts: {
   let state: 'up' | CutMode = 'up';
   let accepted = 0;
   const pairs = new Set<Pair>();
+  const t0 = Date.now();
+  const sent: SentPacket[] = [];
+  const MAX_PACKETS = 20_000;
 
   const drop = (p: Pair) => {
     pairs.delete(p);
@@ -58,12 +76,27 @@ export async function startLinkProxy(opts: {
       return;
     }
     accepted++;
+    const connection = accepted;
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (packet: Packet) => {
+      // An MQTT 5 client says so in its CONNECT: the rest is read as version 5.
+      if (packet.cmd === 'connect' && packet.protocolVersion === 5)
+        (parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = 5;
+      if ('payload' in packet && Buffer.isBuffer(packet.payload) && packet.payload.length > 2048)
+        packet.payload = packet.payload.subarray(0, 2048);
+      if (sent.length < MAX_PACKETS) sent.push({ atMs: Date.now() - t0, connection, packet });
+    });
+    parser.on('error', () => {
+      // not MQTT (or cut mid-packet): the relay goes on, the reading stops for this connection
+      parser.removeAllListeners('packet');
+    });
     const pair: Pair = { inner, outer: null };
     pairs.add(pair);
     inner.on('error', () => drop(pair));
     inner.on('close', () => drop(pair));
     // Held, not relayed, while the link is a black hole: bytes sent now are lost.
     inner.on('data', (chunk) => {
+      parser.parse(chunk);
       if (state === 'up' && pair.outer) pair.outer.write(chunk);
     });
     if (state === 'blackhole') return;
@@ -108,6 +141,7 @@ export async function startLinkProxy(opts: {
     },
     accepted: () => accepted,
     open: () => pairs.size,
+    sent: () => sent,
     close: () =>
       new Promise<void>((resolve) => {
         for (const p of [...pairs]) drop(p);

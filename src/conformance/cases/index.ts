@@ -1,6 +1,6 @@
 /**
- * Every case of the kit, in the order they run (cheap, stateless checks first; link cuts and
- * restarts last).
+ * Every case of the kit, in the order they run (cheap, stateless checks first; link cuts, key
+ * rotation, and the checks over the whole run's packets last).
  */
 import type { ConformanceCase } from '../types.js';
 import { connectCases } from './connect.js';
@@ -14,9 +14,11 @@ import { scheduleCases } from './schedule.js';
 import { stopCases } from './stop.js';
 import { timeCases } from './time.js';
 import { verifyCases } from './verify.js';
+import { wireFirstCases, wireLastCases } from './wire.js';
 
 export const ALL_CASES: readonly ConformanceCase[] = [
   ...connectCases,
+  ...wireFirstCases,
   ...verifyCases,
   ...playCases,
   // priority, preemption, resume, stops, downloads, volume
@@ -31,4 +33,6 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...linkCases,
   ...configCases,
   ...keyCases,
+  // over everything the receiver sent during the run
+  ...wireLastCases,
 ];
