@@ -212,7 +212,7 @@ export const linkCases: ConformanceCase[] = [
     id: 'link.reconnect',
     failsWith: 'slow-reconnect',
     section: '§2 (Reconnect)',
-    level: 'SHOULD',
+    level: 'MUST',
     title: 'after a cut it reconnects within 5 s of the link coming back (backoff from 1 s, doubling)',
     needs: ['link'],
     timeoutMs: 30_000,
