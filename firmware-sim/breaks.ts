@@ -84,6 +84,9 @@ export const SIM_BREAKS = {
   'will-not-retained': 'connects with a last will that is not retained (§2)',
   'subscribe-beyond-own': "also subscribes to every receiver's command topic (§4)",
   'status-qos0': 'publishes its status at QoS 0 (§4)',
+  'volatile-replay-memory': 'forgets the command ids it handled when it boots (§7.1, replay memory)',
+  'volatile-config-seq': 'forgets the seq of the config it applied when it boots (§6)',
+  'session-resets-at-boot': 'starts again from its first session number at every boot (§5)',
 } as const;
 
 export type SimBreak = keyof typeof SIM_BREAKS;

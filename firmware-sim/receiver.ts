@@ -71,6 +71,10 @@ export class SimReceiver extends ObservableReceiver {
   #trusted: ReadonlyMap<string, KeyObject>;
   readonly #serial = new Serial();
   #session: number;
+  /** the session of its first connection (for the session-resets-at-boot violation) */
+  readonly #initialSession: number;
+  /** stop() was called once: a later start() is a boot */
+  #stoppedOnce = false;
   #sessionUsed = false;
   /** the last will of the first connection, kept only by the `will-wrong-session` violation */
   #firstWill: { topic: string; payload: string } | null = null;
@@ -116,6 +120,7 @@ export class SimReceiver extends ObservableReceiver {
     this.#log = (opts.log ?? pino({ level: 'silent' })).child({ rx: opts.id });
     this.#cache = new AudioCache(opts.cacheItems ?? 50);
     this.#session = opts.initialSession ?? Math.floor(Date.now() / 1000);
+    this.#initialSession = this.#session;
     this.#volume = opts.volume ?? 70;
     this.clock = opts.clock ?? systemClock;
     this.timeFactor = opts.timeFactor ?? this.clock.realMs(1);
@@ -325,6 +330,13 @@ export class SimReceiver extends ObservableReceiver {
   /** Connects; resolves once subscribed and "online" is published. */
   async start(): Promise<void> {
     if (this.#state === 'online') return;
+    // Deliberate violations (breaks.ts): what a receiver without non-volatile storage loses at boot.
+    if (this.#stoppedOnce) {
+      if (this.breaks.has('volatile-replay-memory')) this.#seen.clear();
+      if (this.breaks.has('volatile-config-seq')) this.#config = null;
+      // (one below, as the next connection adds one: it says its first session again)
+      if (this.breaks.has('session-resets-at-boot')) this.#session = this.#initialSession - 1;
+    }
     const online = this.#waitOnline(this.#opts.startTimeoutMs ?? 30_000);
     // The schedule held runs from power-on, broker or not.
     this.#schedule.start();
@@ -344,6 +356,7 @@ export class SimReceiver extends ObservableReceiver {
 
   /** Graceful shutdown: publishes "offline" for the session, disconnects, silences everything. */
   async stop(): Promise<void> {
+    this.#stoppedOnce = true;
     this.#heartbeat(false);
     this.#schedule.shutdown();
     this.#player.shutdown();

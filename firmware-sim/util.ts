@@ -31,6 +31,11 @@ export class ReplayMemory {
   }
 
   /** Remembers `id` until `until` (receiver clock, epoch ms). */
+  /** Forgets every id (a memory that did not survive a power cut: a deliberate violation). */
+  clear(): void {
+    this.#ids.clear();
+  }
+
   add(id: string, until: number, now: number): void {
     this.#ids.set(id, until);
     if (++this.#adds % 256 === 0 || this.#ids.size > this.capacity) this.#prune(now);

@@ -105,8 +105,11 @@ export interface CaseContext {
    * receiver said about commands sent before it has been said by then.
    */
   barrier(): Promise<void>;
-  /** restarts the receiver (power cycle); skips the case when the kit did not launch it */
-  restartReceiver(): Promise<void>;
+  /**
+   * Restarts the receiver (a power cycle), running `whileOff` while it is stopped; skips the case
+   * when the kit did not launch it.
+   */
+  restartReceiver(opts?: { whileOff?: () => Promise<void> }): Promise<void>;
   /** the session of the receiver's latest `online` status */
   session(): number | null;
   /** waits for an `online` status with a session greater than `after` (default the current one) */
@@ -129,7 +132,7 @@ export interface ContextDeps {
   api: CaseContext['api'];
   seen: Observer;
   link: LinkProxy;
-  restart: (() => Promise<void>) | null;
+  restart: ((whileOff?: () => Promise<void>) => Promise<void>) | null;
   /** clips shared by every case of the run */
   clips: Map<number, Clip>;
 }
@@ -248,11 +251,11 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
       });
       await seen.waitForEvent(stop.id, 'received', { from, timeoutMs: 10_000 });
     },
-    async restartReceiver() {
+    async restartReceiver(o = {}) {
       if (!deps.restart)
         ctx.skip('the kit did not start the receiver (no --launch), so it cannot restart it');
       add('note', 'restarting the receiver');
-      await deps.restart();
+      await deps.restart(o.whileOff);
     },
     session() {
       for (const m of seen.all().reverse())

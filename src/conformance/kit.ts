@@ -186,8 +186,9 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
         );
       });
     const restart = launcher
-      ? async () => {
+      ? async (whileOff?: () => Promise<void>) => {
           await running?.stop();
+          await whileOff?.();
           running = await launcher.start(bundle, bundlePath);
         }
       : null;

@@ -9,6 +9,7 @@ import { configCases, keyCases } from './keys.js';
 import { linkCases } from './link.js';
 import { playCases } from './play.js';
 import { priorityCases } from './priority.js';
+import { rebootCases } from './reboot.js';
 import { renditionCases } from './renditions.js';
 import { scheduleCases } from './schedule.js';
 import { stopCases } from './stop.js';
@@ -29,9 +30,10 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...scheduleCases,
   ...timeCases,
   ...renditionCases,
-  // link cuts, then the retained config, then key rotation last (it changes the controller's keys)
+  // link cuts, the retained config, power cycles, then key rotation (it changes the controller's keys)
   ...linkCases,
   ...configCases,
+  ...rebootCases,
   ...keyCases,
   // over everything the receiver sent during the run
   ...wireLastCases,
