@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { seal } from '../../contract/signing.js';
 import { type ConformanceCase, check } from '../types.js';
-import { hears } from './link.js';
+import { hears, untilHeard } from './link.js';
 
 export const rebootCases: ConformanceCase[] = [
   {
@@ -106,13 +106,8 @@ export const rebootCases: ConformanceCase[] = [
         );
       } finally {
         // The controller's own retained config again (a rename republishes it, with a new seq).
-        await ctx.api('PATCH', `/api/receivers/${ctx.rx.id}`, {
-          name: `Receiver under test ${Date.now() % 1000}`,
-        });
-        const back = Date.now() + 10_000;
-        while (Date.now() < back && !(await hears(ctx, [t.zoneCmd]))?.get(t.zoneCmd)) {
-          // it takes the controller's config and subscribes its zone again
-        }
+        await ctx.api('PATCH', `/api/receivers/${ctx.rx.id}`, { name: 'Receiver under test' });
+        await untilHeard(ctx, t.zoneCmd, 10_000);
       }
     },
   },
