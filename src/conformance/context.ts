@@ -139,6 +139,36 @@ export interface ContextDeps {
 
 const unknownKey = generateSigningKey('kit-unknown-key');
 
+/** Stores `bytes` in the controller's library and answers the clip, its URLs signed for receivers. */
+export async function uploadClip(
+  controller: Controller,
+  bytes: Buffer,
+  filename: string,
+  durationMs: number,
+): Promise<Clip> {
+  const { audio } = await controller.audio.ingest({
+    stream: Readable.from([bytes]),
+    filename,
+    name: `conformance ${filename}`,
+  });
+  if (audio.durationMs === null) throw new Error(`the controller could not read the kit's clip ${filename}`);
+  const ms = audio.durationMs ?? durationMs;
+  return {
+    audioId: audio.id,
+    sha256: audio.sha256,
+    size: audio.size,
+    durationMs: ms,
+    mime: audio.mime,
+    ref: (expiresAt) => ({
+      url: controller.audio.signedUrl(audio.id, expiresAt),
+      sha256: audio.sha256,
+      size: audio.size,
+      durationMs: ms,
+      mime: audio.mime,
+    }),
+  };
+}
+
 export function createCaseContext(deps: ContextDeps): CaseContext {
   const { rx, controller, seen } = deps;
   const wire = controller.wire;
@@ -219,26 +249,12 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
       const samples = new Float32Array(Math.round((rate * durationMs) / 1000));
       const hz = 300 + (durationMs % 700);
       for (let i = 0; i < samples.length; i++) samples[i] = 0.3 * Math.sin((2 * Math.PI * hz * i) / rate);
-      const { audio } = await controller.audio.ingest({
-        stream: Readable.from([encodeWav(samples, rate)]),
-        filename: `kit-${durationMs}ms.wav`,
-        name: `conformance ${durationMs} ms`,
-      });
-      if (audio.durationMs === null) throw new Error('the controller could not read the kit’s clip');
-      const clip: Clip = {
-        audioId: audio.id,
-        sha256: audio.sha256,
-        size: audio.size,
-        durationMs: audio.durationMs,
-        mime: audio.mime,
-        ref: (expiresAt) => ({
-          url: controller.audio.signedUrl(audio.id, expiresAt),
-          sha256: audio.sha256,
-          size: audio.size,
-          durationMs: audio.durationMs ?? durationMs,
-          mime: audio.mime,
-        }),
-      };
+      const clip = await uploadClip(
+        controller,
+        encodeWav(samples, rate),
+        `kit-${durationMs}ms.wav`,
+        durationMs,
+      );
       deps.clips.set(durationMs, clip);
       return clip;
     },

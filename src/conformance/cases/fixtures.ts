@@ -7,10 +7,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import type { AudioRef } from '../../contract/mqtt.js';
 import { encodeWav } from '../../domain/audio/wav.js';
-import type { CaseContext, Clip } from '../context.js';
+import { type CaseContext, type Clip, uploadClip } from '../context.js';
 
 const RATE = 8000;
 
@@ -23,27 +22,8 @@ export function freshWav(durationMs: number): Buffer {
 }
 
 /** A clip uploaded to the controller now, so the receiver cannot hold it already. */
-export async function freshClip(ctx: CaseContext, durationMs: number): Promise<Clip> {
-  const { audio } = await ctx.controller.audio.ingest({
-    stream: Readable.from([freshWav(durationMs)]),
-    filename: `kit-fresh-${durationMs}ms.wav`,
-    name: `conformance fresh ${durationMs} ms`,
-  });
-  const ms = audio.durationMs ?? durationMs;
-  return {
-    audioId: audio.id,
-    sha256: audio.sha256,
-    size: audio.size,
-    durationMs: ms,
-    mime: audio.mime,
-    ref: (expiresAt) => ({
-      url: ctx.controller.audio.signedUrl(audio.id, expiresAt),
-      sha256: audio.sha256,
-      size: audio.size,
-      durationMs: ms,
-      mime: audio.mime,
-    }),
-  };
+export function freshClip(ctx: CaseContext, durationMs: number): Promise<Clip> {
+  return uploadClip(ctx.controller, freshWav(durationMs), `kit-fresh-${durationMs}ms.wav`, durationMs);
 }
 
 /** One request the kit's server got. */
