@@ -140,19 +140,14 @@ export interface ContextDeps {
 const unknownKey = generateSigningKey('kit-unknown-key');
 
 /** Stores `bytes` in the controller's library and answers the clip, its URLs signed for receivers. */
-export async function uploadClip(
-  controller: Controller,
-  bytes: Buffer,
-  filename: string,
-  durationMs: number,
-): Promise<Clip> {
+export async function uploadClip(controller: Controller, bytes: Buffer, filename: string): Promise<Clip> {
   const { audio } = await controller.audio.ingest({
     stream: Readable.from([bytes]),
     filename,
     name: `conformance ${filename}`,
   });
   if (audio.durationMs === null) throw new Error(`the controller could not read the kit's clip ${filename}`);
-  const ms = audio.durationMs ?? durationMs;
+  const ms = audio.durationMs;
   return {
     audioId: audio.id,
     sha256: audio.sha256,
@@ -249,12 +244,7 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
       const samples = new Float32Array(Math.round((rate * durationMs) / 1000));
       const hz = 300 + (durationMs % 700);
       for (let i = 0; i < samples.length; i++) samples[i] = 0.3 * Math.sin((2 * Math.PI * hz * i) / rate);
-      const clip = await uploadClip(
-        controller,
-        encodeWav(samples, rate),
-        `kit-${durationMs}ms.wav`,
-        durationMs,
-      );
+      const clip = await uploadClip(controller, encodeWav(samples, rate), `kit-${durationMs}ms.wav`);
       deps.clips.set(durationMs, clip);
       return clip;
     },

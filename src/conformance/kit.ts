@@ -20,7 +20,7 @@ import { createLogger } from '../log.js';
 import { generateMosquittoFiles, writeFileAtomic } from '../mqtt/mosquitto-files.js';
 import { type MosquittoHandle, startMosquitto } from '../mqtt/mosquitto-process.js';
 import { ALL_CASES } from './cases/index.js';
-import { type Clip, createCaseContext, type ReceiverUnderTest } from './context.js';
+import { type CaseContext, type Clip, createCaseContext, type ReceiverUnderTest } from './context.js';
 import { createObserver } from './observer.js';
 import { startLinkProxy } from './proxy.js';
 import {
@@ -231,7 +231,7 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
       };
       results.push(result);
       opts.onResult?.(result);
-      await settle(ctx, link);
+      await settle(ctx);
     }
 
     const count = (level: 'MUST' | 'SHOULD') => {
@@ -272,9 +272,9 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
 }
 
 /** After a case: the link up again, and nothing left playing or queued (an all-stop, confirmed). */
-async function settle(ctx: ReturnType<typeof createCaseContext>, link: { state(): string; restore(): void }) {
-  if (link.state() !== 'up') {
-    link.restore();
+async function settle(ctx: CaseContext) {
+  if (ctx.link.state() !== 'up') {
+    ctx.link.restore();
     await ctx.online({ timeoutMs: 20_000 }).catch(() => undefined);
   }
   const stop = ctx.stop();

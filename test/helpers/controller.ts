@@ -5,7 +5,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SimReceiverOptions } from '../../firmware-sim/index.js';
+import {
+  type Fleet,
+  fetchTrustedKeys,
+  type SimReceiverOptions,
+  startFleet,
+} from '../../firmware-sim/index.js';
 import { optionsFromBundle } from '../../firmware-sim/provisioning.js';
 import { loadConfig } from '../../src/config.js';
 import type { ProvisioningBundle } from '../../src/contract/provisioning.js';
@@ -52,6 +57,11 @@ export interface TestController {
   sim(
     id: string,
   ): Pick<SimReceiverOptions, 'id' | 'brokerUrl' | 'username' | 'password' | 'topicRoot' | 'trustedKeys'>;
+  /**
+   * Runs simulated receivers with the bundles of `ids` (registered through this helper), and
+   * resolves once each has taken its adopted config; stopping the fleet is the caller's.
+   */
+  startFleet(ids: readonly string[], opts?: { timeFactor?: number }): Promise<Fleet>;
   stop(): Promise<void>;
 }
 
@@ -140,6 +150,18 @@ export async function startTestController(
       const bundle = tc.bundles.get(id);
       if (!bundle) throw new Error(`no provisioning bundle kept for receiver ${id}`);
       return optionsFromBundle(bundle);
+    },
+    async startFleet(ids, o = {}) {
+      const fleet = await startFleet({
+        count: ids.length,
+        brokerUrl: controller.mqttUrl,
+        trustedKeys: ids.length > 0 ? await fetchTrustedKeys(`${url}/api/system/signing-key`) : new Map(),
+        timeFactor: o.timeFactor ?? 1,
+        // the fleet's own numbering gives way to the registered ids (and their credentials)
+        configure: (_id, i) => tc.sim(ids[i]!),
+      });
+      await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
+      return fleet;
     },
     async stop() {
       await controller.stop();

@@ -24,30 +24,16 @@ import {
 } from '../../src/contract/mqtt.js';
 import { AUDIO_AUTH_NOTE, type ProvisioningBundle } from '../../src/contract/provisioning.js';
 import { generateSigningKey, publicKeyPem, type SigningKey, seal } from '../../src/contract/signing.js';
+import { encodeWav } from '../../src/domain/audio/wav.js';
 import { CONTROLLER_USERNAME, type EmbeddedBroker, startEmbeddedBroker } from '../../src/mqtt/broker.js';
 import { playCommand } from './commands.js';
 
 /** A small mono 16-bit PCM WAV: a sine of `hz` for `ms`. Real bytes, so sha256 checks are real. */
 export function wav(hz: number, ms: number, rate = 8000): Buffer {
-  const samples = Math.round((rate * ms) / 1000);
-  const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12_000), i * 2);
-  }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20); // PCM
-  header.writeUInt16LE(1, 22); // mono
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
+  const samples = new Int16Array(Math.round((rate * ms) / 1000));
+  for (let i = 0; i < samples.length; i++)
+    samples[i] = Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 12_000);
+  return encodeWav(samples, rate);
 }
 
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');

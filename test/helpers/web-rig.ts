@@ -4,7 +4,7 @@
  * phone, logged in as the admin unless told otherwise, and one stop() for all of it.
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../../firmware-sim/index.js';
+import type { Fleet } from '../../firmware-sim/index.js';
 import { launchBrowser, logIn, phone } from './browser.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from './controller.js';
 import { waitFor } from './wait.js';
@@ -69,16 +69,8 @@ export async function startWebRig(opts: WebRigOptions = {}): Promise<WebRig> {
       await tc.register(r.id, zoneId, r.name);
     }
     const on = (opts.receivers ?? []).filter((r) => !r.off).map((r) => r.id);
-    const fleet = await startFleet({
-      count: on.length,
-      brokerUrl: tc.mqttUrl,
-      trustedKeys: on.length > 0 ? await fetchTrustedKeys(`${tc.url}/api/system/signing-key`) : new Map(),
-      timeFactor: opts.timeFactor ?? 1,
-      // the fleet's own numbering is replaced by the registered ids (and their credentials)
-      configure: (_id, i) => tc.sim(on[i]!),
-    });
+    const fleet = await tc.startFleet(on, { timeFactor: opts.timeFactor ?? 1 });
     started.push(fleet);
-    await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
     for (const id of on) await waitFor(`${id} online`, () => tc.isOnline(id));
     const browser = await launchBrowser();
     started.push({ stop: () => browser.close() });

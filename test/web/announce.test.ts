@@ -527,15 +527,7 @@ describe.skipIf(!hasChromium)(
         const z = await tc.api<{ id: string }>('POST', '/api/zones', { name });
         await tc.register(`xa-0${i + 1}`, z.body.id, `Loa ${name.replace('Thôn ', '')}`);
       }
-      fleet = await startFleet({
-        count: 2,
-        idPrefix: 'xa',
-        brokerUrl: tc.mqttUrl,
-        trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
-        timeFactor: 0.2,
-        configure: (id) => tc.sim(id),
-      });
-      await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
+      fleet = await tc.startFleet(['xa-01', 'xa-02'], { timeFactor: 0.2 });
       await addOfficer(tc, 'truongxa', ['operator'], { pin: PIN });
       await addOfficer(tc, 'bientap', ['editor']);
       browser = await launchBrowser();

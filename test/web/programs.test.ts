@@ -64,15 +64,7 @@ describe.skipIf(!hasChromium)('programs and the as-run log in the phone app', ()
     const up = await tc.upload(wav(440, 2000), 'ban-tin.wav', 'Bản tin sáng');
     expect(up.status).toBe(201);
     audioId = up.audio.id;
-    fleet = await startFleet({
-      count: 2,
-      idPrefix: 'prg',
-      brokerUrl: tc.mqttUrl,
-      trustedKeys: await fetchTrustedKeys(`${tc.url}/api/system/signing-key`),
-      timeFactor: 0.05,
-      configure: (id) => tc.sim(id),
-    });
-    await Promise.all(fleet.receivers.map((r) => r.waitForConfig((c) => c.adopted)));
+    fleet = await tc.startFleet(['prg-01', 'prg-02'], { timeFactor: 0.05 });
     browser = await launchBrowser();
     context = await phone(browser);
     page = await context.newPage();

@@ -23,7 +23,7 @@ export function freshWav(durationMs: number): Buffer {
 
 /** A clip uploaded to the controller now, so the receiver cannot hold it already. */
 export function freshClip(ctx: CaseContext, durationMs: number): Promise<Clip> {
-  return uploadClip(ctx.controller, freshWav(durationMs), `kit-fresh-${durationMs}ms.wav`, durationMs);
+  return uploadClip(ctx.controller, freshWav(durationMs), `kit-fresh-${durationMs}ms.wav`);
 }
 
 /** One request the kit's server got. */

@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { ApiError, api, hasRole } from '../api';
 import { formatNumber, strings, t } from '../i18n';
+import { Confirm } from '../ui/confirm';
 import { formatBitrate, formatDateLong, formatDuration, formatSize } from './format';
 import type { AudioDetail } from './types';
 
@@ -161,18 +162,14 @@ export function AudioDetailView({ id, onDeleted }: { id: string; onDeleted: (id:
           </section>
           {hasRole('editor') &&
             (confirming.value ? (
-              <fieldset class="confirm stack">
-                <legend class="sr-only">{s('delete')}</legend>
-                <p>{s('confirm', { name: a.name })}</p>
-                <div class="row">
-                  <button type="button" onClick={() => (confirming.value = false)}>
-                    {t('common.cancel')}
-                  </button>
-                  <button type="button" class="danger" disabled={busy.value} onClick={() => void remove()}>
-                    {s('yes')}
-                  </button>
-                </div>
-              </fieldset>
+              <Confirm
+                label={s('delete')}
+                question={s('confirm', { name: a.name })}
+                yes={s('yes')}
+                busy={busy.value}
+                onNo={() => (confirming.value = false)}
+                onYes={() => void remove()}
+              />
             ) : (
               <button type="button" class="danger big" onClick={() => (confirming.value = true)}>
                 {s('delete')}

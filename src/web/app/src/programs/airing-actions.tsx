@@ -7,6 +7,7 @@
 import { useSignal } from '@preact/signals';
 import { api } from '../api';
 import { t } from '../i18n';
+import { Confirm } from '../ui/confirm';
 import { formatLocal, localAt, localInstant } from './local-time';
 import type { Airing } from './model';
 import { errorText, w } from './words';
@@ -57,27 +58,20 @@ export function AiringActions(props: { airing: Airing; timeZone: string; onChang
         </p>
       )}
       {open && confirming.value && (
-        <fieldset class="confirm stack">
-          <legend>{w('cancelConfirm', { title: a.title, at })}</legend>
-          <div class="row two">
-            <button type="button" onClick={() => (confirming.value = false)}>
-              {w('keep')}
-            </button>
-            <button
-              type="button"
-              class="danger"
-              disabled={busy.value}
-              onClick={() =>
-                void run(async () => {
-                  await api('POST', `${base}/cancel`, {});
-                  return w('cancelledOne');
-                })
-              }
-            >
-              {w('cancelYes')}
-            </button>
-          </div>
-        </fieldset>
+        <Confirm
+          question={w('cancelConfirm', { title: a.title, at })}
+          no={w('keep')}
+          yes={w('cancelYes')}
+          row="two"
+          busy={busy.value}
+          onNo={() => (confirming.value = false)}
+          onYes={() =>
+            void run(async () => {
+              await api('POST', `${base}/cancel`, {});
+              return w('cancelledOne');
+            })
+          }
+        />
       )}
       {open && shifting.value && (
         <form

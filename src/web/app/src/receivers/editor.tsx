@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { ApiError, api } from '../api';
 import { strings, t } from '../i18n';
 import type { Receiver, Zone } from '../screens/today';
+import { Confirm } from '../ui/confirm';
 import { Notice } from '../ui/notice';
 import type { Bundle } from './bundle';
 
@@ -144,28 +145,19 @@ export function ReceiverEditor({
         {s('reissue')}
       </button>
       {confirmRevoke.value ? (
-        <fieldset class="confirm stack">
-          <legend>{s('revokeConfirm')}</legend>
-          <div class="row">
-            <button type="button" onClick={() => (confirmRevoke.value = false)}>
-              {t('common.cancel')}
-            </button>
-            <button
-              type="button"
-              class="danger"
-              disabled={busy.value}
-              onClick={() =>
-                void run(async () => {
-                  await api('DELETE', `${base}/credentials`);
-                  confirmRevoke.value = false;
-                  notice.value = s('revoked');
-                })
-              }
-            >
-              {s('revokeYes')}
-            </button>
-          </div>
-        </fieldset>
+        <Confirm
+          question={s('revokeConfirm')}
+          yes={s('revokeYes')}
+          busy={busy.value}
+          onNo={() => (confirmRevoke.value = false)}
+          onYes={() =>
+            void run(async () => {
+              await api('DELETE', `${base}/credentials`);
+              confirmRevoke.value = false;
+              notice.value = s('revoked');
+            })
+          }
+        />
       ) : (
         <button type="button" class="danger" onClick={() => (confirmRevoke.value = true)}>
           {s('revoke')}

@@ -9,7 +9,7 @@ import { useEffect, useMemo } from 'preact/hooks';
 import { ApiError, api, hasRole } from '../api';
 import { formatNumber, t } from '../i18n';
 import { type Dashboard, startDashboard } from '../today/dashboard';
-import { type LiveReceiver, type LiveStore, takeLive } from '../today/live';
+import { type LiveReceiver, type LiveStore, startLive } from '../today/live';
 import { Approvals, JustAired, Next, OfflineAlert, Stops, when } from '../today/sections';
 import { s } from '../today/strings';
 import '../today/today.css';
@@ -79,7 +79,7 @@ export function Today() {
   const approver = hasRole('approver', 'operator');
   const { live, board } = useMemo(() => {
     let board: Dashboard | null = null;
-    const live: LiveStore = takeLive((before, after) => {
+    const live: LiveStore = startLive((before, after) => {
       // A play began or ended: the as-run log and the stops moved.
       if ((before?.nowPlaying?.startedAt ?? null) !== (after?.nowPlaying?.startedAt ?? null))
         board?.refreshSoon();

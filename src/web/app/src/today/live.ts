@@ -193,27 +193,6 @@ export function startLive(
   };
 }
 
-type OnChange = (before: LiveReceiver | undefined, after: LiveReceiver | undefined) => void;
-let early: LiveStore | null = null;
-let earlyOnChange: OnChange = () => {};
-
-/**
- * Opens the stream before the first render, when the phone knows who is logged in and opens on
- * Today: the snapshot's round trip then runs while the page draws, not after it.
- */
-export function startLiveEarly(): void {
-  if (!early) early = startLive((before, after) => earlyOnChange(before, after));
-}
-
-/** The store for Today: the one opened early (told of changes from now on) if any, else a new one. */
-export function takeLive(onChange: OnChange): LiveStore {
-  if (!early) return startLive(onChange);
-  const live = early;
-  early = null;
-  earlyOnChange = onChange;
-  return live;
-}
-
 /** The stream public/early.js opened before the app ran, once (null: it did not). */
 function takeEarlyStream(): { source: EventSource; kept: MessageEvent[]; release(): void } | null {
   const w = window as unknown as { __loalangEarlyStream?: ReturnType<typeof takeEarlyStream> };
