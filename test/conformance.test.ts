@@ -92,6 +92,12 @@ describe('conformance command line', () => {
     const unknownCase = cli(['--receiver', 'x1', '--sim', '--only', 'no.such.case']);
     expect(unknownCase.status).toBe(2);
     expect(unknownCase.stderr).toContain('no such case: no.such.case');
+    const tls = cli(['--receiver', 'x1', '--sim', '--broker', 'mqtts://broker.example:8883']);
+    expect(tls.status).toBe(2);
+    expect(tls.stderr).toContain('needs a broker listener without TLS (mqtt://host:port)');
+    const badBroker = cli(['--receiver', 'x1', '--sim', '--broker', 'emqx']);
+    expect(badBroker.status).toBe(2);
+    expect(badBroker.stderr).toContain('--broker must be embedded, mosquitto or mqtt://host:port, not emqx');
   }, 120_000);
 });
 

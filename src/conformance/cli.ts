@@ -21,8 +21,12 @@ export const USAGE = `Usage: npm run conformance -- --receiver <id> [options]
 Runs the loalang conformance cases against one receiver and writes a report.
 
   --receiver <id>     the receiver's id (as printed on the box)
-  --broker <kind>     embedded (default) or mosquitto (the kit starts a Mosquitto of its own with
-                      the password and ACL files loalang writes; needs the mosquitto binary)
+  --broker <kind>     embedded (default); mosquitto (the kit starts a Mosquitto of its own with
+                      the password and ACL files loalang writes; needs the mosquitto binary); or
+                      the mqtt:// URL of a broker already running (a bench broker, a site's
+                      Mosquitto): the kit's controller logs in with MQTT_USERNAME/MQTT_PASSWORD
+                      from the environment, writes that Mosquitto's files if MOSQUITTO_* name them,
+                      and uses the topic root loalang-conformance unless MQTT_TOPIC_ROOT says
   --sim               run the reference simulator (firmware-sim) as the receiver
   --break <name>      with --sim: switch off one behaviour, to see the cases that check it fail
                       (repeatable): ${SIM_BREAK_NAMES.join(', ')}
@@ -65,9 +69,15 @@ async function main(argv: string[]): Promise<number> {
   const id = deviceIdSchema.safeParse(values.receiver);
   if (!values.receiver) fail('--receiver <id> is required');
   if (!id.success) fail(`--receiver ${JSON.stringify(values.receiver)} is not a valid receiver id (§3)`);
-  const broker = values.broker ?? 'embedded';
-  if (broker !== 'embedded' && broker !== 'mosquitto')
-    fail(`--broker must be embedded or mosquitto, not ${broker}`);
+  const brokerArg = values.broker ?? 'embedded';
+  let broker: KitOptions['broker'];
+  if (brokerArg === 'embedded' || brokerArg === 'mosquitto') broker = brokerArg;
+  else if (/^mqtt:\/\/[^/\s]+\/?$/.test(brokerArg)) broker = { url: brokerArg, env: process.env };
+  else if (/^(mqtts|wss?):\/\//.test(brokerArg))
+    fail(
+      `--broker ${brokerArg}: the kit's link proxy reads the receiver's MQTT, so it needs a broker listener without TLS (mqtt://host:port)`,
+    );
+  else fail(`--broker must be embedded, mosquitto or mqtt://host:port, not ${brokerArg}`);
   const breaks = values.break ?? [];
   for (const b of breaks) if (!isSimBreak(b)) fail(`--break ${b}: not one of ${SIM_BREAK_NAMES.join(', ')}`);
   if (breaks.length && !values.sim) fail('--break needs --sim');

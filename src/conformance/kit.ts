@@ -45,10 +45,26 @@ export interface RunningReceiver {
   stop(): Promise<void>;
 }
 
+/**
+ * A broker the kit does not start (a vendor's bench broker, a site's Mosquitto, an EMQX): its URL,
+ * and the controller settings that go with it — `MQTT_USERNAME`/`MQTT_PASSWORD`, `MQTT_CLIENT_ID`,
+ * `MQTT_TOPIC_ROOT` (default `loalang-conformance`, so a shared broker's fleet never hears the
+ * kit), `MOSQUITTO_*` when the kit's controller is to write that Mosquitto's files (README,
+ * "Configuration"). The broker must let in the receiver with the credentials the bundle names.
+ */
+export interface ExternalBroker {
+  url: string;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The settings of an external broker the kit passes on to its controller. */
+export const EXTERNAL_BROKER_ENV = /^(MQTT_(USERNAME|PASSWORD|CLIENT_ID|TOPIC_ROOT)|MOSQUITTO_\w+)$/;
+export const KIT_TOPIC_ROOT = 'loalang-conformance';
+
 export interface KitOptions {
   receiverId: string;
   /** the broker between controller and receiver (default the embedded one) */
-  broker?: 'embedded' | 'mosquitto';
+  broker?: 'embedded' | 'mosquitto' | ExternalBroker;
   launcher?: ReceiverLauncher;
   /** case ids to run (default every case) */
   only?: readonly string[];
@@ -92,18 +108,28 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
       PUBLIC_MQTT_URL: link.url,
     };
     let mosquitto: MosquittoHandle | null = null;
+    const external = typeof opts.broker === 'object' ? opts.broker : null;
     if (opts.broker === 'mosquitto') {
       const started = await startKitMosquitto(env);
       mosquitto = started.handle;
       cleanups.push(() => rmSync(started.dir, { recursive: true, force: true }));
       cleanups.push(() => started.handle.stop());
+    } else if (external) {
+      env.MQTT_URL = external.url;
+      env.MQTT_TOPIC_ROOT = KIT_TOPIC_ROOT;
+      for (const [k, v] of Object.entries(external.env ?? {}))
+        if (v !== undefined && EXTERNAL_BROKER_ENV.test(k)) env[k] = v;
     }
+    const brokerless = mosquitto === null && external === null;
 
     const config = loadConfig(env);
     const controller: Controller = await startController(config, createLogger(config.LOG_LEVEL, false));
     cleanups.push(() => controller.stop());
     const brokerUrl = new URL(controller.mqttUrl);
-    brokerTarget = { host: brokerUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(brokerUrl.port) };
+    brokerTarget = {
+      host: brokerUrl.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(brokerUrl.port || 1883),
+    };
 
     let token = '';
     const api = async <T>(method: string, path: string, body?: unknown) => {
@@ -124,8 +150,8 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
     });
     if (login.status !== 200) throw new Error(`the kit could not log in to its controller (${login.status})`);
     token = login.body.token;
-    if (mosquitto)
-      await waitUntil('the controller connected to Mosquitto', 15_000, async () => {
+    if (!brokerless)
+      await waitUntil(`the controller connected to the broker ${controller.mqttUrl}`, 15_000, async () => {
         const h = await api<{ mqtt: string }>('GET', '/api/health');
         return h.body.mqtt === 'connected';
       });
@@ -143,9 +169,9 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
     const bundlePath = join(dataDir, `${opts.receiverId}.bundle.json`);
     writeFileSync(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o600 });
     opts.onBundle?.(bundle, bundlePath);
-    if (mosquitto) {
+    if (!brokerless) {
       // Mosquitto reloads the files loalang rewrote: the receiver can log in once it did.
-      await waitUntil('Mosquitto taking the receiver’s credentials', 15_000, () =>
+      await waitUntil('the broker taking the receiver’s credentials', 15_000, () =>
         canLogIn(controller.mqttUrl, bundle),
       );
     }
@@ -254,7 +280,11 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
         firmware: typeof status.firmware === 'string' ? status.firmware : null,
         codecs: Array.isArray(status.codecs) ? (status.codecs as string[]) : null,
       },
-      broker: mosquitto ? `Mosquitto (started by the kit, ${mosquitto.url})` : 'embedded (aedes)',
+      broker: mosquitto
+        ? `Mosquitto (started by the kit, ${mosquitto.url})`
+        : external
+          ? `external (${redactUrl(external.url)})`
+          : 'embedded (aedes)',
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       results,
@@ -304,6 +334,17 @@ async function waitUntil(what: string, ms: number, probe: () => Promise<boolean>
       return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A broker URL without a password in it (for the report). */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
   }
 }
 
