@@ -77,6 +77,8 @@ export const SIM_BREAKS = {
     'applies an all-stop only from all/cmd or its zone topic, not resent on its own topic (§7.4, §8)',
   'keep-old-zone': 'keeps the zones of its first config: does not follow a move to another zone (§4, §6)',
   'ignore-config-seq': 'applies a config whose seq is lower than the one it applied (§6)',
+  'refused-fast-retry':
+    'after the broker refused its credentials, retries with the normal backoff instead of every 60 s (§12.6)',
   'obey-empty-config': 'takes an empty retained config (a cleared topic) as un-adoption (§6)',
   'accept-config-wrong-topic': "applies a config signed for another receiver's config topic (§6, §7.1)",
   'ignore-key-rotation': 'does not take the key set of a verified config: never learns a new key (§6, §7.6)',

@@ -222,9 +222,10 @@ export class MqttLink {
     this.hooks.down();
     if (!this.#wanted) return;
     // Refused credentials will not get better by hammering the broker: wait long, or for new ones.
-    const delay = this.#refused
-      ? (this.opts.refusedRetryMs ?? 60_000)
-      : backoffDelay(this.#attempt++, this.opts.reconnectMinMs ?? 1000, this.opts.reconnectMaxMs ?? 60_000);
+    const delay =
+      this.#refused && !this.opts.breaks?.includes('refused-fast-retry')
+        ? (this.opts.refusedRetryMs ?? 60_000)
+        : backoffDelay(this.#attempt++, this.opts.reconnectMinMs ?? 1000, this.opts.reconnectMaxMs ?? 60_000);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#wanted && !this.#client) this.#connect();

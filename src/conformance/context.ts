@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { AudioRef, PlayCommand, StopCommand } from '../contract/mqtt.js';
+import type { ProvisioningBundle } from '../contract/provisioning.js';
 import { generateSigningKey, type SigningKey, seal } from '../contract/signing.js';
 import type { Controller } from '../controller.js';
 import { encodeWav } from '../domain/audio/wav.js';
@@ -106,10 +107,11 @@ export interface CaseContext {
    */
   barrier(): Promise<void>;
   /**
-   * Restarts the receiver (a power cycle), running `whileOff` while it is stopped; skips the case
-   * when the kit did not launch it.
+   * Restarts the receiver (a power cycle), running `whileOff` while it is stopped — with `bundle`,
+   * loaded with that provisioning bundle from then on (new credentials); skips the case when the
+   * kit did not launch it.
    */
-  restartReceiver(opts?: { whileOff?: () => Promise<void> }): Promise<void>;
+  restartReceiver(opts?: { whileOff?: () => Promise<void>; bundle?: ProvisioningBundle }): Promise<void>;
   /** the session of the receiver's latest `online` status */
   session(): number | null;
   /** waits for an `online` status with a session greater than `after` (default the current one) */
@@ -132,7 +134,7 @@ export interface ContextDeps {
   api: CaseContext['api'];
   seen: Observer;
   link: LinkProxy;
-  restart: ((whileOff?: () => Promise<void>) => Promise<void>) | null;
+  restart: ((whileOff?: () => Promise<void>, bundle?: ProvisioningBundle) => Promise<void>) | null;
   /** clips shared by every case of the run */
   clips: Map<number, Clip>;
 }
@@ -260,8 +262,8 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
     async restartReceiver(o = {}) {
       if (!deps.restart)
         ctx.skip('the kit did not start the receiver (no --launch), so it cannot restart it');
-      add('note', 'restarting the receiver');
-      await deps.restart(o.whileOff);
+      add('note', `restarting the receiver${o.bundle ? ' with a new provisioning bundle' : ''}`);
+      await deps.restart(o.whileOff, o.bundle);
     },
     session() {
       for (const m of seen.all().reverse())

@@ -211,11 +211,21 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
           `receiver ${opts.receiverId} did not come online through ${link.url} (load the bundle at ${bundlePath})`,
         );
       });
+    // The bundle the receiver holds: a case that re-issues its credentials hands it a new one.
+    let held = bundle;
     const restart = launcher
-      ? async (whileOff?: () => Promise<void>) => {
+      ? async (whileOff?: () => Promise<void>, next?: ProvisioningBundle) => {
           await running?.stop();
           await whileOff?.();
-          running = await launcher.start(bundle, bundlePath);
+          if (next) {
+            held = next;
+            writeFileSync(bundlePath, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+            if (!brokerless)
+              await waitUntil('the broker taking the receiver’s new credentials', 15_000, () =>
+                canLogIn(controller.mqttUrl, next),
+              );
+          }
+          running = await launcher.start(held, bundlePath);
         }
       : null;
 

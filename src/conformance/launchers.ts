@@ -18,6 +18,7 @@ export function simLauncher(opts: { breaks?: readonly SimBreak[] } = {}): Receiv
   return {
     async start(bundle) {
       // The time exchange on, as a firmware does it (docs/protocol.md §14): the kit checks it.
+      if (rx) rx.setCredentials(bundle.mqtt.username, bundle.mqtt.password);
       rx ??= new SimReceiver({ ...optionsFromBundle(bundle), timeSync: true, breaks: opts.breaks ?? [] });
       const r = rx;
       await r.start();

@@ -6,6 +6,7 @@
  * crosses and nobody is told, until `restore()` closes the dead connections).
  */
 import { randomUUID } from 'node:crypto';
+import type { ProvisioningBundle } from '../../contract/provisioning.js';
 import type { CaseContext } from '../context.js';
 import type { Seen } from '../observer.js';
 import type { CutMode } from '../proxy.js';
@@ -424,5 +425,60 @@ export const linkCases: ConformanceCase[] = [
     needs: ['link'],
     timeoutMs: 60_000,
     run: (ctx) => stopAcrossCut(ctx, 'blackhole'),
+  },
+  {
+    id: 'link.credentials_refused',
+    failsWith: 'refused-fast-retry',
+    section: '§12.6',
+    level: 'MUST',
+    title:
+      'with its credentials revoked it retries no faster than every 60 s, never without credentials, and connects at once with a new bundle',
+    needs: ['link', 'restart'],
+    timeoutMs: 60_000,
+    run: async (ctx) => {
+      const path = `/api/receivers/${encodeURIComponent(ctx.rx.id)}/credentials`;
+      const before = ctx.session();
+      const mark = ctx.link.sent().length;
+      const connects = () =>
+        ctx.link
+          .sent()
+          .slice(mark)
+          .filter((p) => p.packet.cmd === 'connect');
+      const revoked = await ctx.api('DELETE', path);
+      check(revoked.status === 204 || revoked.status === 200, `revoking: the API answered ${revoked.status}`);
+      const at = Date.now();
+      ctx.sent('revoked its credentials (DELETE …/credentials): the broker drops it and refuses its login');
+      // Its first attempt after the loss (due within 5 s, §2 Reconnect) is refused…
+      const deadline = at + 10_000;
+      while (connects().length === 0 && Date.now() < deadline) await sleep(100);
+      const first = connects()[0];
+      check(first, 'it did not try to reconnect within 10 s of losing its connection (§2 Reconnect)');
+      ctx.saw(`its first attempt (refused) about ${Date.now() - at} ms after the revocation`);
+      // …and the next must wait 60 s: watch for 12 s (a normal backoff would have tried 3 times).
+      const watchMs = 12_000;
+      await sleep(watchMs);
+      const tries = connects();
+      ctx.saw(
+        `${tries.length} connection attempt(s) in the ${Math.round((Date.now() - at) / 1000)} s after the revocation`,
+      );
+      const bare = tries.filter((p) => {
+        const c = p.packet as { username?: string; password?: Buffer };
+        return !c.username || !c.password;
+      });
+      check(bare.length === 0, 'it tried to connect without credentials after the refusal (§12.6: MUST NOT)');
+      check(
+        tries.length <= 1,
+        `it tried ${tries.length} times within ${watchMs / 1000} s of its first refused attempt (§12.6: not faster than every 60 s)`,
+      );
+      // An officer re-issues the credentials; the installer loads the new bundle.
+      const issued = await ctx.api<{ provisioning?: ProvisioningBundle }>('POST', path);
+      check(issued.status === 200 || issued.status === 201, `re-issuing: the API answered ${issued.status}`);
+      const bundle = issued.body.provisioning;
+      check(bundle, 're-issuing: the API answered no provisioning bundle');
+      ctx.sent('re-issued its credentials and loaded the new bundle');
+      await ctx.restartReceiver({ bundle });
+      const online = await ctx.online({ after: before, timeoutMs: 15_000 });
+      ctx.saw(`online again with the new credentials, session ${String(online.session)}`);
+    },
   },
 ];
