@@ -77,6 +77,10 @@ export const SIM_BREAKS = {
     'applies an all-stop only from all/cmd or its zone topic, not resent on its own topic (§7.4, §8)',
   'keep-old-zone': 'keeps the zones of its first config: does not follow a move to another zone (§4, §6)',
   'ignore-config-seq': 'applies a config whose seq is lower than the one it applied (§6)',
+  'volatile-schedule':
+    'loses its schedule document at a power cycle: booted without network it airs nothing until the document comes again (§13.12)',
+  'volatile-aired':
+    'forgets at a power cycle the airings it had started: one cut by the power loss airs again when its document comes back (§13.12)',
   'refused-fast-retry':
     'after the broker refused its credentials, retries with the normal backoff instead of every 60 s (§12.6)',
   'obey-empty-config': 'takes an empty retained config (a cleared topic) as un-adoption (§6)',

@@ -334,6 +334,8 @@ export class SimReceiver extends ObservableReceiver {
     if (this.#stoppedOnce) {
       if (this.breaks.has('volatile-replay-memory')) this.#seen.clear();
       if (this.breaks.has('volatile-config-seq')) this.#config = null;
+      if (this.breaks.has('volatile-schedule')) this.#schedule.memory.doc = null;
+      if (this.breaks.has('volatile-aired')) this.#schedule.memory.forgetHandled();
       // (one below, as the next connection adds one: it says its first session again)
       if (this.breaks.has('session-resets-at-boot')) this.#session = this.#initialSession - 1;
     }

@@ -109,6 +109,11 @@ export class ScheduleMemory {
     this.#handled.set(airingId, until);
   }
 
+  /** Forgets every airing dealt with (only the `volatile-aired` break: a firmware without storage). */
+  forgetHandled(): void {
+    this.#handled.clear();
+  }
+
   /** Forgets ids whose window closed more than `keepMs` before `now` and that no document lists. */
   prune(now: number, keepMs: number): void {
     const listed = new Set(this.doc?.airings.map((a) => a.id) ?? []);

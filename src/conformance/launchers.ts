@@ -21,7 +21,9 @@ export function simLauncher(opts: { breaks?: readonly SimBreak[] } = {}): Receiv
       if (rx) rx.setCredentials(bundle.mqtt.username, bundle.mqtt.password);
       rx ??= new SimReceiver({ ...optionsFromBundle(bundle), timeSync: true, breaks: opts.breaks ?? [] });
       const r = rx;
-      await r.start();
+      // Not awaited: a box powered up where its link is down boots all the same (the kit watches
+      // for its online status itself).
+      r.start().catch(() => undefined);
       return { stop: () => r.stop() };
     },
   };

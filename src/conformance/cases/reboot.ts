@@ -2,12 +2,22 @@
  * What a receiver keeps across a power cycle (the kit restarts it: only when it launched it):
  * its session keeps growing (§5), its replay memory (§7.1) and the seq of the config it applied
  * (§6) are in non-volatile storage, so a reboot reopens no replay window and an older config
- * cannot take over.
+ * cannot take over; so are its schedule document and the airings it started (§13.12), so a box
+ * that boots without network still airs the day, and an airing cut by a power loss never airs twice.
  */
 import { randomUUID } from 'node:crypto';
 import { seal } from '../../contract/signing.js';
 import { type ConformanceCase, check } from '../types.js';
 import { hears, untilHeard } from './link.js';
+import {
+  checkAired,
+  checkStart,
+  line,
+  programAiring,
+  reportsOf,
+  sleepUntil,
+  waitAiring,
+} from './schedule.js';
 
 export const rebootCases: ConformanceCase[] = [
   {
@@ -108,6 +118,101 @@ export const rebootCases: ConformanceCase[] = [
         // The controller's own retained config again (a rename republishes it, with a new seq).
         await ctx.api('PATCH', `/api/receivers/${ctx.rx.id}`, { name: 'Receiver under test' });
         await untilHeard(ctx, t.zoneCmd, 10_000);
+      }
+    },
+  },
+  {
+    id: 'reboot.schedule_kept',
+    failsWith: 'volatile-schedule',
+    section: '§13.12 (the document in force)',
+    level: 'MUST',
+    title: 'power-cycled and booted without network, it airs the schedule it held at its instant',
+    needs: ['restart', 'link'],
+    timeoutMs: 40_000,
+    run: async (ctx) => {
+      const clip = await ctx.clip(1200);
+      const a = await programAiring(ctx, { clips: [clip], at: (now) => now + 4000 });
+      try {
+        await waitAiring(ctx, a.airingId, 'ready', { from: a.from, timeoutMs: 3500 });
+        ctx.saw('ready');
+        const session = ctx.session();
+        await ctx.restartReceiver({
+          whileOff: async () => {
+            ctx.link.cut('close');
+            ctx.note('link cut while it is off: it boots without network');
+          },
+        });
+        await sleepUntil(a.at + 1500);
+        const restoredAt = Date.now();
+        ctx.link.restore();
+        ctx.note('link restored 1.5 s after the instant');
+        await ctx.online({ after: session, timeoutMs: 15_000 });
+        const started = await checkStart(ctx, a, { timeoutMs: 10_000 });
+        check(
+          ctx.seen.t0 + started.atMs >= restoredAt,
+          'the started report arrived while the link was cut: the cut did not hold',
+        );
+        await checkAired(ctx, a, clip);
+      } finally {
+        await a.remove();
+      }
+    },
+  },
+  {
+    id: 'reboot.aired_once',
+    failsWith: 'volatile-aired',
+    section: '§13.12 (airings started)',
+    level: 'MUST',
+    title:
+      'an airing on air at a power cycle is reported cut/other and ended cut, and never airs again when its document comes back',
+    needs: ['restart'],
+    timeoutMs: 40_000,
+    run: async (ctx) => {
+      const [first, second] = [await ctx.clip(1500), await ctx.clip(6000)];
+      const a = await programAiring(ctx, { clips: [first, second], at: (now) => now + 2500 });
+      try {
+        await waitAiring(ctx, a.airingId, 'started', {
+          from: a.from,
+          timeoutMs: 8000,
+          also: (j) => j.item === 1,
+        });
+        ctx.saw('item 1 on air');
+        const session = ctx.session();
+        const mark = ctx.seen.mark();
+        await ctx.restartReceiver();
+        await ctx.online({ after: session });
+        // Its retained document comes again with the connection, still listing the airing (its
+        // item 1 would still be sounding): the receiver says it applied it…
+        await ctx.seen.waitFor(
+          'the schedule document applied again after the restart',
+          (m) => m.leaf === 'airing' && m.json?.kind === 'schedule' && m.json.state === 'applied',
+          { from: mark, timeoutMs: 10_000 },
+        );
+        const ended = await waitAiring(ctx, a.airingId, 'ended', { from: a.from, timeoutMs: 10_000 });
+        // …and nothing of the airing starts again: give it the time a late join would take.
+        await new Promise((r) => setTimeout(r, 1500));
+        const after = reportsOf(ctx, a.airingId, mark);
+        ctx.saw(`reports since the restart: ${after.map(line).join(' → ') || 'none'}`);
+        const all = reportsOf(ctx, a.airingId, a.from);
+        const cut = all.find((r) => r.state === 'cut' && r.item === 1);
+        check(cut, 'no cut report for item 1, the item on air when the power went (§13.12)');
+        check(
+          cut.reason === 'other',
+          `item 1 was reported cut/${String(cut.reason)}, not cut/other (§13.12)`,
+        );
+        check(ended.json?.outcome === 'cut', `ended with outcome ${String(ended.json?.outcome)}, not cut`);
+        const again = after.filter((r) => r.state === 'started');
+        check(
+          again.length === 0,
+          `it started the airing again after the restart (${again.map(line).join(', ')}): an airing started before the power loss is over for good`,
+        );
+        const endedTwice = all.filter((r) => r.state === 'ended');
+        check(
+          endedTwice.length === 1,
+          `${endedTwice.length} ended reports for one airing (§13.11: exactly one)`,
+        );
+      } finally {
+        await a.remove();
       }
     },
   },

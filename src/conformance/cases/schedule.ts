@@ -528,7 +528,7 @@ export const scheduleCases: ConformanceCase[] = [
   },
 ];
 
-function sleepUntil(ms: number): Promise<void> {
+export function sleepUntil(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms - Date.now())));
 }
 
@@ -565,7 +565,7 @@ export async function checkStart(
 }
 
 /** Then `finished` item 0 with the clip's sha256 and `ended` outcome aired. */
-async function checkAired(ctx: CaseContext, a: KitAiring, clip: Clip): Promise<void> {
+export async function checkAired(ctx: CaseContext, a: KitAiring, clip: Clip): Promise<void> {
   const ended = await waitAiring(ctx, a.airingId, 'ended', {
     from: a.from,
     timeoutMs: clip.durationMs + 8000,
