@@ -82,6 +82,18 @@ describe('conformance command line', () => {
     expect(existsSync(join(out, 'conformance-cf-cli-02.html'))).toBe(true);
   }, 240_000);
 
+  it('certifies a receiver in another process (--launch), restarts it, and leaves no process behind', () => {
+    // The simulator's own command line, given the bundle's path: a vendor's receiver as the kit sees one.
+    const launch = `${process.execPath} --import tsx firmware-sim/cli.ts --provisioning {bundle}`;
+    const only = 'connect.status,play.basic,link.reconnect,reboot.session';
+    const r = cli(['--receiver', 'cf-cli-03', '--launch', launch, '--only', only, '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/PASS\s+MUST\s+§5 \(session\); §2 step 1\s+reboot\.session/);
+    expect(r.stderr).toMatch(/launching: .*--provisioning \/\S+cf-cli-03\.bundle\.json/);
+    const left = spawnSync('pgrep', ['-f', 'cf-cli-03.bundle.json'], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
+  }, 120_000);
+
   it('refuses bad usage with exit 2 and says why', () => {
     const noId = cli(['--sim']);
     expect(noId.status).toBe(2);
