@@ -58,8 +58,8 @@ async function takesOver(
 }
 
 /**
- * The interrupted `n` is held to resume (`pre` is its preempted): skips the case otherwise, since
- * what happens to an item waiting to resume cannot be checked on a receiver that drops it.
+ * Skips the case unless the interrupted normal was held to resume (`pre`, its `preempted`): what
+ * happens to an item waiting to resume cannot be checked on a receiver that drops it.
  */
 function heldToResume(ctx: CaseContext, pre: Record<string, unknown>): void {
   if (pre.resumes !== true)
