@@ -35,11 +35,17 @@ export const SIM_BREAKS = {
     'interrupted in the gap between two plays, resumes with the play that had ended, not the next (§7.3 step 4)',
   'resume-fifo':
     'resumes interrupted items of one priority in arrival order, not the one interrupted last first (§7.3 step 4)',
+  'resume-after-expiry':
+    'resumes an interrupted item whose expiresAt passed while it waited, instead of reporting it expired (§7.3 step 4)',
+  'resume-in-quiet-hours':
+    'resumes an interrupted normal or priority item inside the quiet hours that began while it waited (§13.10)',
   'confirm-before-cancel': 'confirms a stop (received) before reporting the items it cancelled (§7.4)',
   'stop-ignores-seq': "a bulletin's stop cancels its items whatever their seq (§7.4)",
   'forget-stops': 'forgets applied stops: a play issued before a stop that arrives after it plays (§7.4)',
   'stop-spares-queue': 'a stop leaves the queued items that never started (§7.4)',
   'stop-spares-interrupted': 'a stop leaves the items waiting to resume (§7.4)',
+  'stop-spares-gap':
+    'a stop leaves an item in the gap between two of its plays (nothing sounds): its next play starts (§7.4)',
   'stop-spares-download': 'a stop leaves the downloads in progress (§7.4)',
   'ignore-checksum': "plays audio whose sha256 differs from the command's (§7.3 step 2, §12.5)",
   'ignore-size': "plays audio whose byte count differs from the command's size (§7.3 step 2, §12.5)",

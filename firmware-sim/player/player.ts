@@ -207,7 +207,8 @@ export class Player {
     const hit = (item: Item) =>
       (item.cmd.seq < cmd.seq || b.has('stop-ignores-seq')) &&
       (cmd.bulletinId === undefined || item.cmd.bulletinId === cmd.bulletinId);
-    const current = this.#current;
+    // Between two plays of a repeat nothing sounds, but the item is still the one playing.
+    const current = this.#current?.playBegan === null && b.has('stop-spares-gap') ? null : this.#current;
     const queued = this.#queue
       .items()
       .filter((item) => !b.has(item.interruptions > 0 ? 'stop-spares-interrupted' : 'stop-spares-queue'));
@@ -326,7 +327,7 @@ export class Player {
     item.stage = 'queued';
     item.playBegan = null;
     this.#queue.push(item, this.host.breaks.has('fifo-queue'));
-    this.#armExpiry(item);
+    if (!this.host.breaks.has('resume-after-expiry')) this.#armExpiry(item);
     this.host.report(cmd, 'preempted', { ...where, resumes: true });
   }
 
@@ -386,12 +387,14 @@ export class Player {
       if (this.host.speaker?.free(this.#queue.items()[0]?.priority ?? null)) return;
       const next = this.#queue.shift();
       if (!next) return;
-      if (this.#expired(next)) {
+      const resuming = next.interruptions > 0;
+      if (this.#expired(next) && !(resuming && this.host.breaks.has('resume-after-expiry'))) {
         this.#drop(next);
         this.host.report(next.cmd, 'expired', { reason: 'expired' });
         continue;
       }
-      if (next.interruptions > 0 && next.priority !== 'emergency' && this.host.quiet?.()) {
+      const quiet = !this.host.breaks.has('resume-in-quiet-hours') && this.host.quiet?.();
+      if (resuming && next.priority !== 'emergency' && quiet) {
         // Quiet hours began while it waited: a normal or priority item does not resume in them.
         this.#drop(next);
         this.host.report(next.cmd, 'failed', {

@@ -1,13 +1,18 @@
 /**
  * §7.3 steps 3 and 4: the queue by priority (emergency > priority > normal, then arrival), who
  * preempts whom, and the resume of what was interrupted — kept, played again from the start of
- * the cut play once the loudspeaker frees, the one interrupted last first.
+ * the cut play once the loudspeaker frees, the one interrupted last first — unless it expired
+ * meanwhile, or its turn comes inside quiet hours that began while it waited (§13.10).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlayCommand } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
 import { firstReport, said } from './fixtures.js';
+import { local, nextPublished, waitSchedule } from './schedule.js';
+
+/** Every report that ends a play command's wait to resume, or starts it again. */
+const AFTER_WAIT = ['started', 'finished', 'expired', 'cancelled', 'failed'];
 
 /** Sends `play` and waits for its first `started`: it is sounding. */
 async function sounding(ctx: CaseContext, play: PlayCommand, label: string): Promise<number> {
@@ -50,6 +55,53 @@ async function takesOver(
     `${names[0]}'s preempted names by=${String(pre.json.by)}, not ${names[1]} (${b.id})`,
   );
   return pre.json;
+}
+
+/**
+ * Skips the case unless the interrupted normal was held to resume (`pre`, its `preempted`): what
+ * happens to an item waiting to resume cannot be checked on a receiver that drops it.
+ */
+function heldToResume(ctx: CaseContext, pre: Record<string, unknown>): void {
+  if (pre.resumes !== true)
+    ctx.skip(`the normal was not held to resume (${said(pre)}; see resume.basic): nothing waits to resume`);
+}
+
+/**
+ * Sets quiet hours for the receiver's zone from the current minute to two minutes on (station
+ * time, §13.10), as a site file's `quietHours` does (the kit's controller has no schedules
+ * folder), and waits until the receiver reports the document applied. Returns what removes them.
+ */
+async function quietHoursNow(ctx: CaseContext): Promise<() => Promise<void>> {
+  const schedules = ctx.controller.schedules;
+  const now = Date.now();
+  const [a, b] = [await local(ctx, now), await local(ctx, now + 2 * 60_000)];
+  const remove = async () => {
+    const from = ctx.seen.mark();
+    const published = nextPublished(ctx);
+    schedules.setQuietHours(ctx.rx.zoneId, [], null);
+    const version = await published.catch(() => null);
+    ctx.note(`quiet hours removed${version !== null ? ` (document version ${version})` : ''}`);
+    if (version !== null) await waitSchedule(ctx, version, from).catch(() => undefined);
+  };
+  const from = ctx.seen.mark();
+  const published = nextPublished(ctx);
+  schedules.setQuietHours(ctx.rx.zoneId, [{ from: a.time, to: b.time }], null);
+  try {
+    const version = await published;
+    ctx.sent(
+      `quiet hours ${a.time}–${b.time} (station time) for zone ${ctx.rx.zoneId}; document version ${version}`,
+    );
+    const applied = await waitSchedule(ctx, version, from);
+    check(
+      applied.json?.state === 'applied',
+      `the document with the quiet hours was not applied: ${applied.text}`,
+    );
+    ctx.saw(`document version ${version} applied`);
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return remove;
 }
 
 export const priorityCases: ConformanceCase[] = [
@@ -303,6 +355,92 @@ export const priorityCases: ConformanceCase[] = [
       const last = await firstReport(ctx, e1.id, ['started'], { from: e2Done.n, timeoutMs: 10_000 });
       ctx.saw(`after E2 finished: E1 ${said(last.json)}`);
       check(last.json.resumed === true, 'E1 started again without resumed: true');
+    },
+  },
+  {
+    id: 'resume.expired',
+    failsWith: 'resume-after-expiry',
+    section: '§7.3 step 4',
+    level: 'MUST',
+    title:
+      'a preempted normal whose expiresAt passes while it waits to resume is reported expired and never sounds again',
+    timeoutMs: 25_000,
+    run: async (ctx) => {
+      const clip = await ctx.clip(2000);
+      const long = await ctx.clip(4000);
+      // Valid when it arrives (§7.1 step 8) and when it is preempted; past it while the emergency sounds.
+      const expiresAt = new Date(Date.now() + 3000);
+      const n = await ctx.play({ clip, expiresAt });
+      await sounding(ctx, n, `normal (expiresAt ${n.expiresAt}, in 3 s)`);
+      const e = await ctx.play({ clip: long, priority: 'emergency' });
+      const from = ctx.seen.mark();
+      const pre = await takesOver(ctx, n, e, ['the normal', 'the emergency']);
+      heldToResume(ctx, pre);
+      const eDone = await firstReport(ctx, e.id, ['finished'], { from, timeoutMs: 10_000 });
+      ctx.saw(`the emergency finished, ${Date.now() - expiresAt.getTime()} ms after the normal's expiresAt`);
+      const end = await firstReport(ctx, n.id, AFTER_WAIT, { from, timeoutMs: 5000 });
+      const at = ctx.seen.t0 + (ctx.seen.all(end.n)[0]?.atMs ?? 0);
+      ctx.saw(
+        `the normal ${end.n < eDone.n ? 'while it waited' : 'after the emergency'}, ${at - expiresAt.getTime()} ms after its expiresAt: ${said(end.json)}`,
+      );
+      check(
+        end.json.state !== 'started',
+        `the normal resumed after its expiresAt (${n.expiresAt}) had passed while it waited: an expired item never sounds again (§7.3 step 4)`,
+      );
+      check(
+        end.json.state === 'expired' && end.json.reason === 'expired',
+        `the normal, past its expiresAt while it waited to resume, was reported ${said(end.json)}, not expired with reason expired (§7.3 step 4)`,
+      );
+      await ctx.barrier();
+      const again = ctx.seen.events(from).some((x) => x.commandId === n.id && x.state === 'started');
+      check(!again, 'the normal reported expired started again after all');
+    },
+  },
+  {
+    id: 'resume.quiet_hours',
+    failsWith: 'resume-in-quiet-hours',
+    section: '§13.10; §7.3 step 4',
+    level: 'MUST',
+    title:
+      'a normal preempted before the quiet hours does not resume inside them: failed/quiet_hours, never started again',
+    timeoutMs: 30_000,
+    run: async (ctx) => {
+      const clip = await ctx.clip(2000);
+      const long = await ctx.clip(5000);
+      const n = await ctx.play({ clip });
+      await sounding(ctx, n, 'normal');
+      const e = await ctx.play({ clip: long, priority: 'emergency' });
+      const from = ctx.seen.mark();
+      const pre = await takesOver(ctx, n, e, ['the normal', 'the emergency']);
+      heldToResume(ctx, pre);
+      // The quiet hours begin while the emergency sounds and the normal waits to resume.
+      const removeQuiet = await quietHoursNow(ctx);
+      try {
+        const ended = ctx.seen.events(from).some((x) => x.commandId === e.id && x.state === 'finished');
+        if (ended)
+          ctx.skip(
+            'the emergency had finished before the receiver applied the quiet hours: the normal was due before them',
+          );
+        const eDone = await firstReport(ctx, e.id, ['finished'], { from, timeoutMs: 10_000 });
+        ctx.saw('the emergency finished, inside the quiet hours');
+        const end = await firstReport(ctx, n.id, AFTER_WAIT, { from, timeoutMs: 5000 });
+        ctx.saw(
+          `the normal ${end.n < eDone.n ? 'while it waited' : 'after the emergency'}: ${said(end.json)}`,
+        );
+        check(
+          end.json.state !== 'started',
+          'the normal resumed inside the quiet hours: a normal or priority item interrupted before them does not resume inside them (§13.10)',
+        );
+        check(
+          end.json.state === 'failed' && end.json.reason === 'quiet_hours',
+          `the normal whose turn came inside the quiet hours was reported ${said(end.json)}, not failed with reason quiet_hours (§13.10, §7.3 step 4)`,
+        );
+        await ctx.barrier();
+        const again = ctx.seen.events(from).some((x) => x.commandId === n.id && x.state === 'started');
+        check(!again, 'the normal reported failed/quiet_hours started again after all');
+      } finally {
+        await removeQuiet();
+      }
     },
   },
 ];

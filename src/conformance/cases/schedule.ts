@@ -76,7 +76,7 @@ function lastApplied(ctx: CaseContext): number | null {
 }
 
 /** Resolves with the version of the controller's next document for this receiver. */
-function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
+export function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
   const schedules = ctx.controller.schedules;
   return new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -96,7 +96,12 @@ function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
 }
 
 /** Waits for the receiver's `applied` (or refusal) of document `version`. */
-function waitSchedule(ctx: CaseContext, version: number, from: number, timeoutMs = 10_000): Promise<Seen> {
+export function waitSchedule(
+  ctx: CaseContext,
+  version: number,
+  from: number,
+  timeoutMs = 10_000,
+): Promise<Seen> {
   return ctx.seen.waitFor(
     `a schedule report about version ${version}`,
     (m) => m.leaf === 'airing' && m.json?.kind === 'schedule' && m.json.version === version,
@@ -107,7 +112,7 @@ function waitSchedule(ctx: CaseContext, version: number, from: number, timeoutMs
 let timeZone: string | null = null;
 
 /** Local date (YYYY-MM-DD) and time (HH:MM) of an instant in the station's time zone. */
-async function local(ctx: CaseContext, ms: number): Promise<{ date: string; time: string }> {
+export async function local(ctx: CaseContext, ms: number): Promise<{ date: string; time: string }> {
   if (!timeZone) {
     const r = await ctx.api<{ timeZone: string }>('GET', '/api/programs');
     timeZone = r.body.timeZone;

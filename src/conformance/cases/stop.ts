@@ -1,11 +1,12 @@
 /**
- * §7.4, a stop: it cancels every item with a lower seq — playing, queued, waiting to resume or
- * downloading — of its bulletin, or everything without one (a zone stop, the all-stop); each is
+ * §7.4, a stop: it cancels every item with a lower seq — playing (also between two of its plays),
+ * queued, waiting to resume or downloading — of its bulletin, or everything without one (a zone stop, the all-stop); each is
  * reported `cancelled` (by = the stop), silence within a second, and then the stop's own
  * `received` confirms it. A play with a higher seq is not touched; a play overtaken by the stop
  * is cancelled when it arrives.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlayCommand, StopCommand } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
@@ -73,6 +74,42 @@ export const stopCases: ConformanceCase[] = [
       await stops(ctx, ctx.stop({ bulletinId: play.bulletinId }), ctx.rx.topics.cmd, [
         { cmd: play, name: 'the bulletin' },
       ]);
+    },
+  },
+  {
+    id: 'stop.in_gap',
+    failsWith: 'stop-spares-gap',
+    section: '§7.4',
+    level: 'MUST',
+    title:
+      'a stop of a bulletin in the gap between two of its plays (repeat 2, gapMs 1500) cancels it: play 2 never starts',
+    run: async (ctx) => {
+      const clip = await ctx.clip(800);
+      const play = await ctx.play({ clip, repeat: 2, gapMs: 1500 });
+      const from = ctx.seen.mark();
+      await ctx.send(ctx.rx.topics.cmd, play);
+      await firstReport(ctx, play.id, ['started'], { from, timeoutMs: 10_000 });
+      const began = Date.now();
+      ctx.saw('the bulletin started play 1 (800 ms, then a 1500 ms gap)');
+      // Not a wait for something to happen: the stop must come in the gap (0.8–2.3 s after the start).
+      await sleep(1500);
+      const early = ctx.seen.events(from).find((e) => e.commandId === play.id && e.play === 2);
+      if (early)
+        ctx.skip(`play 2 had begun 1.5 s after play 1 (${said(early)}): no gap to stop in (see play.repeat)`);
+      await stops(ctx, ctx.stop({ bulletinId: play.bulletinId }), ctx.rx.topics.cmd, [
+        { cmd: play, name: 'the bulletin (in the gap after play 1)' },
+      ]);
+      // Not a wait for something to happen: play 2 was due 2.3 s after the start; it must not come.
+      await sleep(Math.max(0, began + 800 + 1500 + 700 - Date.now()));
+      await ctx.barrier();
+      const more = ctx.seen
+        .events(from)
+        .filter((e) => e.commandId === play.id && e.state === 'started' && e.play !== 1);
+      ctx.saw(`after the stop: ${more.length ? more.map(said).join('; ') : 'no further play started'}`);
+      check(
+        more.length === 0,
+        `the bulletin stopped in the gap after play 1 started again (${said(more[0] ?? {})}): a stop ends it, with no further play (§7.4)`,
+      );
     },
   },
   {
