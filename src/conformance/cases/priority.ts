@@ -9,7 +9,7 @@ import type { PlayCommand } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
 import { firstReport, said } from './fixtures.js';
-import { local, nextPublished, waitSchedule } from './schedule.js';
+import { quietHoursNow } from './schedule.js';
 
 /** Every report that ends a play command's wait to resume, or starts it again. */
 const AFTER_WAIT = ['started', 'finished', 'expired', 'cancelled', 'failed'];
@@ -64,44 +64,6 @@ async function takesOver(
 function heldToResume(ctx: CaseContext, pre: Record<string, unknown>): void {
   if (pre.resumes !== true)
     ctx.skip(`the normal was not held to resume (${said(pre)}; see resume.basic): nothing waits to resume`);
-}
-
-/**
- * Sets quiet hours for the receiver's zone from the current minute to two minutes on (station
- * time, §13.10), as a site file's `quietHours` does (the kit's controller has no schedules
- * folder), and waits until the receiver reports the document applied. Returns what removes them.
- */
-async function quietHoursNow(ctx: CaseContext): Promise<() => Promise<void>> {
-  const schedules = ctx.controller.schedules;
-  const now = Date.now();
-  const [a, b] = [await local(ctx, now), await local(ctx, now + 2 * 60_000)];
-  const remove = async () => {
-    const from = ctx.seen.mark();
-    const published = nextPublished(ctx);
-    schedules.setQuietHours(ctx.rx.zoneId, [], null);
-    const version = await published.catch(() => null);
-    ctx.note(`quiet hours removed${version !== null ? ` (document version ${version})` : ''}`);
-    if (version !== null) await waitSchedule(ctx, version, from).catch(() => undefined);
-  };
-  const from = ctx.seen.mark();
-  const published = nextPublished(ctx);
-  schedules.setQuietHours(ctx.rx.zoneId, [{ from: a.time, to: b.time }], null);
-  try {
-    const version = await published;
-    ctx.sent(
-      `quiet hours ${a.time}–${b.time} (station time) for zone ${ctx.rx.zoneId}; document version ${version}`,
-    );
-    const applied = await waitSchedule(ctx, version, from);
-    check(
-      applied.json?.state === 'applied',
-      `the document with the quiet hours was not applied: ${applied.text}`,
-    );
-    ctx.saw(`document version ${version} applied`);
-  } catch (err) {
-    await remove();
-    throw err;
-  }
-  return remove;
 }
 
 export const priorityCases: ConformanceCase[] = [

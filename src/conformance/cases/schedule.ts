@@ -76,7 +76,7 @@ function lastApplied(ctx: CaseContext): number | null {
 }
 
 /** Resolves with the version of the controller's next document for this receiver. */
-export function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
+function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
   const schedules = ctx.controller.schedules;
   return new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -96,7 +96,7 @@ export function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<numbe
 }
 
 /** Waits for the receiver's `applied` (or refusal) of document `version`. */
-export function waitSchedule(
+function waitSchedule(
   ctx: CaseContext,
   version: number,
   from: number,
@@ -112,7 +112,7 @@ export function waitSchedule(
 let timeZone: string | null = null;
 
 /** Local date (YYYY-MM-DD) and time (HH:MM) of an instant in the station's time zone. */
-export async function local(ctx: CaseContext, ms: number): Promise<{ date: string; time: string }> {
+async function local(ctx: CaseContext, ms: number): Promise<{ date: string; time: string }> {
   if (!timeZone) {
     const r = await ctx.api<{ timeZone: string }>('GET', '/api/programs');
     timeZone = r.body.timeZone;
@@ -128,6 +128,44 @@ export async function local(ctx: CaseContext, ms: number): Promise<{ date: strin
   }).formatToParts(new Date(ms));
   const p = (t: string) => parts.find((x) => x.type === t)?.value ?? '';
   return { date: `${p('year')}-${p('month')}-${p('day')}`, time: `${p('hour')}:${p('minute')}` };
+}
+
+/**
+ * Sets quiet hours for the receiver's zone from the current minute to two minutes on (station
+ * time, §13.10), as a site file's `quietHours` does (the kit's controller has no schedules
+ * folder), and waits until the receiver reports the document applied. Returns what removes them.
+ */
+export async function quietHoursNow(ctx: CaseContext): Promise<() => Promise<void>> {
+  const schedules = ctx.controller.schedules;
+  const now = Date.now();
+  const [a, b] = [await local(ctx, now), await local(ctx, now + 2 * 60_000)];
+  const remove = async () => {
+    const from = ctx.seen.mark();
+    const published = nextPublished(ctx);
+    schedules.setQuietHours(ctx.rx.zoneId, [], null);
+    const version = await published.catch(() => null);
+    ctx.note(`quiet hours removed${version !== null ? ` (document version ${version})` : ''}`);
+    if (version !== null) await waitSchedule(ctx, version, from).catch(() => undefined);
+  };
+  const from = ctx.seen.mark();
+  const published = nextPublished(ctx);
+  schedules.setQuietHours(ctx.rx.zoneId, [{ from: a.time, to: b.time }], null);
+  try {
+    const version = await published;
+    ctx.sent(
+      `quiet hours ${a.time}–${b.time} (station time) for zone ${ctx.rx.zoneId}; document version ${version}`,
+    );
+    const applied = await waitSchedule(ctx, version, from);
+    check(
+      applied.json?.state === 'applied',
+      `the document with the quiet hours was not applied: ${applied.text}`,
+    );
+    ctx.saw(`document version ${version} applied`);
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return remove;
 }
 
 export interface KitAiring {
@@ -478,26 +516,10 @@ export const scheduleCases: ConformanceCase[] = [
     title: 'inside the quiet hours of its zone a normal play is rejected/quiet_hours; an emergency plays',
     timeoutMs: 30_000,
     run: async (ctx) => {
-      const schedules = ctx.controller.schedules;
-      const now = Date.now();
-      const [a, b] = [await local(ctx, now), await local(ctx, now + 2 * 60_000)];
-      const quiet = [{ from: a.time, to: b.time }];
-      let from = ctx.seen.mark();
-      let published = nextPublished(ctx);
-      // What a site file's `quietHours` sets (the kit's controller runs without a schedules folder).
-      schedules.setQuietHours(ctx.rx.zoneId, quiet, null);
+      const removeQuiet = await quietHoursNow(ctx);
       try {
-        const version = await published;
-        ctx.sent(
-          `quiet hours ${a.time}–${b.time} (station time) for zone ${ctx.rx.zoneId}; document version ${version}`,
-        );
-        const applied = await waitSchedule(ctx, version, from);
-        check(
-          applied.json?.state === 'applied',
-          `the document with the quiet hours was not applied: ${applied.text}`,
-        );
         const normal = await ctx.play();
-        from = ctx.seen.mark();
+        const from = ctx.seen.mark();
         await ctx.send(ctx.rx.topics.cmd, normal);
         const first = await ctx.seen.waitFor(
           `its report on command ${normal.id}`,
@@ -522,12 +544,7 @@ export const scheduleCases: ConformanceCase[] = [
           `it acted on the refused play: ${acted.map((x) => String(x.state)).join(', ')}`,
         );
       } finally {
-        from = ctx.seen.mark();
-        published = nextPublished(ctx);
-        schedules.setQuietHours(ctx.rx.zoneId, [], null);
-        const version = await published.catch(() => null);
-        ctx.note(`quiet hours removed${version !== null ? ` (document version ${version})` : ''}`);
-        if (version !== null) await waitSchedule(ctx, version, from).catch(() => undefined);
+        await removeQuiet();
       }
     },
   },
