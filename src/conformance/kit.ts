@@ -17,6 +17,7 @@ import type { ProvisioningBundle } from '../contract/provisioning.js';
 import { type Controller, startController } from '../controller.js';
 import { mosquittoHash } from '../domain/fleet/credentials.js';
 import { createLogger } from '../log.js';
+import { redact } from '../mqtt/client.js';
 import { generateMosquittoFiles, writeFileAtomic } from '../mqtt/mosquitto-files.js';
 import { type MosquittoHandle, startMosquitto } from '../mqtt/mosquitto-process.js';
 import { ALL_CASES } from './cases/index.js';
@@ -123,7 +124,14 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
     const brokerless = mosquitto === null && external === null;
 
     const config = loadConfig(env);
-    const controller: Controller = await startController(config, createLogger(config.LOG_LEVEL, false));
+    const controller: Controller = await startController(config, createLogger(config.LOG_LEVEL, false)).catch(
+      (err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          external ? `the kit's controller could not use the broker ${redact(external.url)}: ${why}` : why,
+        );
+      },
+    );
     cleanups.push(() => controller.stop());
     const brokerUrl = new URL(controller.mqttUrl);
     brokerTarget = {
@@ -293,7 +301,7 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
       broker: mosquitto
         ? `Mosquitto (started by the kit, ${mosquitto.url})`
         : external
-          ? `external (${redactUrl(external.url)})`
+          ? `external (${redact(external.url)})`
           : 'embedded (aedes)',
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -344,17 +352,6 @@ async function waitUntil(what: string, ms: number, probe: () => Promise<boolean>
       return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A broker URL without a password in it (for the report). */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
   }
 }
 

@@ -138,7 +138,8 @@ export function createMqttEdge(opts: MqttEdgeOptions): MqttEdge {
   }
 }
 
-function redact(url: string): string {
+/** `url` with its password, if any, replaced by `***` (for logs and reports). */
+export function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';

@@ -96,12 +96,7 @@ function nextPublished(ctx: CaseContext, timeoutMs = 5000): Promise<number> {
 }
 
 /** Waits for the receiver's `applied` (or refusal) of document `version`. */
-function waitSchedule(
-  ctx: CaseContext,
-  version: number,
-  from: number,
-  timeoutMs = 10_000,
-): Promise<Seen> {
+function waitSchedule(ctx: CaseContext, version: number, from: number, timeoutMs = 10_000): Promise<Seen> {
   return ctx.seen.waitFor(
     `a schedule report about version ${version}`,
     (m) => m.leaf === 'airing' && m.json?.kind === 'schedule' && m.json.version === version,
@@ -408,17 +403,7 @@ export const scheduleCases: ConformanceCase[] = [
         await sleepUntil(a.at + 1500);
         const during = reportsOf(ctx, a.airingId, a.from).filter((r) => r.state !== 'ready');
         check(during.length === 0, `reports crossed a cut link: ${during.map(line).join(', ')}`);
-        const session = ctx.session();
-        ctx.link.restore();
-        const restoredAt = Date.now();
-        ctx.note('link restored 1.5 s after the instant');
-        await ctx.online({ after: session, timeoutMs: 15_000 });
-        const started = await checkStart(ctx, a, { timeoutMs: 10_000 });
-        check(
-          ctx.seen.t0 + started.atMs >= restoredAt,
-          'the started report arrived while the link was cut: the cut did not hold',
-        );
-        await checkAired(ctx, a, clip);
+        await airedAcrossCut(ctx, a, clip, ctx.session());
       } finally {
         await a.remove();
       }
@@ -586,8 +571,31 @@ export async function checkStart(
   return m;
 }
 
+/**
+ * The link restored after the instant of `a` (cut before it): once the receiver is online again
+ * (a session above `session`), its reports show the airing started on time — reported only after
+ * the link came back — and aired whole.
+ */
+export async function airedAcrossCut(
+  ctx: CaseContext,
+  a: KitAiring,
+  clip: Clip,
+  session: number | null,
+): Promise<void> {
+  ctx.link.restore();
+  const restoredAt = Date.now();
+  ctx.note('link restored 1.5 s after the instant');
+  await ctx.online({ after: session, timeoutMs: 15_000 });
+  const started = await checkStart(ctx, a, { timeoutMs: 10_000 });
+  check(
+    ctx.seen.t0 + started.atMs >= restoredAt,
+    'the started report arrived while the link was cut: the cut did not hold',
+  );
+  await checkAired(ctx, a, clip);
+}
+
 /** Then `finished` item 0 with the clip's sha256 and `ended` outcome aired. */
-export async function checkAired(ctx: CaseContext, a: KitAiring, clip: Clip): Promise<void> {
+async function checkAired(ctx: CaseContext, a: KitAiring, clip: Clip): Promise<void> {
   const ended = await waitAiring(ctx, a.airingId, 'ended', {
     from: a.from,
     timeoutMs: clip.durationMs + 8000,
