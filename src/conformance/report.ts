@@ -6,9 +6,23 @@
 import type { CaseResult, ConformanceReport } from './types.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP' } as const;
+const MARK_VI = { pass: 'Đạt', fail: 'Không đạt', skip: 'Bỏ qua' } as const;
 
 export function verdict(r: ConformanceReport): string {
   return r.summary.conformant ? 'CONFORMANT' : 'NOT CONFORMANT';
+}
+
+/** The verdict as a commune reads it: Vietnamese first. */
+function verdictVi(r: ConformanceReport): string {
+  return r.summary.conformant ? 'ĐẠT' : 'KHÔNG ĐẠT';
+}
+
+function countsVi(r: ConformanceReport): string {
+  const { must, should } = r.summary;
+  return (
+    `Bắt buộc (MUST): ${must.pass} đạt, ${must.fail} không đạt, ${must.skip} bỏ qua; ` +
+    `Khuyến nghị (SHOULD): ${should.pass} đạt, ${should.fail} không đạt, ${should.skip} bỏ qua`
+  );
 }
 
 function counts(r: ConformanceReport): string {
@@ -62,10 +76,10 @@ function caseRow(c: CaseResult): string {
     )
     .join('');
   return `<tr class="${c.outcome}">
-  <td class="o">${MARK[c.outcome]}</td><td>${c.level}</td><td>${esc(c.section)}</td>
+  <td class="o">${MARK_VI[c.outcome]}<br><span lang="en">${MARK[c.outcome]}</span></td><td>${c.level}</td><td>${esc(c.section)}</td>
   <td><strong>${esc(c.title)}</strong><br><code>${esc(c.id)}</code>${
     c.reason ? `<p class="why">${esc(c.reason)}</p>` : ''
-  }${evidence ? `<details><summary>Evidence (${c.evidence.length})</summary><ul>${evidence}</ul></details>` : ''}</td>
+  }${evidence ? `<details><summary>Bằng chứng · Evidence (${c.evidence.length})</summary><ul>${evidence}</ul></details>` : ''}</td>
   <td class="n">${c.durationMs} ms</td>
 </tr>`;
 }
@@ -73,11 +87,11 @@ function caseRow(c: CaseResult): string {
 export function htmlReport(r: ConformanceReport): string {
   const ok = r.summary.conformant;
   return `<!doctype html>
-<html lang="en">
+<html lang="vi">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>loalang conformance — ${esc(r.receiver.id)} — ${verdict(r)}</title>
+<title>loalang — ${esc(r.receiver.id)} — ${verdictVi(r)} · ${verdict(r)}</title>
 <style>
   body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1000px; padding: 24px; color: #1a1a1a; }
   h1 { font-size: 1.5rem; margin: 0 0 4px; }
@@ -94,24 +108,27 @@ export function htmlReport(r: ConformanceReport): string {
   code { font-size: .85em; color: #444; }
   details ul { margin: 4px 0; padding-left: 18px; font-size: .9em; }
   .t { color: #777; } .k { font-variant: small-caps; color: #555; }
+  .en, [lang="en"] { color: #555; } h1 + .en { margin: 0 0 12px; } .verdict [lang="en"] { color: #fff; opacity: .85; }
   @media print { details { display: none; } }
 </style>
 </head>
 <body>
-<h1>loalang receiver conformance report</h1>
-<p class="verdict">${verdict(r)}</p>
-<p>${esc(counts(r))}. A receiver is conformant when it passes every MUST case and none was skipped.</p>
+<h1>Báo cáo kiểm tra tương thích cụm thu loalang</h1>
+<p class="en">loalang receiver conformance report</p>
+<p class="verdict">${verdictVi(r)} · <span lang="en">${verdict(r)}</span></p>
+<p>${esc(countsVi(r))}. Cụm thu đạt khi qua mọi mục bắt buộc và không mục nào bị bỏ qua.</p>
+<p class="en" lang="en">${esc(counts(r))}. A receiver is conformant when it passes every MUST case and none was skipped.</p>
 <dl>
-  <dt>Receiver</dt><dd>${esc(r.receiver.id)}</dd>
-  <dt>Firmware</dt><dd>${esc(r.receiver.firmware ?? 'not reported')}</dd>
-  <dt>Codecs</dt><dd>${esc(r.receiver.codecs?.join(', ') ?? 'not reported (MP3 assumed)')}</dd>
-  <dt>Broker</dt><dd>${esc(r.broker)}</dd>
-  <dt>Protocol</dt><dd>${esc(r.kit.protocol)}</dd>
-  <dt>Kit</dt><dd>version ${esc(r.kit.version)}</dd>
-  <dt>Run</dt><dd>${esc(r.startedAt)} — ${esc(r.finishedAt)}</dd>
+  <dt>Cụm thu · <span lang="en">Receiver</span></dt><dd>${esc(r.receiver.id)}</dd>
+  <dt>Phần mềm · <span lang="en">Firmware</span></dt><dd>${esc(r.receiver.firmware ?? 'không báo · not reported')}</dd>
+  <dt>Định dạng âm thanh · <span lang="en">Codecs</span></dt><dd>${esc(r.receiver.codecs?.join(', ') ?? 'không báo (coi là MP3) · not reported (MP3 assumed)')}</dd>
+  <dt>Máy chủ MQTT · <span lang="en">Broker</span></dt><dd>${esc(r.broker)}</dd>
+  <dt>Giao thức · <span lang="en">Protocol</span></dt><dd>${esc(r.kit.protocol)}</dd>
+  <dt>Bộ kiểm tra · <span lang="en">Kit</span></dt><dd>version ${esc(r.kit.version)}</dd>
+  <dt>Thời gian · <span lang="en">Run</span></dt><dd>${esc(r.startedAt)} — ${esc(r.finishedAt)}</dd>
 </dl>
 <table>
-<thead><tr><th>Result</th><th>Level</th><th>Clause</th><th>Case</th><th>Time</th></tr></thead>
+<thead><tr><th>Kết quả<br><span lang="en">Result</span></th><th>Mức<br><span lang="en">Level</span></th><th>Điều khoản<br><span lang="en">Clause</span></th><th>Mục kiểm tra<br><span lang="en">Case</span></th><th>Thời gian<br><span lang="en">Time</span></th></tr></thead>
 <tbody>
 ${r.results.map(caseRow).join('\n')}
 </tbody>
