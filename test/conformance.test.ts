@@ -143,5 +143,6 @@ describe('conformance report', () => {
     expect(html).not.toContain('<img src=x');
     expect(html).toContain('&lt;script&gt;');
     expect(html).toContain('NOT CONFORMANT');
+    expect(html).toContain('KHÔNG ĐẠT');
   });
 });
