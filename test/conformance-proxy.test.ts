@@ -6,8 +6,9 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type LinkProxy, startLinkProxy } from '../src/conformance/proxy.js';
+import { type LinkProxy, packetFilter, startLinkProxy } from '../src/conformance/proxy.js';
 
 let aedes: Aedes;
 let server: Server;
@@ -76,4 +77,42 @@ it('drops QoS 0 publishes on its topic only, until stopped', async () => {
   got.length = 0;
   await publishAndWait([['p/c', Buffer.from('c'), 0]], 1);
   expect(got.map((g) => g.topic)).toEqual(['p/c']);
+});
+
+it('cuts a stream into whole packets however it is split, and relays what is not MQTT as it is', () => {
+  const pub = (topic: string, qos: 0 | 1, size: number) =>
+    mqttPacket.generate({
+      cmd: 'publish',
+      topic,
+      qos,
+      ...(qos > 0 ? { messageId: 7 } : {}),
+      payload: Buffer.alloc(size, 1),
+      retain: false,
+      dup: false,
+    });
+  const stream = Buffer.concat([
+    pub('p/a', 0, 200),
+    pub('p/b', 0, 20_000),
+    pub('p/a', 0, 5),
+    pub('p/a', 1, 3),
+  ]);
+  // each whole packet handed to `drop`, read back by mqtt-packet's own parser
+  const dropA = (p: Buffer) => {
+    let drop = false;
+    const parser = mqttPacket.parser();
+    parser.on('packet', (x) => {
+      drop = x.cmd === 'publish' && x.qos === 0 && x.topic === 'p/a';
+    });
+    parser.parse(p);
+    return drop;
+  };
+  const filter = packetFilter(dropA);
+  const out = Buffer.concat([...stream].map((b) => filter(Buffer.from([b]))));
+  expect(out).toEqual(Buffer.concat([pub('p/b', 0, 20_000), pub('p/a', 1, 3)]));
+  // a remaining length of more than 4 bytes is not MQTT: from there on, everything passes
+  const plain = packetFilter(() => true);
+  const junk = Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01, 9, 9]);
+  expect(
+    Buffer.concat([plain(junk.subarray(0, 3)), plain(junk.subarray(3)), plain(Buffer.from([5]))]),
+  ).toEqual(Buffer.concat([junk, Buffer.from([5])]));
 });

@@ -72,7 +72,7 @@ interface Pair {
  * remaining length in 1–4 bytes, [MQTT-2.2.3]) and passes on all but those `drop` refuses.
  * Bytes that are not MQTT turn it into a plain relay for the rest of the connection.
  */
-function packetFilter(drop: (packet: Buffer) => boolean): (chunk: Buffer) => Buffer {
+export function packetFilter(drop: (packet: Buffer) => boolean): (chunk: Buffer) => Buffer {
   let rest: Buffer = Buffer.alloc(0);
   let plain = false;
   return (chunk) => {
