@@ -67,6 +67,14 @@ export const SIM_BREAKS = {
   'ignore-quiet-hours': 'ignores the quiet hours of its schedule document (§13.10)',
   'no-time-sync': 'never sends time requests: keeps its schedule by its own clock alone (§14.5)',
   'accept-forged-clock': 'takes a time reply without checking its signature (§14.2 step 1)',
+  'time-any-nonce':
+    'takes a genuinely signed time reply whatever its nonce: one already answered, or one it never sent (§14.2 step 3)',
+  'time-ignore-t1': "takes a time reply for its nonce whatever the reply's t1 (§14.2 step 4)",
+  'time-refused-uses-nonce':
+    'a time reply it ignores for its t1 or its timestamps uses the nonce up: the genuine answer after it is not taken (§14.2)',
+  'time-accept-late':
+    "takes a time reply however late: no deadline, and an ended burst's nonces stay open (§14.2 step 5)",
+  'time-impossible-timestamps': 'takes a time reply whose timestamps are impossible (t3 < t2) (§14.2 step 6)',
   'cannot-play-opus': 'lists opus among its codecs but fails Ogg/Opus audio: unsupported_format (§5, §7.3)',
   // Connection, sessions, start-up, link cuts, retained config, keys (src/conformance/cases/link.ts, keys.ts)
   'will-wrong-session':

@@ -5,8 +5,9 @@
  * with a fresh nonce and t1 from the own clock, until the estimate is tight enough
  * (`targetBoundMs`, after at least `minSamples` answers) or `maxSamples` were sent. Each answer
  * on `rx/<id>/clock` is taken only when it verifies (signature by a trusted key over the arrival
- * topic, schema, a nonce it is waiting for, t1 echoed exactly, within `replyTimeoutMs`);
- * everything else is ignored and counted. The samples feed the estimator (./timesync-estimate.ts).
+ * topic, schema, a nonce it is waiting for, t1 echoed exactly, within `replyTimeoutMs`, possible
+ * timestamps); everything else is ignored and counted. A reply ignored for its t1 or its timestamps
+ * leaves its request open: the controller's own answer may still follow. The samples feed the estimator (./timesync-estimate.ts).
  * A burst runs at each (re)connection and then every `resyncMs` of the true clock.
  */
 import type { KeyObject } from 'node:crypto';
@@ -78,8 +79,8 @@ export class ClockSync {
   #burst: Burst | null = null;
   #timer: NodeJS.Timeout | undefined;
   #finishTimer: NodeJS.Timeout | undefined;
-  /** nonces of bursts that ended: an answer to one is late, not unsolicited */
-  #expired = new Set<string>();
+  /** nonces of bursts that ended (→ their t1): an answer to one is late, not unsolicited */
+  #expired = new Map<string, number>();
   #synced = false;
   #bursts = 0;
   /** follow-up bursts since the connection began */
@@ -178,33 +179,60 @@ export class ClockSync {
     }
     const reply = opened.value;
     const burst = this.#burst;
-    const t1 = burst?.pending.get(reply.id);
-    if (!burst || t1 === undefined) {
+    const br = this.deps.breaks;
+    let t1 = burst?.pending.get(reply.id);
+    /** the nonce is a request of the running burst, not answered yet (§14.2 step 3) */
+    const waiting = burst !== null && t1 !== undefined;
+    // Deliberate violations (./breaks.ts): a nonce that is not open taken all the same.
+    if (t1 === undefined && br.has('time-accept-late')) t1 = this.#expired.get(reply.id);
+    if (t1 === undefined && br.has('time-any-nonce')) t1 = reply.t1;
+    if (t1 === undefined) {
       if (this.#expired.has(reply.id)) this.#ignored.late++;
       else this.#ignored.unsolicited++;
       return;
     }
-    if (reply.t1 !== t1) {
-      // genuinely signed, for our nonce, but not our t1: never trust its timestamps
+    if (reply.t1 !== t1 && !br.has('time-ignore-t1')) {
+      // genuinely signed, for our nonce, but not our t1: never trust its timestamps (step 4)
       this.#ignored.invalid++;
+      this.#refused(burst, reply.id);
       return;
     }
-    burst.pending.delete(reply.id);
-    if (this.deps.realMs(t4 - t1) > this.#o.replyTimeoutMs) {
+    if (this.deps.realMs(t4 - t1) > this.#o.replyTimeoutMs && !br.has('time-accept-late')) {
+      // past its deadline (step 5): the request is closed, nothing later can be in time
       this.#ignored.late++;
-      this.#maybeFinish(burst);
+      if (waiting) {
+        burst.pending.delete(reply.id);
+        this.#maybeFinish(burst);
+      }
       return;
     }
-    const sample = sampleOf(t1, reply.t2, reply.t3, t4);
+    const sample =
+      sampleOf(t1, reply.t2, reply.t3, t4) ??
+      (br.has('time-impossible-timestamps') && reply.t3 < reply.t2
+        ? anySample(t1, reply.t2, reply.t3, t4)
+        : null);
     if (!sample) {
+      // impossible timestamps (step 6)
       this.#ignored.invalid++;
-      this.#maybeFinish(burst);
+      this.#refused(burst, reply.id);
       return;
     }
-    burst.answered++;
+    if (waiting) {
+      burst.pending.delete(reply.id);
+      burst.answered++;
+    }
     this.#lastDelay = sample.delayMs;
     this.#est.add(sample);
-    this.#maybeFinish(burst);
+    if (burst) this.#maybeFinish(burst);
+  }
+
+  /**
+   * A reply with our nonce ignored for what it says (its t1, its timestamps): the request stays
+   * open, so the controller's own answer that follows is still taken (§14.2).
+   */
+  #refused(burst: Burst | null, id: string): void {
+    if (!burst || !this.deps.breaks.has('time-refused-uses-nonce')) return;
+    if (burst.pending.delete(id)) this.#maybeFinish(burst);
   }
 
   #begin(): void {
@@ -268,10 +296,15 @@ export class ClockSync {
 
   /** Nonces of an ended burst stay known (as late) until the next burst ends. */
   #retire(burst: Burst): void {
-    if (this.#expired.size > 4 * this.#o.maxSamples) this.#expired = new Set();
-    for (const id of burst.pending.keys()) this.#expired.add(id);
+    if (this.#expired.size > 4 * this.#o.maxSamples) this.#expired = new Map();
+    for (const [id, t1] of burst.pending) this.#expired.set(id, t1);
     burst.pending.clear();
   }
+}
+
+/** The sample of timestamps taken as they are, t3 < t2 or not (the `time-impossible-timestamps` break). */
+function anySample(t1: number, t2: number, t3: number, t4: number): TimeSample {
+  return { t1, t2, t3, t4, offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs: t4 - t1 - (t3 - t2) };
 }
 
 /** A reply taken without its signature checked (the `accept-forged-clock` break). */

@@ -11,6 +11,10 @@
  *   notices only by its keep-alive. `restore()` then closes the held connections (their bytes
  *   are lost, as on a dead link), so both sides start afresh.
  *
+ * - `dropPublishes(topic)`: the QoS 0 PUBLISH packets the broker sends the receiver on that topic
+ *   are dropped (the rest of the stream passes byte for byte) until its `stop()`: a message lost
+ *   on the way down, the kind QoS 0 allows (a time reply, §14.1), while the link stays up.
+ *
  * It also reads what the receiver sends as MQTT packets (mqtt-packet's parser, the one mqtt.js and
  * aedes use), so that the kit sees its CONNECT (client id, last will, keep-alive), what it
  * subscribes to and where it publishes, whatever the broker — Mosquitto shows none of that.
@@ -42,12 +46,78 @@ export interface LinkProxy {
   open(): number;
   /** what the receiver sent, as MQTT packets, in order */
   sent(): readonly SentPacket[];
+  /**
+   * Drops the PUBLISH packets at QoS 0 that the broker sends the receiver on exactly `topic`, on
+   * every connection, until `stop()`. Only QoS 0: a QoS 1 or 2 packet would have to be
+   * acknowledged, so those pass. A PUBLISH that names its topic by an MQTT 5 alias only (an
+   * empty topic) is not recognised and passes.
+   */
+  dropPublishes(topic: string): PublishDrop;
   close(): Promise<void>;
+}
+
+export interface PublishDrop {
+  /** packets dropped so far */
+  dropped(): number;
+  stop(): void;
 }
 
 interface Pair {
   inner: Socket;
   outer: Socket | null;
+}
+
+/**
+ * Cuts the broker's byte stream into MQTT packets (fixed header: the type byte, then the
+ * remaining length in 1–4 bytes, [MQTT-2.2.3]) and passes on all but those `drop` refuses.
+ * Bytes that are not MQTT turn it into a plain relay for the rest of the connection.
+ */
+export function packetFilter(drop: (packet: Buffer) => boolean): (chunk: Buffer) => Buffer {
+  let rest: Buffer = Buffer.alloc(0);
+  let plain = false;
+  return (chunk) => {
+    if (plain) return chunk;
+    const buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    const kept: Buffer[] = [];
+    let at = 0;
+    while (at < buf.length) {
+      let length = 0;
+      let mult = 1;
+      let i = at + 1;
+      for (; i < buf.length && i < at + 5; i++) {
+        const b = buf[i]!;
+        length += (b & 0x7f) * mult;
+        mult *= 128;
+        if ((b & 0x80) === 0) break;
+      }
+      if (i >= at + 5) {
+        plain = true;
+        kept.push(buf.subarray(at));
+        at = buf.length;
+        break;
+      }
+      if (i >= buf.length || i + 1 + length > buf.length) break;
+      const end = i + 1 + length;
+      const packet = buf.subarray(at, end);
+      if (!drop(packet)) kept.push(packet);
+      at = end;
+    }
+    rest = Buffer.from(buf.subarray(at));
+    return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
+  };
+}
+
+/** The topic of a QoS 0 PUBLISH packet (whole, fixed header included), else null. */
+function qos0PublishTopic(packet: Buffer): string | null {
+  const type = packet[0]! >> 4;
+  const qos = (packet[0]! >> 1) & 3;
+  if (type !== 3 || qos !== 0) return null;
+  let i = 1;
+  while (packet[i]! & 0x80) i++;
+  i++;
+  if (i + 2 > packet.length) return null;
+  const len = packet.readUInt16BE(i);
+  return packet.subarray(i + 2, i + 2 + len).toString('utf8');
 }
 
 export async function startLinkProxy(opts: {
@@ -62,6 +132,15 @@ export async function startLinkProxy(opts: {
   const t0 = Date.now();
   const sent: SentPacket[] = [];
   const MAX_PACKETS = 20_000;
+  /** topic → packets dropped so far, while its drop lasts */
+  const drops = new Map<string, { count: number }>();
+  const isDropped = (packet: Buffer) => {
+    if (drops.size === 0) return false;
+    const topic = qos0PublishTopic(packet);
+    const d = topic === null ? undefined : drops.get(topic);
+    if (d) d.count++;
+    return d !== undefined;
+  };
 
   const drop = (p: Pair) => {
     pairs.delete(p);
@@ -108,11 +187,14 @@ export async function startLinkProxy(opts: {
     const outer = tcpConnect({ host: th, port: tp });
     outer.setNoDelay(true);
     pair.outer = outer;
+    // Whole packets, so that a drop (dropPublishes) can leave one out whenever it begins.
+    const filter = packetFilter(isDropped);
     // Until the broker's side is up, what the receiver sent waits in the socket's buffer.
     pair.inner.pause();
     outer.once('connect', () => pair.inner.resume());
-    outer.on('data', (chunk) => {
-      if (state === 'up') pair.inner.write(chunk);
+    outer.on('data', (chunk: Buffer) => {
+      const out = filter(chunk);
+      if (state === 'up' && out.length > 0) pair.inner.write(out);
     });
     outer.on('error', () => drop(pair));
     outer.on('close', () => drop(pair));
@@ -142,6 +224,16 @@ export async function startLinkProxy(opts: {
     accepted: () => accepted,
     open: () => pairs.size,
     sent: () => sent,
+    dropPublishes(topic) {
+      const d = { count: 0 };
+      drops.set(topic, d);
+      return {
+        dropped: () => d.count,
+        stop: () => {
+          if (drops.get(topic) === d) drops.delete(topic);
+        },
+      };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const p of [...pairs]) drop(p);

@@ -2,11 +2,18 @@
  * §14, time synchronisation: the receiver asks the controller's time in a burst after each
  * (re)connection, and takes only replies that verify — a forged clock would move every airing at
  * once. Its accuracy shows in the airing start instants (schedule.on_time).
+ *
+ * The kit's listener on the receiver's time topic runs before the controller's own responder, so
+ * a reply the kit publishes there reaches the receiver before the genuine one. Every reply the
+ * receiver must ignore claims the controller's clock 10 s ahead: taken, it moves the airing that
+ * each case then plans, which must still start on time.
  */
-import { timeRequestSchema } from '../../contract/schedule.js';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type TimeRequest, timeRequestSchema } from '../../contract/schedule.js';
 import type { CaseContext, Seal } from '../context.js';
 import type { Seen } from '../observer.js';
-import { type ConformanceCase, check } from '../types.js';
+import { CaseFailed, type ConformanceCase, check } from '../types.js';
 import { checkStart, programAiring } from './schedule.js';
 
 /** Cuts the link (closed) and restores it: resolves once the receiver is online again. */
@@ -31,6 +38,78 @@ async function requests(ctx: CaseContext, from: number, count: number, timeoutMs
     .all(from)
     .filter((m) => m.leaf === 'time')
     .slice(0, count);
+}
+
+/** Waits until the burst since `from` is over (no request for `quietMs`, or `maxMs`): its requests. */
+async function burstEnd(ctx: CaseContext, from: number, maxMs = 7000, quietMs = 400): Promise<Seen[]> {
+  await requests(ctx, from, 1, 5000);
+  const start = Date.now();
+  for (;;) {
+    const reqs = ctx.seen.all(from).filter((m) => m.leaf === 'time');
+    const quiet = Date.now() - (ctx.seen.t0 + reqs.at(-1)!.atMs);
+    if (quiet >= quietMs || Date.now() - start > maxMs) return reqs;
+    await sleep(Math.max(20, quietMs - quiet));
+  }
+}
+
+/** Calls `fn` with each time request of the receiver, before the controller answers it. */
+function onRequest(ctx: CaseContext, fn: (req: TimeRequest) => void): () => void {
+  return ctx.controller.wire.onReceiverMessage((topic, payload) => {
+    if (topic !== ctx.rx.topics.time) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return;
+    }
+    const req = timeRequestSchema.safeParse(json);
+    if (req.success) fn(req.data);
+  });
+}
+
+/** Publishes a TimeReply body genuinely signed for the receiver's clock topic (QoS 0, §14.1). */
+function reply(ctx: CaseContext, body: { id: string; t1: number; t2: number; t3: number }): void {
+  const text = ctx.seal(ctx.rx.topics.clock, { v: 1, type: 'time', ...body });
+  void ctx.controller.wire
+    .publish(ctx.rx.topics.clock, text, { qos: 0, retain: false })
+    .catch(() => undefined);
+}
+
+/** The timestamps of a reply claiming the controller's clock 10 s ahead of the request's `t1`. */
+const tenAhead = (t1: number) => ({ t2: t1 + 10_000, t3: t1 + 10_000.5 });
+
+/** A fresh nonce the receiver never sent (the form of its own, §14.1). */
+const unknownNonce = () => randomBytes(8).toString('hex');
+
+/**
+ * An airing 3.5 s ahead starts at its instant: the receiver's clock is still the controller's,
+ * none of the replies claiming +10 s moved it (`step`: the clause that refuses them).
+ */
+async function airsOnTime(ctx: CaseContext, step: string): Promise<void> {
+  const clip = await ctx.clip(1200);
+  const a = await programAiring(ctx, { clips: [clip], at: (now) => now + 3500 });
+  try {
+    await checkStart(ctx, a, { arrivalMs: 250 });
+  } catch (err) {
+    if (!(err instanceof CaseFailed)) throw err;
+    throw new CaseFailed(
+      `an airing planned 3.5 s ahead did not start at its instant, as when a receiver takes one of the replies claiming the controller's clock 10 s ahead (${step}: ignored): ${err.message}`,
+    );
+  } finally {
+    await a.remove();
+  }
+}
+
+/**
+ * Its burst got the genuine answers that followed the kit's replies: it stopped early, as it does
+ * once its bound is 10 ms (§14.5), instead of running to 48 requests unanswered.
+ */
+function checkAnswered(ctx: CaseContext, reqs: Seen[], step: string): void {
+  ctx.saw(`its burst: ${reqs.length} requests`);
+  check(
+    reqs.length < 48,
+    `its burst ran to ${reqs.length} requests: it took none of the genuine answers that followed the kit's replies with the same nonces (${step}: a reply it ignores leaves its request open; §14.5: a burst stops once its bound is 10 ms)`,
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -108,13 +187,161 @@ export const timeCases: ConformanceCase[] = [
         ctx.sent(
           `${forged} forged replies (${FORGERIES.join(', ')} in turn), each claiming the controller's clock 10 s ahead, before the genuine reply`,
         );
-        const clip = await ctx.clip(1200);
-        const a = await programAiring(ctx, { clips: [clip], at: (now) => now + 3500 });
-        try {
-          await checkStart(ctx, a, { arrivalMs: 250 });
-        } finally {
-          await a.remove();
+        await airsOnTime(ctx, '§14.2 step 1');
+      } finally {
+        off();
+      }
+    },
+  },
+  {
+    id: 'time.nonce_once',
+    failsWith: 'time-any-nonce',
+    needs: ['link'],
+    section: '§14.2 step 3',
+    level: 'MUST',
+    title:
+      'genuinely signed replies claiming +10 s for a nonce already answered (a replay) or never sent are ignored: an airing still starts on time',
+    timeoutMs: 30_000,
+    run: async (ctx) => {
+      const answered: TimeRequest[] = [];
+      let replayed = 0;
+      let unknown = 0;
+      const off = onRequest(ctx, (req) => {
+        // Before the genuine answer: a nonce it never sent, with this request's t1.
+        reply(ctx, { id: unknownNonce(), t1: req.t1, ...tenAhead(req.t1) });
+        unknown++;
+        // After the genuine answer (published as this listener returns): the same nonce again.
+        setTimeout(() => {
+          reply(ctx, { id: req.id, t1: req.t1, ...tenAhead(req.t1) });
+          replayed++;
+        }, 30);
+        answered.push(req);
+      });
+      try {
+        const from = await reconnect(ctx);
+        await burstEnd(ctx, from);
+        // The burst is over; its last nonces again, their t1 still well within the reply deadline
+        // (step 5), so that only the nonce rule refuses them.
+        const last = answered.slice(-3);
+        for (const r of last) reply(ctx, { id: r.id, t1: r.t1, ...tenAhead(r.t1) });
+        const t1 = last.at(-1)?.t1 ?? Date.now();
+        reply(ctx, { id: unknownNonce(), t1, ...tenAhead(t1) });
+        replayed += last.length;
+        unknown++;
+        await sleep(300);
+        ctx.sent(
+          `${replayed} replays of nonces the controller had answered (each 30 ms after its answer, and the burst's last ${last.length} again after it ended) and ${unknown} replies for nonces it never sent, all genuinely signed, each claiming the controller's clock 10 s ahead`,
+        );
+        await airsOnTime(ctx, '§14.2 step 3');
+      } finally {
+        off();
+      }
+    },
+  },
+  {
+    id: 'time.t1_echo',
+    failsWith: 'time-ignore-t1',
+    needs: ['link'],
+    section: '§14.2 step 4',
+    level: 'MUST',
+    title:
+      'a genuinely signed reply with its nonce but not its t1 (t1 + 0.5 ms, t1 − 10 s) claiming +10 s is ignored and leaves the request open: the genuine answer after it is taken, and an airing starts on time',
+    timeoutMs: 30_000,
+    run: async (ctx) => {
+      let n = 0;
+      // Before each genuine answer, the same nonce with a t1 that is not the request's.
+      const off = onRequest(ctx, (req) => {
+        const t1 = n++ % 2 === 0 ? req.t1 + 0.5 : req.t1 - 10_000;
+        reply(ctx, { id: req.id, t1, ...tenAhead(req.t1) });
+      });
+      try {
+        const from = await reconnect(ctx);
+        const reqs = await burstEnd(ctx, from);
+        ctx.sent(
+          `${n} genuinely signed replies with the request's nonce and t1 + 0.5 ms or t1 − 10 s in turn, each claiming the controller's clock 10 s ahead, before the genuine answer`,
+        );
+        checkAnswered(ctx, reqs, '§14.2 step 4');
+        await airsOnTime(ctx, '§14.2 step 4');
+      } finally {
+        off();
+      }
+    },
+  },
+  {
+    id: 'time.late_reply',
+    failsWith: 'time-accept-late',
+    needs: ['link'],
+    section: '§14.2 step 5',
+    level: 'MUST',
+    title:
+      'a genuinely signed reply with the right nonce and t1 arriving 4 s after its request, claiming +10 s, is ignored: an airing still starts on time',
+    timeoutMs: 30_000,
+    run: async (ctx) => {
+      const LATE_MS = 4000;
+      const held: (TimeRequest & { seenAt: number })[] = [];
+      // The controller's answers to the first requests are lost on the way down (the link stays
+      // up): the kit answers those requests itself, late.
+      const drop = ctx.link.dropPublishes(ctx.rx.topics.clock);
+      const off = onRequest(ctx, (req) => {
+        if (held.length < 3) held.push({ ...req, seenAt: Date.now() });
+      });
+      try {
+        const from = await reconnect(ctx);
+        const until = Date.now() + 3000;
+        while (drop.dropped() < held.length || held.length < 3) {
+          if (Date.now() > until) break;
+          await sleep(10);
         }
+        drop.stop();
+        ctx.note(
+          `the controller's answers to its first ${drop.dropped()} requests were dropped on their way to it (the link proxy); the later ones reached it`,
+        );
+        await burstEnd(ctx, from);
+        for (const r of held) {
+          await sleep(r.seenAt + LATE_MS - Date.now());
+          // As if the controller had held the request that long: the round-trip delay the
+          // receiver computes is the network's (step 6 holds), only the arrival is late.
+          const t2 = r.t1 + 10_000;
+          reply(ctx, { id: r.id, t1: r.t1, t2, t3: t2 + Math.max(0, Date.now() - r.seenAt - 5) });
+        }
+        ctx.sent(
+          `${held.length} genuinely signed replies with the nonce and t1 of a request whose answer was dropped, each ${LATE_MS} ms after its request, claiming the controller's clock 10 s ahead`,
+        );
+        await sleep(300);
+        await airsOnTime(ctx, '§14.2 step 5');
+      } finally {
+        drop.stop();
+        off();
+      }
+    },
+  },
+  {
+    id: 'time.impossible',
+    failsWith: 'time-impossible-timestamps',
+    needs: ['link'],
+    section: '§14.2 step 6',
+    level: 'MUST',
+    title:
+      'genuinely signed replies with its nonce and t1 but impossible timestamps (a negative delay; t3 < t2) claiming +10 s are ignored and leave the request open: the genuine answer is taken, an airing starts on time',
+    timeoutMs: 30_000,
+    run: async (ctx) => {
+      let n = 0;
+      // Before each genuine answer, two replies with the request's nonce and t1, both claiming
+      // about +10 s: the controller held the request a second but the round trip was shorter
+      // (delay < 0), then t3 before t2.
+      const off = onRequest(ctx, (req) => {
+        reply(ctx, { id: req.id, t1: req.t1, t2: req.t1 + 9500, t3: req.t1 + 10_500 });
+        reply(ctx, { id: req.id, t1: req.t1, t2: req.t1 + 10_001, t3: req.t1 + 10_000 });
+        n++;
+      });
+      try {
+        const from = await reconnect(ctx);
+        const reqs = await burstEnd(ctx, from);
+        ctx.sent(
+          `before each of ${n} genuine answers, two genuinely signed replies with its nonce and t1 claiming the controller's clock about 10 s ahead: t3 − t2 = 1 s (more than the round trip: a negative delay), and t3 = t2 − 1 ms`,
+        );
+        checkAnswered(ctx, reqs, '§14.2 step 6');
+        await airsOnTime(ctx, '§14.2 step 6');
       } finally {
         off();
       }
