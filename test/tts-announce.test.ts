@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../firmware-sim/index.js';
+import type { Fleet } from '../firmware-sim/index.js';
 import { decodeWav, rms } from '../src/domain/audio/wav.js';
 import { startTestController, type TestController } from './helpers/controller.js';
 import { waitFor } from './helpers/wait.js';

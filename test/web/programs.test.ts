@@ -7,7 +7,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, fetchTrustedKeys, startFleet } from '../../firmware-sim/index.js';
+import type { Fleet } from '../../firmware-sim/index.js';
 import { hasChromium, launchBrowser, logIn, phone, screenshot } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, startTestController, type TestController } from '../helpers/controller.js';
 import { addOfficer, OFFICER_PASSWORD } from '../helpers/officers.js';
