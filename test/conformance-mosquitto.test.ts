@@ -21,5 +21,5 @@ describe.skipIf(!mosquittoAvailable())('conformance kit on Mosquitto', () => {
         .map((c) => `${c.id}: ${c.outcome} ${c.reason ?? ''}`),
     ).toEqual([]);
     expect(report.summary.conformant).toBe(true);
-  }, 240_000);
+  }, 400_000);
 });

@@ -28,7 +28,7 @@ describe('conformance kit', () => {
     expect(report.receiver.firmware).toMatch(/loalang-sim/);
     // Every case left evidence of what it sent and saw.
     for (const r of report.results) expect(r.evidence.length, r.id).toBeGreaterThan(0);
-  }, 240_000);
+  }, 400_000);
 
   it('docs/protocol.md §15 lists every case with its clause and level, and nothing else', () => {
     const doc = readFileSync('docs/protocol.md', 'utf8');
@@ -80,7 +80,7 @@ describe('conformance command line', () => {
     expect(bad.status, bad.stderr).toBe(1);
     expect(bad.stdout).toContain('NOT CONFORMANT');
     expect(existsSync(join(out, 'conformance-cf-cli-02.html'))).toBe(true);
-  }, 240_000);
+  }, 400_000);
 
   it('certifies a receiver in another process (--launch), restarts it, and leaves no process behind', () => {
     // The simulator's own command line, given the bundle's path: a vendor's receiver as the kit sees one.
