@@ -15,7 +15,7 @@ import type { SigningKey } from './contract/signing.js';
 import { createAnnouncementService } from './domain/announcements/service.js';
 import { createApprovalService } from './domain/approvals/service.js';
 import { type AudioLibrary, createAudioLibrary } from './domain/audio/library.js';
-import { createRenditionService } from './domain/audio/renditions.js';
+import { createRenditionService, type RenditionService } from './domain/audio/renditions.js';
 import { createTranscoder } from './domain/audio/transcode.js';
 import { type BulletinService, createBulletinService } from './domain/bulletins/service.js';
 import { createCapFeed, feedAccount } from './domain/cap/feed.js';
@@ -53,6 +53,8 @@ export interface Controller {
   db: Db;
   auth: AuthService;
   audio: AudioLibrary;
+  /** the smaller copies of speech audio sent to receivers that list their codec (§7.3) */
+  renditions: RenditionService;
   fleet: Fleet;
   bulletins: BulletinService;
   /** CAP 1.2 alerts in */
@@ -458,6 +460,7 @@ export async function startController(
       site,
       timeSync,
       setupCode: admin.setupCode ?? null,
+      renditions,
       wire: {
         topics: t,
         onReceiverMessage(listener) {

@@ -6,12 +6,14 @@
  * Everything a case sends or sees worth reporting goes into its evidence.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { AudioRef, PlayCommand, StopCommand } from '../contract/mqtt.js';
 import type { ProvisioningBundle } from '../contract/provisioning.js';
 import { generateSigningKey, type SigningKey, seal } from '../contract/signing.js';
 import type { Controller } from '../controller.js';
 import { encodeWav } from '../domain/audio/wav.js';
+import { DEFAULT_CODECS, pickFile } from '../domain/dispatch/pick.js';
 import type { Observer } from './observer.js';
 import type { LinkProxy } from './proxy.js';
 import { CaseSkipped, type Evidence } from './types.js';
@@ -52,6 +54,8 @@ export interface Clip {
   size: number;
   durationMs: number;
   mime: string;
+  /** the bytes of the file the receiver is sent (the upload, or the rendition picked for it) */
+  bytes(): Promise<Buffer>;
   /** the `audio` of a play command, its URL valid until `expiresAt` */
   ref(expiresAt: Date): AudioRef;
 }
@@ -141,29 +145,56 @@ export interface ContextDeps {
 
 const unknownKey = generateSigningKey('kit-unknown-key');
 
-/** Stores `bytes` in the controller's library and answers the clip, its URLs signed for receivers. */
-export async function uploadClip(controller: Controller, bytes: Buffer, filename: string): Promise<Clip> {
+/**
+ * Stores `bytes` in the controller's library and answers the clip as the receiver would be sent it
+ * (§7.3): the smallest of the upload and its renditions among the `codecs` its status lists — MP3
+ * when it lists none — made now if need be, or the upload when it can play none of them. Its
+ * URLs are signed for receivers.
+ */
+export async function uploadClip(
+  controller: Controller,
+  bytes: Buffer,
+  filename: string,
+  codecs: readonly string[] | null,
+): Promise<Clip> {
   const { audio } = await controller.audio.ingest({
     stream: Readable.from([bytes]),
     filename,
     name: `conformance ${filename}`,
   });
   if (audio.durationMs === null) throw new Error(`the controller could not read the kit's clip ${filename}`);
-  const ms = audio.durationMs;
+  let files = controller.renditions.files(audio.id);
+  if (!new Set(codecs?.length ? codecs : DEFAULT_CODECS).has(files[0]!.codec)) {
+    // It cannot play the upload: the copies it can play, as a bulletin would get them.
+    await controller.renditions.ensure(audio.id).catch(() => undefined);
+    files = controller.renditions.files(audio.id);
+  }
+  const file = pickFile(files, codecs);
+  const codec = file.rendition ?? undefined;
+  const rendition = codec ? controller.renditions.get(audio.id, codec) : null;
   return {
     audioId: audio.id,
-    sha256: audio.sha256,
-    size: audio.size,
-    durationMs: ms,
-    mime: audio.mime,
+    sha256: file.sha256,
+    size: file.size,
+    durationMs: file.durationMs,
+    mime: file.mime,
+    bytes: async () => (rendition ? readFile(controller.renditions.filePath(rendition)) : bytes),
     ref: (expiresAt) => ({
-      url: controller.audio.signedUrl(audio.id, expiresAt),
-      sha256: audio.sha256,
-      size: audio.size,
-      durationMs: ms,
-      mime: audio.mime,
+      url: controller.audio.signedUrl(audio.id, expiresAt, codec),
+      sha256: file.sha256,
+      size: file.size,
+      durationMs: file.durationMs,
+      mime: file.mime,
     }),
   };
+}
+
+/** The codecs of the receiver's latest `online` status (null: it listed none). */
+export function listedCodecs(seen: Observer): string[] | null {
+  for (const m of seen.all().reverse())
+    if (m.leaf === 'status' && m.json?.state === 'online')
+      return Array.isArray(m.json.codecs) && m.json.codecs.length ? (m.json.codecs as string[]) : null;
+  return null;
 }
 
 export function createCaseContext(deps: ContextDeps): CaseContext {
@@ -246,7 +277,12 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
       const samples = new Float32Array(Math.round((rate * durationMs) / 1000));
       const hz = 300 + (durationMs % 700);
       for (let i = 0; i < samples.length; i++) samples[i] = 0.3 * Math.sin((2 * Math.PI * hz * i) / rate);
-      const clip = await uploadClip(controller, encodeWav(samples, rate), `kit-${durationMs}ms.wav`);
+      const clip = await uploadClip(
+        controller,
+        encodeWav(samples, rate),
+        `kit-${durationMs}ms.wav`,
+        listedCodecs(seen),
+      );
       deps.clips.set(durationMs, clip);
       return clip;
     },

@@ -6,7 +6,7 @@
 import type { AudioRef } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
-import { firstReport, freshClip, freshWav, said, serveBytes, startAudioServer } from './fixtures.js';
+import { firstReport, freshClip, freshPlayable, said, serveBytes, startAudioServer } from './fixtures.js';
 
 /** Sends a play of `audio` and expects `failed`/`reason` before anything is played. */
 async function refusedDownload(
@@ -122,9 +122,9 @@ export const downloadCases: ConformanceCase[] = [
     run: async (ctx) => {
       const server = await startAudioServer();
       try {
-        const bytes = freshWav(600);
-        const ok = serveBytes(bytes);
-        const { ref, hits } = server.route(bytes, 600, (n, res, req) =>
+        const audio = await freshPlayable(ctx, 600);
+        const ok = serveBytes(audio);
+        const { ref, hits } = server.route(audio, (n, res, req) =>
           n <= 2 ? res.writeHead(503, { 'retry-after': '0' }).end() : ok(n, res, req),
         );
         ctx.note(`the kit's own server at ${new URL(ref.url).host} answers 503 twice, then the bytes`);

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { AudioRef } from '../../contract/mqtt.js';
 import { encodeWav } from '../../domain/audio/wav.js';
-import { type CaseContext, type Clip, uploadClip } from '../context.js';
+import { type CaseContext, type Clip, listedCodecs, uploadClip } from '../context.js';
 
 const RATE = 8000;
 
@@ -23,7 +23,12 @@ export function freshWav(durationMs: number): Buffer {
 
 /** A clip uploaded to the controller now, so the receiver cannot hold it already. */
 export function freshClip(ctx: CaseContext, durationMs: number): Promise<Clip> {
-  return uploadClip(ctx.controller, freshWav(durationMs), `kit-fresh-${durationMs}ms.wav`);
+  return uploadClip(
+    ctx.controller,
+    freshWav(durationMs),
+    `kit-fresh-${durationMs}ms.wav`,
+    listedCodecs(ctx.seen),
+  );
 }
 
 /** One request the kit's server got. */
@@ -42,20 +47,33 @@ export type Answer = (n: number, res: ServerResponse, req: IncomingMessage) => v
 
 export interface AudioServer {
   /** an audio reference served by `answer` (sha256 and size those of `bytes`, unless overridden) */
-  route(
-    bytes: Buffer,
-    durationMs: number,
-    answer: Answer,
-  ): { ref: AudioRef; hits: Hit[]; first: Promise<Hit> };
+  /** serves `audio` (its bytes, duration and mime) on a path of its own, answering with `answer` */
+  route(audio: PlayableAudio, answer: Answer): { ref: AudioRef; hits: Hit[]; first: Promise<Hit> };
   close(): Promise<void>;
 }
 
-/** Answers with the bytes, whole. */
+/** Audio in a format the receiver plays, new bytes every time: what the kit's own server serves. */
+export interface PlayableAudio {
+  bytes: Buffer;
+  durationMs: number;
+  mime: string;
+}
+
+/**
+ * Fresh audio of about `durationMs` as the receiver would be sent it (the upload, or the rendition
+ * picked for its codecs, §7.3): the kit's server serves these bytes, so its codecs are honoured.
+ */
+export async function freshPlayable(ctx: CaseContext, durationMs: number): Promise<PlayableAudio> {
+  const clip = await freshClip(ctx, durationMs);
+  return { bytes: await clip.bytes(), durationMs: clip.durationMs, mime: clip.mime };
+}
+
+/** Answers with the audio's bytes, whole. */
 export const serveBytes =
-  (bytes: Buffer): Answer =>
+  (audio: PlayableAudio): Answer =>
   (_n, res) => {
-    res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': bytes.length });
-    res.end(bytes);
+    res.writeHead(200, { 'content-type': audio.mime, 'content-length': audio.bytes.length });
+    res.end(audio.bytes);
   };
 
 export async function startAudioServer(): Promise<AudioServer> {
@@ -85,8 +103,8 @@ export async function startAudioServer(): Promise<AudioServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    route(bytes, durationMs, answer) {
-      const path = `/kit-audio/${randomBytes(8).toString('hex')}.wav`;
+    route(audio, answer) {
+      const path = `/kit-audio/${randomBytes(8).toString('hex')}`;
       const hits: Hit[] = [];
       let onHit: (h: Hit) => void = () => {};
       const first = new Promise<Hit>((resolve) => {
@@ -97,10 +115,10 @@ export async function startAudioServer(): Promise<AudioServer> {
         first,
         ref: {
           url: `http://127.0.0.1:${port}${path}`,
-          sha256: createHash('sha256').update(bytes).digest('hex'),
-          size: bytes.length,
-          durationMs,
-          mime: 'audio/wav',
+          sha256: createHash('sha256').update(audio.bytes).digest('hex'),
+          size: audio.bytes.length,
+          durationMs: audio.durationMs,
+          mime: audio.mime,
         },
         hits,
       };

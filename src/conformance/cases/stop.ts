@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlayCommand, StopCommand } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
-import { firstReport, freshClip, freshWav, said, startAudioServer } from './fixtures.js';
+import { firstReport, freshClip, freshPlayable, said, startAudioServer } from './fixtures.js';
 
 /** Sends `play` and waits until it sounds. */
 async function sounding(ctx: CaseContext, play: PlayCommand, label: string): Promise<void> {
@@ -241,10 +241,11 @@ export const stopCases: ConformanceCase[] = [
     run: async (ctx) => {
       const server = await startAudioServer();
       try {
-        const bytes = freshWav(800);
+        const audio = await freshPlayable(ctx, 800);
+        const { bytes } = audio;
         // Half the bytes, then nothing: the download is in progress until someone gives up.
-        const { ref, first } = server.route(bytes, 800, (_n, res) => {
-          res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': bytes.length });
+        const { ref, first } = server.route(audio, (_n, res) => {
+          res.writeHead(200, { 'content-type': audio.mime, 'content-length': bytes.length });
           res.write(bytes.subarray(0, bytes.length >> 1));
         });
         const play = await ctx.play({ audio: ref });
