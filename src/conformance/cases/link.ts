@@ -214,7 +214,8 @@ export const linkCases: ConformanceCase[] = [
     failsWith: 'slow-reconnect',
     section: '§2 (Reconnect)',
     level: 'MUST',
-    title: 'after a cut it reconnects within 5 s of the link coming back (backoff from 1 s, doubling)',
+    title:
+      'after a short cut (link closed, back as soon as its will is out) it is online again within 5 s of the link coming back',
     needs: ['link'],
     timeoutMs: 30_000,
     run: async (ctx) => {
