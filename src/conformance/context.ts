@@ -54,6 +54,8 @@ export interface Clip {
   size: number;
   durationMs: number;
   mime: string;
+  /** the sha256 of the upload itself (what schedule documents name: they use no renditions, §13.2) */
+  uploadSha256: string;
   /** the bytes of the file the receiver is sent (the upload, or the rendition picked for it) */
   bytes(): Promise<Buffer>;
   /** the `audio` of a play command, its URL valid until `expiresAt` */
@@ -178,6 +180,7 @@ export async function uploadClip(
     size: file.size,
     durationMs: file.durationMs,
     mime: file.mime,
+    uploadSha256: audio.sha256,
     bytes: async () => (rendition ? readFile(controller.renditions.filePath(rendition)) : bytes),
     ref: (expiresAt) => ({
       url: controller.audio.signedUrl(audio.id, expiresAt, codec),

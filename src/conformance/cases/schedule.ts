@@ -605,8 +605,8 @@ async function checkAired(ctx: CaseContext, a: KitAiring, clip: Clip): Promise<v
   const finished = reports.find((r) => r.state === 'finished' && r.item === 0);
   check(finished, 'no finished for item 0');
   check(
-    finished.sha256 === clip.sha256,
-    `finished carries sha256 ${String(finished.sha256)}, not the item's ${clip.sha256}`,
+    finished.sha256 === clip.uploadSha256,
+    `finished carries sha256 ${String(finished.sha256)}, not the item's ${clip.uploadSha256}`,
   );
   check(ended.json?.outcome === 'aired', `ended with outcome ${String(ended.json?.outcome)}, not aired`);
 }
