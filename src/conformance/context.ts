@@ -5,7 +5,7 @@
  * commands — genuine ones, and the refused kinds a controller never sends — and audio clips.
  * Everything a case sends or sees worth reporting goes into its evidence.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { AudioRef, PlayCommand, StopCommand } from '../contract/mqtt.js';
@@ -148,6 +148,21 @@ export interface ContextDeps {
 const unknownKey = generateSigningKey('kit-unknown-key');
 
 /**
+ * A WAV of `durationMs` of a quiet tone whose pitch follows the duration (each clip of a run has
+ * its own bytes), with a random phase and a pitch offset of up to 5 Hz: its bytes (and sha256) are
+ * new every time, so a receiver that kept the audio of an earlier run (its cache survives, §13.12)
+ * has none of this run's clips. The context makes one per duration and keeps it for the run.
+ */
+export function toneWav(durationMs: number): Buffer {
+  const rate = 8000;
+  const samples = new Float32Array(Math.round((rate * durationMs) / 1000));
+  const hz = 300 + (durationMs % 700) + randomInt(0, 5000) / 1000;
+  const phase = (randomInt(0, 1_000_000) / 1_000_000) * 2 * Math.PI;
+  for (let i = 0; i < samples.length; i++) samples[i] = 0.3 * Math.sin(phase + (2 * Math.PI * hz * i) / rate);
+  return encodeWav(samples, rate);
+}
+
+/**
  * Stores `bytes` in the controller's library and answers the clip as the receiver would be sent it
  * (§7.3): the smallest of the upload and its renditions among the `codecs` its status lists — MP3
  * when it lists none — made now if need be, or the upload when it can play none of them. Its
@@ -275,14 +290,9 @@ export function createCaseContext(deps: ContextDeps): CaseContext {
     async clip(durationMs = 1200) {
       const known = deps.clips.get(durationMs);
       if (known) return known;
-      // A tone whose pitch follows the duration: each clip has its own bytes (and sha256).
-      const rate = 8000;
-      const samples = new Float32Array(Math.round((rate * durationMs) / 1000));
-      const hz = 300 + (durationMs % 700);
-      for (let i = 0; i < samples.length; i++) samples[i] = 0.3 * Math.sin((2 * Math.PI * hz * i) / rate);
       const clip = await uploadClip(
         controller,
-        encodeWav(samples, rate),
+        toneWav(durationMs),
         `kit-${durationMs}ms.wav`,
         listedCodecs(seen),
       );
