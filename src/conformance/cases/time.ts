@@ -292,7 +292,7 @@ export const timeCases: ConformanceCase[] = [
     section: '§14.2 step 4',
     level: 'MUST',
     title:
-      'a genuinely signed reply with its nonce but not its t1 (t1 + 0.5 ms, t1 − 10 s) claiming +10 s is ignored and leaves the request open: the genuine answer after it is taken, and an airing starts on time',
+      'a genuinely signed reply with its nonce but not its t1 (t1 + 0.5 ms, t1 − 10 s) claiming +10 s is ignored: an airing starts on time, and where its clean burst stops early, the genuine answer after the reply is still taken',
     timeoutMs: 30_000,
     run: async (ctx) => {
       const clean = await cleanBurst(ctx);
@@ -369,7 +369,7 @@ export const timeCases: ConformanceCase[] = [
     section: '§14.2 step 6',
     level: 'MUST',
     title:
-      'genuinely signed replies with its nonce and t1 but impossible timestamps (a negative delay; t3 < t2) claiming +10 s are ignored and leave the request open: the genuine answer is taken, an airing starts on time',
+      'genuinely signed replies with its nonce and t1 but impossible timestamps (a negative delay; t3 < t2) claiming +10 s are ignored: an airing starts on time, and where its clean burst stops early, the genuine answer after them is still taken',
     timeoutMs: 30_000,
     run: async (ctx) => {
       const clean = await cleanBurst(ctx);
