@@ -33,9 +33,14 @@ export interface TimeSample {
 
 /** The sample of an exchange, or null when its timestamps are impossible (negative delay, t3 < t2). */
 export function sampleOf(t1: number, t2: number, t3: number, t4: number): TimeSample | null {
-  const delayMs = t4 - t1 - (t3 - t2);
-  if (!(t3 >= t2) || !(t4 >= t1) || !(delayMs >= 0)) return null;
-  return { t1, t2, t3, t4, offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs };
+  const sample = rawSample(t1, t2, t3, t4);
+  if (!(t3 >= t2) || !(t4 >= t1) || !(sample.delayMs >= 0)) return null;
+  return sample;
+}
+
+/** The sample of four timestamps as they are, possible or not (sampleOf checks them). */
+export function rawSample(t1: number, t2: number, t3: number, t4: number): TimeSample {
+  return { t1, t2, t3, t4, offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs: t4 - t1 - (t3 - t2) };
 }
 
 export interface EstimatorOptions {

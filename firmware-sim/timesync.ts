@@ -17,7 +17,13 @@ import { PROTOCOL_VERSION, type Topics } from '../src/contract/mqtt.js';
 import { type TimeReply, type TimeRequest, timeReplySchema } from '../src/contract/schedule.js';
 import { open } from '../src/contract/signing.js';
 import type { SimBreak } from './breaks.js';
-import { type EstimatorOptions, OffsetEstimator, sampleOf, type TimeSample } from './timesync-estimate.js';
+import {
+  type EstimatorOptions,
+  OffsetEstimator,
+  rawSample,
+  sampleOf,
+  type TimeSample,
+} from './timesync-estimate.js';
 
 export interface ClockSyncOptions extends Partial<EstimatorOptions> {
   /** answers a burst needs at least (default 8) */
@@ -209,7 +215,7 @@ export class ClockSync {
     const sample =
       sampleOf(t1, reply.t2, reply.t3, t4) ??
       (br.has('time-impossible-timestamps') && reply.t3 < reply.t2
-        ? anySample(t1, reply.t2, reply.t3, t4)
+        ? rawSample(t1, reply.t2, reply.t3, t4)
         : null);
     if (!sample) {
       // impossible timestamps (step 6)
@@ -300,11 +306,6 @@ export class ClockSync {
     for (const [id, t1] of burst.pending) this.#expired.set(id, t1);
     burst.pending.clear();
   }
-}
-
-/** The sample of timestamps taken as they are, t3 < t2 or not (the `time-impossible-timestamps` break). */
-function anySample(t1: number, t2: number, t3: number, t4: number): TimeSample {
-  return { t1, t2, t3, t4, offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs: t4 - t1 - (t3 - t2) };
 }
 
 /** A reply taken without its signature checked (the `accept-forged-clock` break). */

@@ -17,6 +17,8 @@ let proxy: LinkProxy;
 let heard: MqttClient;
 let talker: MqttClient;
 const got: { topic: string; size: number; qos: number }[] = [];
+/** called at each message `heard` gets (publishAndWait's waiter) */
+let arrived: () => void = () => {};
 
 beforeAll(async () => {
   aedes = await Aedes.createBroker();
@@ -26,7 +28,10 @@ beforeAll(async () => {
   port = typeof addr === 'object' && addr ? addr.port : 0;
   proxy = await startLinkProxy({ target: () => ({ host: '127.0.0.1', port }) });
   heard = await mqtt.connectAsync(proxy.url, { clientId: 'heard', reconnectPeriod: 0 });
-  heard.on('message', (topic, payload, packet) => got.push({ topic, size: payload.length, qos: packet.qos }));
+  heard.on('message', (topic, payload, packet) => {
+    got.push({ topic, size: payload.length, qos: packet.qos });
+    arrived();
+  });
   await heard.subscribeAsync({ 'p/a': { qos: 1 }, 'p/b': { qos: 1 } });
   talker = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'talker', reconnectPeriod: 0 });
 });
@@ -41,9 +46,17 @@ afterAll(async () => {
 
 /** Publishes, then waits until `heard` got `n` messages in all. */
 async function publishAndWait(msgs: [string, Buffer, 0 | 1][], n: number): Promise<void> {
+  const all = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 5000);
+    arrived = () => {
+      if (got.length < n) return;
+      clearTimeout(timer);
+      resolve();
+    };
+  });
   for (const [topic, payload, qos] of msgs) await talker.publishAsync(topic, payload, { qos });
-  const deadline = Date.now() + 5000;
-  while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await all;
+  arrived = () => {};
   // what should not come has had its chance too
   await new Promise((r) => setTimeout(r, 100));
 }

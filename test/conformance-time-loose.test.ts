@@ -5,32 +5,14 @@
  * time.impossible say so in their evidence and pass on the rest (the +10 s replies ignored).
  */
 import { expect, it } from 'vitest';
-import { SimReceiver } from '../firmware-sim/index.js';
-import { optionsFromBundle } from '../firmware-sim/provisioning.js';
-import { type ReceiverLauncher, runConformance } from '../src/conformance/kit.js';
-
-function looseSimLauncher(): ReceiverLauncher {
-  let rx: SimReceiver | null = null;
-  return {
-    async start(bundle) {
-      if (rx) rx.setCredentials(bundle.mqtt.username, bundle.mqtt.password);
-      rx ??= new SimReceiver({
-        ...optionsFromBundle(bundle),
-        timeSync: true,
-        delay: { upMs: () => 45, downMs: () => 0 },
-      });
-      const r = rx;
-      r.start().catch(() => undefined);
-      return { stop: () => r.stop() };
-    },
-  };
-}
+import { runConformance } from '../src/conformance/kit.js';
+import { simLauncher } from '../src/conformance/launchers.js';
 
 it('time.t1_echo and time.impossible pass a receiver whose bursts always run to 48 requests', async () => {
   const report = await runConformance({
     receiverId: 'cf-loose-bound',
     only: ['time.t1_echo', 'time.impossible'],
-    launcher: looseSimLauncher(),
+    launcher: simLauncher({ receiver: { delay: { upMs: () => 45, downMs: () => 0 } } }),
   });
   for (const id of ['time.t1_echo', 'time.impossible']) {
     const r = report.results.find((x) => x.id === id);

@@ -95,21 +95,24 @@ describe('conformance command line', () => {
   }, 120_000);
 
   it('refuses bad usage with exit 2 and says why', () => {
-    const noId = cli(['--sim']);
-    expect(noId.status).toBe(2);
-    expect(noId.stderr).toContain('--receiver <id> is required');
-    const badBreak = cli(['--receiver', 'x1', '--sim', '--break', 'nonsense']);
-    expect(badBreak.status).toBe(2);
-    expect(badBreak.stderr).toContain('--break nonsense: not one of');
-    const unknownCase = cli(['--receiver', 'x1', '--sim', '--only', 'no.such.case']);
-    expect(unknownCase.status).toBe(2);
-    expect(unknownCase.stderr).toContain('no such case: no.such.case');
-    const tls = cli(['--receiver', 'x1', '--sim', '--broker', 'mqtts://broker.example:8883']);
-    expect(tls.status).toBe(2);
-    expect(tls.stderr).toContain('needs a broker listener without TLS (mqtt://host:port)');
-    const badBroker = cli(['--receiver', 'x1', '--sim', '--broker', 'emqx']);
-    expect(badBroker.status).toBe(2);
-    expect(badBroker.stderr).toContain('--broker must be embedded, mosquitto or mqtt://host:port, not emqx');
+    const refusals: [string[], string][] = [
+      [['--sim'], '--receiver <id> is required'],
+      [['--receiver', 'x1', '--sim', '--break', 'nonsense'], '--break nonsense: not one of'],
+      [['--receiver', 'x1', '--sim', '--only', 'no.such.case'], 'no such case: no.such.case'],
+      [
+        ['--receiver', 'x1', '--sim', '--broker', 'mqtts://broker.example:8883'],
+        'needs a broker listener without TLS (mqtt://host:port)',
+      ],
+      [
+        ['--receiver', 'x1', '--sim', '--broker', 'emqx'],
+        '--broker must be embedded, mosquitto or mqtt://host:port, not emqx',
+      ],
+    ];
+    for (const [args, why] of refusals) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(why);
+    }
   }, 120_000);
 });
 

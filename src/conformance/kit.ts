@@ -175,14 +175,14 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
       throw new Error(`registering ${opts.receiverId}: ${reg.status} ${JSON.stringify(reg.body)}`);
     const bundle = reg.body.provisioning;
     const bundlePath = join(dataDir, `${opts.receiverId}.bundle.json`);
-    writeFileSync(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o600 });
+    const saveBundle = (b: ProvisioningBundle) =>
+      writeFileSync(bundlePath, `${JSON.stringify(b, null, 2)}\n`, { mode: 0o600 });
+    // Mosquitto reloads the files loalang rewrote: the receiver can log in once it did.
+    const brokerTakes = (b: ProvisioningBundle, what: string) =>
+      brokerless ? Promise.resolve() : waitUntil(what, 15_000, () => canLogIn(controller.mqttUrl, b));
+    saveBundle(bundle);
     opts.onBundle?.(bundle, bundlePath);
-    if (!brokerless) {
-      // Mosquitto reloads the files loalang rewrote: the receiver can log in once it did.
-      await waitUntil('the broker taking the receiver’s credentials', 15_000, () =>
-        canLogIn(controller.mqttUrl, bundle),
-      );
-    }
+    await brokerTakes(bundle, 'the broker taking the receiver’s credentials');
 
     const t = controller.wire.topics;
     const rx: ReceiverUnderTest = {
@@ -227,11 +227,8 @@ export async function runConformance(opts: KitOptions): Promise<ConformanceRepor
           await whileOff?.();
           if (next) {
             held = next;
-            writeFileSync(bundlePath, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
-            if (!brokerless)
-              await waitUntil('the broker taking the receiver’s new credentials', 15_000, () =>
-                canLogIn(controller.mqttUrl, next),
-              );
+            saveBundle(next);
+            await brokerTakes(next, 'the broker taking the receiver’s new credentials');
           }
           running = await launcher.start(held, bundlePath);
         }

@@ -10,16 +10,28 @@ import { spawn } from 'node:child_process';
 import type { SimBreak } from '../../firmware-sim/breaks.js';
 import { SimReceiver } from '../../firmware-sim/index.js';
 import { optionsFromBundle } from '../../firmware-sim/provisioning.js';
+import type { SimReceiverOptions } from '../../firmware-sim/types.js';
 import type { ReceiverLauncher } from './kit.js';
 
-export function simLauncher(opts: { breaks?: readonly SimBreak[] } = {}): ReceiverLauncher {
+export function simLauncher(
+  opts: {
+    breaks?: readonly SimBreak[];
+    /** more simulator options (its link's delays, say) */
+    receiver?: Partial<SimReceiverOptions>;
+  } = {},
+): ReceiverLauncher {
   // One receiver across restarts: what it keeps is its "non-volatile memory".
   let rx: SimReceiver | null = null;
   return {
     async start(bundle) {
       // The time exchange on, as a firmware does it (docs/protocol.md §14): the kit checks it.
       if (rx) rx.setCredentials(bundle.mqtt.username, bundle.mqtt.password);
-      rx ??= new SimReceiver({ ...optionsFromBundle(bundle), timeSync: true, breaks: opts.breaks ?? [] });
+      rx ??= new SimReceiver({
+        ...optionsFromBundle(bundle),
+        timeSync: true,
+        breaks: opts.breaks ?? [],
+        ...opts.receiver,
+      });
       const r = rx;
       // Not awaited: a box powered up where its link is down boots all the same (the kit watches
       // for its online status itself).

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { AudioRef } from '../../contract/mqtt.js';
 import { encodeWav } from '../../domain/audio/wav.js';
 import { type CaseContext, type Clip, listedCodecs, uploadClip } from '../context.js';
+import { check } from '../types.js';
 
 const RATE = 8000;
 
@@ -147,6 +148,21 @@ export async function firstReport(
     opts,
   );
   return { n: m.n, json: m.json! };
+}
+
+/**
+ * After the receiver said all it had to about what came before (a barrier, §7.4), `commandId`
+ * has not started since `from`; else the case fails with `message`.
+ */
+export async function neverStarted(
+  ctx: CaseContext,
+  commandId: string,
+  from: number,
+  message: string,
+): Promise<void> {
+  await ctx.barrier();
+  const started = ctx.seen.events(from).some((e) => e.commandId === commandId && e.state === 'started');
+  check(!started, message);
 }
 
 /** An event in one line for the evidence: `preempted by=… play=1 offsetMs=…`. */

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PlayCommand, StopCommand } from '../../contract/mqtt.js';
 import type { CaseContext } from '../context.js';
 import { type ConformanceCase, check } from '../types.js';
-import { firstReport, freshClip, freshPlayable, said, startAudioServer } from './fixtures.js';
+import { firstReport, freshClip, freshPlayable, neverStarted, said, startAudioServer } from './fixtures.js';
 
 /** Sends `play` and waits until it sounds. */
 async function sounding(ctx: CaseContext, play: PlayCommand, label: string): Promise<void> {
@@ -162,9 +162,7 @@ export const stopCases: ConformanceCase[] = [
         `the overtaken play was ${String(first.json.state)}, not cancelled`,
       );
       check(first.json.by === stop.id, `cancelled names by=${String(first.json.by)}, not the stop`);
-      await ctx.barrier();
-      const played = ctx.seen.events(from).some((e) => e.commandId === play.id && e.state === 'started');
-      check(!played, 'the overtaken play was played after all');
+      await neverStarted(ctx, play.id, from, 'the overtaken play was played after all');
     },
   },
   {

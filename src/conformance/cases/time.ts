@@ -42,14 +42,17 @@ async function requests(ctx: CaseContext, from: number, count: number, timeoutMs
 
 /** Waits until the burst since `from` is over (no request for `quietMs`, or `maxMs`): its requests. */
 async function burstEnd(ctx: CaseContext, from: number, maxMs = 7000, quietMs = 400): Promise<Seen[]> {
-  await requests(ctx, from, 1, 5000);
-  const start = Date.now();
-  for (;;) {
-    const reqs = ctx.seen.all(from).filter((m) => m.leaf === 'time');
-    const quiet = Date.now() - (ctx.seen.t0 + reqs.at(-1)!.atMs);
-    if (quiet >= quietMs || Date.now() - start > maxMs) return reqs;
-    await sleep(Math.max(20, quietMs - quiet));
+  let last = (await requests(ctx, from, 1, 5000))[0]!;
+  const deadline = Date.now() + maxMs;
+  // Each request restarts the wait; none for quietMs ends it.
+  while (Date.now() < deadline) {
+    const next = await ctx.seen
+      .waitFor('the next time request', (m) => m.leaf === 'time', { from: last.n + 1, timeoutMs: quietMs })
+      .catch(() => null);
+    if (!next) break;
+    last = next;
   }
+  return ctx.seen.all(from).filter((m) => m.leaf === 'time');
 }
 
 /** Calls `fn` with each time request of the receiver, before the controller answers it. */
@@ -67,9 +70,13 @@ function onRequest(ctx: CaseContext, fn: (req: TimeRequest) => void): () => void
   });
 }
 
-/** Publishes a TimeReply body genuinely signed for the receiver's clock topic (QoS 0, §14.1). */
-function reply(ctx: CaseContext, body: { id: string; t1: number; t2: number; t3: number }): void {
-  const text = ctx.seal(ctx.rx.topics.clock, { v: 1, type: 'time', ...body });
+/** Publishes a TimeReply body on the receiver's clock topic (QoS 0, §14.1), sealed as `how` says. */
+function reply(
+  ctx: CaseContext,
+  body: { id: string; t1: number; t2: number; t3: number },
+  how: Seal = 'signed',
+): void {
+  const text = ctx.seal(ctx.rx.topics.clock, { v: 1, type: 'time', ...body }, how);
   void ctx.controller.wire
     .publish(ctx.rx.topics.clock, text, { qos: 0, retain: false })
     .catch(() => undefined);
@@ -208,29 +215,18 @@ export const timeCases: ConformanceCase[] = [
       'replies that do not verify (unknown key, bad signature, unsigned, sealed for another receiver) claiming +10 s are ignored: an airing still starts on time',
     timeoutMs: 30_000,
     run: async (ctx) => {
-      const wire = ctx.controller.wire;
-      const other = wire.topics.receiverClock('kit-other-rx');
+      const other = ctx.controller.wire.topics.receiverClock('kit-other-rx');
       let forged = 0;
-      // Each request is answered first by the kit (its listener runs before the controller's
-      // responder), with a forgery whose clock is 10 s ahead; the genuine reply follows.
-      const off = wire.onReceiverMessage((topic, payload) => {
-        if (topic !== ctx.rx.topics.time) return;
-        const req = timeRequestSchema.safeParse(JSON.parse(payload.toString('utf8')));
-        if (!req.success) return;
-        const { id, t1 } = req.data;
-        const body = { v: 1, type: 'time', id, t1, t2: t1 + 10_000, t3: t1 + 10_000.5 };
+      // Each request is answered first by the kit with a forgery whose clock is 10 s ahead; the
+      // genuine reply follows.
+      const off = onRequest(ctx, ({ id, t1 }) => {
         const how = FORGERIES[forged++ % FORGERIES.length]!;
-        const text =
-          how === 'other-receiver'
-            ? ctx.seal(ctx.rx.topics.clock, body, { wrongTopic: other })
-            : ctx.seal(ctx.rx.topics.clock, body, how);
-        void wire.publish(ctx.rx.topics.clock, text, { qos: 0, retain: false }).catch(() => undefined);
+        reply(ctx, { id, t1, ...tenAhead(t1) }, how === 'other-receiver' ? { wrongTopic: other } : how);
       });
       try {
         const from = await reconnect(ctx);
         await requests(ctx, from, 8, 5000);
-        // The burst ends within a few requests and the reply timeout; leave it that long.
-        await new Promise((r) => setTimeout(r, 500));
+        await burstEnd(ctx, from);
         ctx.sent(
           `${forged} forged replies (${FORGERIES.join(', ')} in turn), each claiming the controller's clock 10 s ahead, before the genuine reply`,
         );
