@@ -131,29 +131,30 @@ async function local(ctx: CaseContext, ms: number): Promise<{ date: string; time
  * folder), and waits until the receiver reports the document applied. Returns what removes them.
  */
 export async function quietHoursNow(ctx: CaseContext): Promise<() => Promise<void>> {
-  const schedules = ctx.controller.schedules;
   const now = Date.now();
   const [a, b] = [await local(ctx, now), await local(ctx, now + 2 * 60_000)];
-  const remove = async () => {
+  /** Sets the zone's quiet hours: the version of the document that carries them, and its report. */
+  const set = async (hours: { from: string; to: string }[]) => {
     const from = ctx.seen.mark();
     const published = nextPublished(ctx);
-    schedules.setQuietHours(ctx.rx.zoneId, [], null);
-    const version = await published.catch(() => null);
-    ctx.note(`quiet hours removed${version !== null ? ` (document version ${version})` : ''}`);
-    if (version !== null) await waitSchedule(ctx, version, from).catch(() => undefined);
-  };
-  const from = ctx.seen.mark();
-  const published = nextPublished(ctx);
-  schedules.setQuietHours(ctx.rx.zoneId, [{ from: a.time, to: b.time }], null);
-  try {
+    ctx.controller.schedules.setQuietHours(ctx.rx.zoneId, hours, null);
     const version = await published;
+    return { version, applied: () => waitSchedule(ctx, version, from) };
+  };
+  const remove = async () => {
+    const r = await set([]).catch(() => null);
+    ctx.note(`quiet hours removed${r ? ` (document version ${r.version})` : ''}`);
+    await r?.applied().catch(() => undefined);
+  };
+  try {
+    const { version, applied } = await set([{ from: a.time, to: b.time }]);
     ctx.sent(
       `quiet hours ${a.time}–${b.time} (station time) for zone ${ctx.rx.zoneId}; document version ${version}`,
     );
-    const applied = await waitSchedule(ctx, version, from);
+    const report = await applied();
     check(
-      applied.json?.state === 'applied',
-      `the document with the quiet hours was not applied: ${applied.text}`,
+      report.json?.state === 'applied',
+      `the document with the quiet hours was not applied: ${report.text}`,
     );
     ctx.saw(`document version ${version} applied`);
   } catch (err) {
