@@ -277,3 +277,49 @@ it('the targets are the ones documented: Opus 24 kbit/s and MP3 32 kbit/s, mono'
     ['mp3', 32_000, 1],
   ]);
 });
+
+describe("the transcoder's thread", () => {
+  /**
+   * Timer rounds the test's event loop completes while `job` runs: libav.js decodes an MP3 in one
+   * stretch of wasm calls, so on the calling thread this stays at a round or two for the whole job.
+   */
+  async function roundsDuring<T>(job: Promise<T>): Promise<{ result: T; rounds: number }> {
+    let rounds = 0;
+    let done = false;
+    const tick = () => {
+      rounds++;
+      if (!done) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    const result = await job.finally(() => {
+      done = true;
+    });
+    return { result, rounds };
+  }
+
+  it('a long job leaves the controller free: its event loop keeps turning while a 30 s MP3 is decoded and encoded', async () => {
+    writeFileSync(join(dir, 'long.wav'), stereoWav(330, 30_000));
+    const [vendor] = await transcoder.transcode(
+      { path: join(dir, 'long.wav'), mime: 'audio/wav', codec: 'PCM' },
+      [VENDOR_MP3],
+    );
+    writeFileSync(join(dir, 'long.mp3'), vendor!.bytes);
+    const { result, rounds } = await roundsDuring(
+      transcoder.transcode({ path: join(dir, 'long.mp3'), mime: 'audio/mpeg', codec: 'MPEG 1 Layer 3' }),
+    );
+    expect(result.map((o) => o.target.codec)).toEqual(['opus', 'mp3']);
+    // 30 s at 24 kHz, give or take the encoder's padding.
+    for (const o of result) expect(Math.abs(o.samples - 720_000)).toBeLessThan(24_000);
+    // The job takes hundreds of ms; the loop turned all along (on the calling thread: 1 or 2).
+    expect(rounds).toBeGreaterThan(20);
+  });
+
+  it('is closed for good: a job after close() is refused, not run', async () => {
+    const t = createTranscoder({ log });
+    writeFileSync(join(dir, 'short.wav'), stereoWav(440, 500));
+    const input = { path: join(dir, 'short.wav'), mime: 'audio/wav', codec: 'PCM' };
+    expect((await t.transcode(input)).length).toBe(2);
+    await t.close();
+    await expect(t.transcode(input)).rejects.toThrow(/closed/);
+  });
+});

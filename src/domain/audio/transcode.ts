@@ -10,6 +10,10 @@
  * and jobs run one at a time (the wasm instance is single-threaded, and the machine small).
  */
 import { open, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 import { readWavHeader, wavChunks } from './wav.js';
@@ -131,8 +135,15 @@ interface Lane {
   samples: number;
 }
 
-/** Builds the transcoder; nothing is loaded until the first job. */
-export function createTranscoder(deps: { log: Logger }): Transcoder {
+/**
+ * The transcoder on the calling thread: libav.js without a worker, so its wasm calls block that
+ * thread's event loop while they run (a 5-minute MP3 decodes in one stretch of ~9 s here). The
+ * controller runs it on a thread of its own (`createTranscoder`, transcode-worker.ts); nothing is
+ * loaded until the first job.
+ */
+export function createLocalTranscoder(deps: {
+  log: { info(obj: Record<string, unknown>, msg: string): void };
+}): Transcoder {
   let libavP: Promise<LibAV> | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   let jobs = 0;
@@ -497,4 +508,132 @@ async function libavSource(libav: LibAV, input: TranscodeInput, job: number): Pr
     await cleanup();
     throw err;
   }
+}
+
+/** A job sent to the transcoder's thread (transcode-worker.ts). */
+export type WorkerJob =
+  | { id: number; op: 'transcode'; input: TranscodeInput; targets: readonly RenditionTarget[] }
+  | { id: number; op: 'decode'; input: TranscodeInput; sampleRate: number; maxSeconds: number };
+
+/** What the thread answers: a job's result or error, or a line for the controller's log. */
+export type WorkerReply =
+  | { id: number; ok: true; outputs: TranscodeOutput[] }
+  | { id: number; ok: true; samples: Float32Array }
+  | { id: number; ok: false; error: { message: string; statusCode?: number; code?: string } }
+  | { log: { obj: Record<string, unknown>; msg: string } };
+
+/**
+ * The thread for the transcoder: the compiled JS next to this file, or — running from the
+ * TypeScript source (tests, `npm run bench`, the tsx CLIs) — the source, loaded through tsx's
+ * loader, which a worker thread must register itself (Node 20 does not pass `--import` hooks on to
+ * a worker's entry).
+ */
+function spawnThread(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./transcode-worker.js', import.meta.url));
+  const entry = new URL('./transcode-worker.ts', import.meta.url).href;
+  const req = createRequire(import.meta.url);
+  const pkg = req.resolve('tsx/package.json');
+  const api = pathToFileURL(join(dirname(pkg), req(pkg).exports['./esm/api'].import.default)).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true });
+}
+
+/**
+ * The controller's transcoder: libav.js on a worker thread of its own, so that decoding and
+ * encoding — seconds of CPU for a long program — never hold up the controller's event loop (MQTT,
+ * HTTP, stops, the sweeper). One thread, started at the first job, runs the jobs one at a time; it
+ * does not keep the process alive while idle. A thread that dies (a wasm abort on a hostile file)
+ * fails the jobs it held and the next job starts a new one.
+ */
+export function createTranscoder(deps: { log: Logger }): Transcoder {
+  let worker: Worker | null = null;
+  let nextId = 1;
+  let closed = false;
+  const pending = new Map<
+    number,
+    { resolve: (r: WorkerReply) => void; reject: (e: Error) => void; done: Promise<WorkerReply> }
+  >();
+
+  function failAll(err: Error): void {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  }
+
+  function thread(): Worker {
+    if (worker) return worker;
+    const w = spawnThread();
+    w.on('message', (m: WorkerReply) => {
+      if ('log' in m) {
+        deps.log.info(m.log.obj, m.log.msg);
+        return;
+      }
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (pending.size === 0) w.unref();
+      p.resolve(m);
+    });
+    w.on('error', (err) => {
+      deps.log.error({ err: err.message }, 'transcode: the thread failed');
+    });
+    w.on('exit', (code) => {
+      if (worker === w) worker = null;
+      failAll(new Error(`the transcoder's thread stopped (exit code ${code})`));
+    });
+    w.unref();
+    worker = w;
+    return w;
+  }
+
+  async function call(
+    job: WorkerJob extends infer J ? (J extends WorkerJob ? Omit<J, 'id'> : never) : never,
+  ): Promise<WorkerReply> {
+    if (closed) throw new Error('the transcoder is closed');
+    const id = nextId++;
+    const w = thread();
+    let settle!: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
+    const reply = new Promise<WorkerReply>((resolve, reject) => (settle = { resolve, reject }));
+    reply.catch(() => undefined);
+    pending.set(id, { ...settle, done: reply });
+    w.ref();
+    w.postMessage({ ...job, id });
+    const r = await reply;
+    if ('ok' in r && !r.ok) {
+      const e = r.error;
+      throw e.statusCode !== undefined && e.code !== undefined
+        ? new AppError(e.statusCode, e.code, e.message)
+        : new Error(e.message);
+    }
+    return r;
+  }
+
+  return {
+    async transcode(input, targets = RENDITION_TARGETS) {
+      const r = await call({ op: 'transcode', input, targets });
+      if (!('outputs' in r)) throw new Error('transcode: the thread answered without outputs');
+      return r.outputs;
+    },
+    async decode(input, sampleRate, maxSeconds = 600) {
+      const r = await call({ op: 'decode', input, sampleRate, maxSeconds });
+      if (!('samples' in r)) throw new Error('decode: the thread answered without samples');
+      return r.samples;
+    },
+    async close() {
+      closed = true;
+      const w = worker;
+      if (!w) return;
+      // A shutdown does not wait long for a job: it is abandoned (its audio gets its copies later).
+      if (pending.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.allSettled([...pending.values()].map((p) => p.done)),
+          new Promise((resolve) => (timer = setTimeout(resolve, 2000))),
+        ]);
+        clearTimeout(timer);
+      }
+      worker = null;
+      await w.terminate();
+      failAll(new Error('the transcoder was closed'));
+    },
+  };
 }
