@@ -314,6 +314,15 @@ describe("the transcoder's thread", () => {
     expect(rounds).toBeGreaterThan(20);
   });
 
+  it('stops a job that does not finish in time, with an error saying so', async () => {
+    const t = createTranscoder({ log, jobTimeoutMs: 1 });
+    writeFileSync(join(dir, 'short.wav'), stereoWav(440, 500));
+    const input = { path: join(dir, 'short.wav'), mime: 'audio/wav', codec: 'PCM' };
+    // No thread starts, loads libav.js and answers within 1 ms.
+    await expect(t.transcode(input)).rejects.toThrow(/did not finish within 0.001 s; it was stopped/);
+    await t.close();
+  });
+
   it('is closed for good: a job after close() is refused, not run', async () => {
     const t = createTranscoder({ log });
     writeFileSync(join(dir, 'short.wav'), stereoWav(440, 500));

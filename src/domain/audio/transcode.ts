@@ -515,6 +515,9 @@ export type WorkerJob =
   | { id: number; op: 'transcode'; input: TranscodeInput; targets: readonly RenditionTarget[] }
   | { id: number; op: 'decode'; input: TranscodeInput; sampleRate: number; maxSeconds: number };
 
+/** A job as the caller gives it (the id is the transcoder's). */
+type WorkerJobBody = WorkerJob extends infer J ? (J extends WorkerJob ? Omit<J, 'id'> : never) : never;
+
 /** What the thread answers: a job's result or error, or a line for the controller's log. */
 export type WorkerReply =
   | { id: number; ok: true; outputs: TranscodeOutput[] }
@@ -538,25 +541,33 @@ function spawnThread(): Worker {
   return new Worker(boot, { eval: true });
 }
 
+/** How long one job may take on the thread (30 minutes of audio, the most kept, take ~1 min here). */
+const JOB_TIMEOUT_MS = 5 * 60_000;
+
 /**
  * The controller's transcoder: libav.js on a worker thread of its own, so that decoding and
  * encoding — seconds of CPU for a long program — never hold up the controller's event loop (MQTT,
  * HTTP, stops, the sweeper). One thread, started at the first job, runs the jobs one at a time; it
- * does not keep the process alive while idle. A thread that dies (a wasm abort on a hostile file)
- * fails the jobs it held and the next job starts a new one.
+ * does not keep the process alive while idle. A job that does not finish within `jobTimeoutMs` (a
+ * file that sends the decoder round in circles) fails and its thread is stopped; so does a thread
+ * that dies (a wasm abort on a hostile file). The next job starts a new thread.
  */
-export function createTranscoder(deps: { log: Logger }): Transcoder {
+export function createTranscoder(deps: { log: Logger; jobTimeoutMs?: number }): Transcoder {
+  const timeoutMs = deps.jobTimeoutMs ?? JOB_TIMEOUT_MS;
   let worker: Worker | null = null;
   let nextId = 1;
   let closed = false;
-  const pending = new Map<
-    number,
-    { resolve: (r: WorkerReply) => void; reject: (e: Error) => void; done: Promise<WorkerReply> }
-  >();
+  let queue: Promise<unknown> = Promise.resolve();
+  const pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
 
   function failAll(err: Error): void {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
+  }
+
+  function stop(w: Worker): void {
+    if (worker === w) worker = null;
+    void w.terminate();
   }
 
   function thread(): Worker {
@@ -570,7 +581,7 @@ export function createTranscoder(deps: { log: Logger }): Transcoder {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
-      if (pending.size === 0) w.unref();
+      w.unref();
       p.resolve(m);
     });
     w.on('error', (err) => {
@@ -585,26 +596,50 @@ export function createTranscoder(deps: { log: Logger }): Transcoder {
     return w;
   }
 
-  async function call(
-    job: WorkerJob extends infer J ? (J extends WorkerJob ? Omit<J, 'id'> : never) : never,
-  ): Promise<WorkerReply> {
-    if (closed) throw new Error('the transcoder is closed');
+  /** Runs one job on the thread (the one it runs): its reply, or its error as thrown there. */
+  function post(job: WorkerJobBody): Promise<WorkerReply> {
+    if (closed) return Promise.reject(new Error('the transcoder is closed'));
     const id = nextId++;
     const w = thread();
-    let settle!: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
-    const reply = new Promise<WorkerReply>((resolve, reject) => (settle = { resolve, reject }));
-    reply.catch(() => undefined);
-    pending.set(id, { ...settle, done: reply });
-    w.ref();
-    w.postMessage({ ...job, id });
-    const r = await reply;
-    if ('ok' in r && !r.ok) {
-      const e = r.error;
-      throw e.statusCode !== undefined && e.code !== undefined
-        ? new AppError(e.statusCode, e.code, e.message)
-        : new Error(e.message);
-    }
-    return r;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(
+          new Error(`transcoding did not finish within ${timeoutMs / 1000} s; it was stopped`),
+        );
+        stop(w);
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      w.ref();
+      w.postMessage({ ...job, id });
+    }).then((r) => {
+      if ('ok' in r && !r.ok) {
+        const e = r.error;
+        throw e.statusCode !== undefined && e.code !== undefined
+          ? new AppError(e.statusCode, e.code, e.message)
+          : new Error(e.message);
+      }
+      return r;
+    });
+  }
+
+  /** Jobs one after the other: each starts on the thread when it is posted, so its timeout is its own. */
+  function call(job: WorkerJobBody): Promise<WorkerReply> {
+    const run = queue.then(
+      () => post(job),
+      () => post(job),
+    );
+    queue = run.catch(() => undefined);
+    return run;
   }
 
   return {
@@ -620,20 +655,14 @@ export function createTranscoder(deps: { log: Logger }): Transcoder {
     },
     async close() {
       closed = true;
-      const w = worker;
-      if (!w) return;
       // A shutdown does not wait long for a job: it is abandoned (its audio gets its copies later).
-      if (pending.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.allSettled([...pending.values()].map((p) => p.done)),
-          new Promise((resolve) => (timer = setTimeout(resolve, 2000))),
-        ]);
-        clearTimeout(timer);
-      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([queue, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+      clearTimeout(timer);
+      const w = worker;
       worker = null;
-      await w.terminate();
       failAll(new Error('the transcoder was closed'));
+      if (w) await w.terminate();
     },
   };
 }
