@@ -604,9 +604,7 @@ export function createTranscoder(deps: { log: Logger; jobTimeoutMs?: number }): 
     return new Promise<WorkerReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(
-          new Error(`transcoding did not finish within ${timeoutMs / 1000} s; it was stopped`),
-        );
+        reject(new Error(`transcoding did not finish within ${timeoutMs / 1000} s; it was stopped`));
         stop(w);
       }, timeoutMs);
       pending.set(id, {
