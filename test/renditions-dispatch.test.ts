@@ -29,7 +29,7 @@ interface AudioDetail {
   id: string;
   sha256: string;
   size: number;
-  renditions: Rendition[];
+  renditions: (Rendition & { encodeMs: number | null; createdAt: string })[];
   renditionsPending: boolean;
 }
 interface Bulletin {
@@ -331,4 +331,52 @@ describe('a status with bad codecs', () => {
     await waitFor('played', async () => playedBy('rx-bad', res.body.id));
     expect(playedBy('rx-bad', res.body.id)).toBe(opus.sha256);
   });
+
+  it("zone stops go out and are confirmed all the while a long upload's copies are made", async () => {
+    // 2 minutes at 128 kbit/s stereo: its copies take the codec library seconds of CPU, all of it
+    // on its own thread.
+    writeFileSync(join(dir, 'long.wav'), stereoWav(330, 120_000));
+    const tcodec = createTranscoder({ log: pino({ level: 'silent' }) });
+    const [out] = await tcodec.transcode({ path: join(dir, 'long.wav'), mime: 'audio/wav', codec: 'PCM' }, [
+      VENDOR_MP3,
+    ]);
+    await tcodec.close();
+    const up = await tc.upload(Buffer.from(out!.bytes), 'chuong-trinh-dai.mp3');
+    expect(up.status).toBe(201);
+    // A stop to thon-2, confirmed by both its receivers, then the next, for as long as the copies
+    // are pending (at most 300 of them, 60 s).
+    const confirmedAt: number[] = [];
+    const deadline = Date.now() + 60_000;
+    while (
+      confirmedAt.length < 300 &&
+      Date.now() < deadline &&
+      (await getAudio(up.audio.id)).renditionsPending
+    ) {
+      const stop = await tc.api<{ stop: { id: string } }>('POST', '/api/stop', { zones: ['thon-2'] });
+      expect(stop.status).toBe(200);
+      await Promise.all(
+        ['rx-a', 'rx-b'].map((id) =>
+          sims
+            .get(id)!
+            .waitForEvent((e) => e.commandId === stop.body.stop.id && e.state === 'received', 10_000),
+        ),
+      );
+      confirmedAt.push(Date.now());
+    }
+    const done = await getAudio(up.audio.id);
+    expect(done.renditionsPending).toBe(false);
+    expect(done.renditions.map((r) => r.codec).sort()).toEqual(['mp3', 'opus']);
+    // The job's span, from its wall time and when its first copy was stored; its middle part is
+    // where libav.js decodes and encodes. Stops were confirmed in it — on the controller's own
+    // thread, none could be: it was not even received until the job was done.
+    const encodeMs = done.renditions[0]!.encodeMs!;
+    const end = Math.min(...done.renditions.map((r) => Date.parse(r.createdAt)));
+    const start = end - encodeMs;
+    const middle = confirmedAt.filter((t) => t > start + encodeMs * 0.3 && t < end - encodeMs * 0.3);
+    expect(encodeMs).toBeGreaterThan(500);
+    expect(
+      middle.length,
+      `${confirmedAt.length} stops confirmed, during a ${encodeMs} ms job`,
+    ).toBeGreaterThan(0);
+  }, 90_000);
 });
