@@ -4,17 +4,17 @@
  * codecs (or none, like an older firmware), real downloads checked by sha256 and size.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimReceiver } from '../firmware-sim/index.js';
-import { createTranscoder } from '../src/domain/audio/transcode.js';
+import { createTranscoder, type Transcoder } from '../src/domain/audio/transcode.js';
 import { AUDIO_FIXTURES } from './helpers/audio-app.js';
 import { startTestController, type TestController } from './helpers/controller.js';
-import { stereoWav, VENDOR_MP3 } from './helpers/renditions.js';
+import { vendorMp3 as makeVendorMp3, stereoWav } from './helpers/renditions.js';
 import { waitFor } from './helpers/wait.js';
 
 interface Rendition {
@@ -52,6 +52,8 @@ let tc: TestController;
 let dir: string;
 const sims = new Map<string, SimReceiver>();
 let vendorMp3: Buffer;
+/** the test's own codec library, for the vendor files */
+let tcodec: Transcoder;
 
 async function startSim(id: string, codecs: string[] | null): Promise<SimReceiver> {
   const rx = new SimReceiver({ ...tc.sim(id), timeFactor: 0.02, codecs });
@@ -104,13 +106,8 @@ const playedBy = (id: string, bulletinId: string) =>
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'loalang-rendition-dispatch-'));
   // The vendor's usual file: 4 s at 128 kbit/s, stereo, 44.1 kHz (made with the same codec library).
-  writeFileSync(join(dir, 'speech.wav'), stereoWav(440, 4000));
-  const tcodec = createTranscoder({ log: pino({ level: 'silent' }) });
-  const [out] = await tcodec.transcode({ path: join(dir, 'speech.wav'), mime: 'audio/wav', codec: 'PCM' }, [
-    VENDOR_MP3,
-  ]);
-  await tcodec.close();
-  vendorMp3 = Buffer.from(out!.bytes);
+  tcodec = createTranscoder({ log: pino({ level: 'silent' }) });
+  vendorMp3 = await makeVendorMp3(tcodec, dir, 440, 4000);
 
   tc = await startTestController({ RENDITION_MAX_DURATION_S: '1800' });
   await tc.api('POST', '/api/zones', { id: 'thon-1', name: 'Thôn 1' });
@@ -126,6 +123,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([...sims.values()].map((rx) => rx.stop()));
   await tc?.stop();
+  await tcodec?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -335,13 +333,8 @@ describe('a status with bad codecs', () => {
   it("zone stops go out and are confirmed all the while a long upload's copies are made", async () => {
     // 2 minutes at 128 kbit/s stereo: its copies take the codec library seconds of CPU, all of it
     // on its own thread.
-    writeFileSync(join(dir, 'long.wav'), stereoWav(330, 120_000));
-    const tcodec = createTranscoder({ log: pino({ level: 'silent' }) });
-    const [out] = await tcodec.transcode({ path: join(dir, 'long.wav'), mime: 'audio/wav', codec: 'PCM' }, [
-      VENDOR_MP3,
-    ]);
-    await tcodec.close();
-    const up = await tc.upload(Buffer.from(out!.bytes), 'chuong-trinh-dai.mp3');
+    const long = await makeVendorMp3(tcodec, dir, 330, 120_000);
+    const up = await tc.upload(long, 'chuong-trinh-dai.mp3');
     expect(up.status).toBe(201);
     // A stop to thon-2, confirmed by both its receivers, then the next, for as long as the copies
     // are pending (at most 300 of them, 60 s).

@@ -20,7 +20,7 @@ import { pickFile } from '../src/domain/dispatch/pick.js';
 import { AppError } from '../src/errors.js';
 import { type Db, openDatabase } from '../src/storage/db.js';
 import { AUDIO_FIXTURES } from './helpers/audio-app.js';
-import { stereoWav, VENDOR_MP3 } from './helpers/renditions.js';
+import { stereoWav, vendorMp3 } from './helpers/renditions.js';
 
 /** Root mean square level and the pitch (from zero crossings) of mono samples. */
 function listen(samples: Float32Array, rate: number): { rms: number; hz: number } {
@@ -120,12 +120,7 @@ describe('renditions made with libav.js', () => {
   }
 
   it('are far smaller than the usual 128 kbit/s stereo MP3, made in the background after such an upload', async () => {
-    writeFileSync(join(dir, 'speech.wav'), stereoWav(440, 6000));
-    const [vendor] = await transcoder.transcode(
-      { path: join(dir, 'speech.wav'), mime: 'audio/wav', codec: 'PCM' },
-      [VENDOR_MP3],
-    );
-    const audio = await ingest(Buffer.from(vendor!.bytes), 'ban-tin-128k.mp3');
+    const audio = await ingest(await vendorMp3(transcoder, dir, 440, 6000), 'ban-tin-128k.mp3');
     expect(audio).toMatchObject({ mime: 'audio/mpeg', channels: 2 });
     expect(audio.bitrate).toBeGreaterThan(120_000);
     service.offer(audio); // what the upload route does
@@ -298,12 +293,7 @@ describe("the transcoder's thread", () => {
   }
 
   it('a long job leaves the controller free: its event loop keeps turning while a 30 s MP3 is decoded and encoded', async () => {
-    writeFileSync(join(dir, 'long.wav'), stereoWav(330, 30_000));
-    const [vendor] = await transcoder.transcode(
-      { path: join(dir, 'long.wav'), mime: 'audio/wav', codec: 'PCM' },
-      [VENDOR_MP3],
-    );
-    writeFileSync(join(dir, 'long.mp3'), vendor!.bytes);
+    writeFileSync(join(dir, 'long.mp3'), await vendorMp3(transcoder, dir, 330, 30_000));
     const { result, rounds } = await roundsDuring(
       transcoder.transcode({ path: join(dir, 'long.mp3'), mime: 'audio/mpeg', codec: 'MPEG 1 Layer 3' }),
     );

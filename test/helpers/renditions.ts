@@ -1,5 +1,7 @@
 /** Audio for the rendition tests: a stereo WAV made here, and the "vendor" MP3 target. */
-import type { RenditionTarget } from '../../src/domain/audio/transcode.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RenditionTarget, Transcoder } from '../../src/domain/audio/transcode.js';
 
 /** What a vendor's bulletin usually is: MP3 at 128 kbit/s, stereo, 44.1 kHz. */
 export const VENDOR_MP3: RenditionTarget = {
@@ -36,4 +38,20 @@ export function stereoWav(hz: number, ms: number, rate = 44_100): Buffer {
   h.write('data', 36, 'ascii');
   h.writeUInt32LE(data.length, 40);
   return Buffer.concat([h, data]);
+}
+
+/**
+ * A vendor's MP3 (VENDOR_MP3) of a sine of `hz` lasting `ms`, made by `transcoder` from a stereo WAV
+ * it writes in `dir`.
+ */
+export async function vendorMp3(
+  transcoder: Transcoder,
+  dir: string,
+  hz: number,
+  ms: number,
+): Promise<Buffer> {
+  const wav = join(dir, `vendor-${hz}-${ms}.wav`);
+  writeFileSync(wav, stereoWav(hz, ms));
+  const [out] = await transcoder.transcode({ path: wav, mime: 'audio/wav', codec: 'PCM' }, [VENDOR_MP3]);
+  return Buffer.from(out!.bytes);
 }

@@ -6,8 +6,9 @@
  * Opus in Ogg (RFC 7845) and MP3, both constant bitrate, so their size is known in advance
  * (bitrate × duration) and a 4G budget can be planned.
  *
- * One LibAV instance serves the whole controller: it is loaded at the first job (about 0.3 s),
- * and jobs run one at a time (the wasm instance is single-threaded, and the machine small).
+ * One LibAV instance serves the whole controller, on a thread of its own: it is loaded at the first
+ * job (about 0.3 s), and jobs run one at a time (the wasm instance is single-threaded, and the
+ * machine small).
  */
 import { open, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -16,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
+import { createJobThread } from '../job-thread.js';
 import { readWavHeader, wavChunks } from './wav.js';
 
 /** The codecs renditions are made in (the names receivers advertise, docs/protocol.md §5). */
@@ -510,20 +512,10 @@ async function libavSource(libav: LibAV, input: TranscodeInput, job: number): Pr
   }
 }
 
-/** A job sent to the transcoder's thread (transcode-worker.ts). */
-export type WorkerJob =
-  | { id: number; op: 'transcode'; input: TranscodeInput; targets: readonly RenditionTarget[] }
-  | { id: number; op: 'decode'; input: TranscodeInput; sampleRate: number; maxSeconds: number };
-
-/** A job as the caller gives it (the id is the transcoder's). */
-type WorkerJobBody = WorkerJob extends infer J ? (J extends WorkerJob ? Omit<J, 'id'> : never) : never;
-
-/** What the thread answers: a job's result or error, or a line for the controller's log. */
-export type WorkerReply =
-  | { id: number; ok: true; outputs: TranscodeOutput[] }
-  | { id: number; ok: true; samples: Float32Array }
-  | { id: number; ok: false; error: { message: string; statusCode?: number; code?: string } }
-  | { log: { obj: Record<string, unknown>; msg: string } };
+/** A job for the transcoder's thread (transcode-worker.ts). */
+export type TranscodeJob =
+  | { op: 'transcode'; input: TranscodeInput; targets: readonly RenditionTarget[] }
+  | { op: 'decode'; input: TranscodeInput; sampleRate: number; maxSeconds: number };
 
 /**
  * The thread for the transcoder: the compiled JS next to this file, or — running from the
@@ -545,122 +537,28 @@ function spawnThread(): Worker {
 const JOB_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * The controller's transcoder: libav.js on a worker thread of its own, so that decoding and
- * encoding — seconds of CPU for a long program — never hold up the controller's event loop (MQTT,
- * HTTP, stops, the sweeper). One thread, started at the first job, runs the jobs one at a time; it
- * does not keep the process alive while idle. A job that does not finish within `jobTimeoutMs` (a
- * file that sends the decoder round in circles) fails and its thread is stopped; so does a thread
- * that dies (a wasm abort on a hostile file). The next job starts a new thread.
+ * The controller's transcoder: libav.js on a thread of its own (job-thread.ts), so that decoding
+ * and encoding a long program never hold up the controller. A job still running after
+ * `jobTimeoutMs` (a file that sends the decoder round in circles) fails and its thread is stopped,
+ * as when the thread dies (a wasm abort on a hostile file); the audio is then sent as uploaded.
  */
 export function createTranscoder(deps: { log: Logger; jobTimeoutMs?: number }): Transcoder {
-  const timeoutMs = deps.jobTimeoutMs ?? JOB_TIMEOUT_MS;
-  let worker: Worker | null = null;
-  let nextId = 1;
-  let closed = false;
-  let queue: Promise<unknown> = Promise.resolve();
-  const pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
-
-  function failAll(err: Error): void {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  }
-
-  function stop(w: Worker): void {
-    if (worker === w) worker = null;
-    void w.terminate();
-  }
-
-  function thread(): Worker {
-    if (worker) return worker;
-    const w = spawnThread();
-    w.on('message', (m: WorkerReply) => {
-      if ('log' in m) {
-        deps.log.info(m.log.obj, m.log.msg);
-        return;
-      }
-      const p = pending.get(m.id);
-      if (!p) return;
-      pending.delete(m.id);
-      w.unref();
-      p.resolve(m);
-    });
-    w.on('error', (err) => {
-      deps.log.error({ err: err.message }, 'transcode: the thread failed');
-    });
-    w.on('exit', (code) => {
-      if (worker === w) worker = null;
-      failAll(new Error(`the transcoder's thread stopped (exit code ${code})`));
-    });
-    w.unref();
-    worker = w;
-    return w;
-  }
-
-  /** Runs one job on the thread (the one it runs): its reply, or its error as thrown there. */
-  function post(job: WorkerJobBody): Promise<WorkerReply> {
-    if (closed) return Promise.reject(new Error('the transcoder is closed'));
-    const id = nextId++;
-    const w = thread();
-    return new Promise<WorkerReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`transcoding did not finish within ${timeoutMs / 1000} s; it was stopped`));
-        stop(w);
-      }, timeoutMs);
-      pending.set(id, {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      w.ref();
-      w.postMessage({ ...job, id });
-    }).then((r) => {
-      if ('ok' in r && !r.ok) {
-        const e = r.error;
-        throw e.statusCode !== undefined && e.code !== undefined
-          ? new AppError(e.statusCode, e.code, e.message)
-          : new Error(e.message);
-      }
-      return r;
-    });
-  }
-
-  /** Jobs one after the other: each starts on the thread when it is posted, so its timeout is its own. */
-  function call(job: WorkerJobBody): Promise<WorkerReply> {
-    const run = queue.then(
-      () => post(job),
-      () => post(job),
-    );
-    queue = run.catch(() => undefined);
-    return run;
-  }
-
+  const thread = createJobThread({
+    spawn: spawnThread,
+    timeoutMs: deps.jobTimeoutMs ?? JOB_TIMEOUT_MS,
+    onNotice: (m) => {
+      const line = m.log as { obj: Record<string, unknown>; msg: string } | undefined;
+      if (line) deps.log.info(line.obj, line.msg);
+    },
+    onError: (err) => deps.log.error({ err: err.message }, 'transcode: the thread failed'),
+  });
+  const run = <R>(job: TranscodeJob) => thread.run<R>(job);
   return {
-    async transcode(input, targets = RENDITION_TARGETS) {
-      const r = await call({ op: 'transcode', input, targets });
-      if (!('outputs' in r)) throw new Error('transcode: the thread answered without outputs');
-      return r.outputs;
-    },
-    async decode(input, sampleRate, maxSeconds = 600) {
-      const r = await call({ op: 'decode', input, sampleRate, maxSeconds });
-      if (!('samples' in r)) throw new Error('decode: the thread answered without samples');
-      return r.samples;
-    },
-    async close() {
-      closed = true;
-      // A shutdown does not wait long for a job: it is abandoned (its audio gets its copies later).
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([queue, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
-      clearTimeout(timer);
-      const w = worker;
-      worker = null;
-      failAll(new Error('the transcoder was closed'));
-      if (w) await w.terminate();
-    },
+    transcode: (input, targets = RENDITION_TARGETS) =>
+      run<TranscodeOutput[]>({ op: 'transcode', input, targets }),
+    decode: (input, sampleRate, maxSeconds = 600) =>
+      run<Float32Array>({ op: 'decode', input, sampleRate, maxSeconds }),
+    // A shutdown does not wait long for a job: it is abandoned (its audio gets its copies later).
+    close: () => thread.close(2000),
   };
 }

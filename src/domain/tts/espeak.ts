@@ -6,12 +6,13 @@
  * The engine runs in one worker thread, loaded at the first synthesis (~0.3 s, 24 MB of voice
  * data) and kept for the next ones: a synthesis (about 0.1 s per second of speech) blocks its
  * thread, and the controller's thread must keep answering receivers and timing schedules.
- * Requests queue in the worker, one at a time.
+ * Requests go to it one at a time.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { createJobThread } from '../job-thread.js';
 import type { SynthesisRequest, SynthesisResult, TtsProvider, Voice } from './provider.js';
 import { ttsUnavailable } from './provider.js';
 
@@ -27,7 +28,10 @@ const BASE_RATE = 175;
 const MIN_RATE = 80;
 const MAX_RATE = 450;
 
-/** The worker's code (CommonJS, evaluated): loads the engine once, then answers requests in turn. */
+/**
+ * The worker's code (CommonJS, evaluated; the job-thread.ts protocol): loads the engine once, then
+ * answers each request.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const t0 = performance.now();
@@ -35,7 +39,7 @@ const ready = import(workerData.moduleUrl)
   .then((mod) => mod.default({ print: () => {}, printErr: () => {} }))
   .then((m) => ({ engine: new m.eSpeakNGWorker(), loadMs: performance.now() - t0 }));
 ready.then(
-  (r) => parentPort.postMessage({ type: 'ready', loadMs: r.loadMs, sampleRate: r.engine.samplerate }),
+  (r) => parentPort.postMessage({ type: 'ready', loadMs: r.loadMs }),
   (err) => parentPort.postMessage({ type: 'failed', error: String(err && err.message || err) }),
 );
 parentPort.on('message', async (msg) => {
@@ -43,11 +47,10 @@ parentPort.on('message', async (msg) => {
   try {
     engine = (await ready).engine;
   } catch (err) {
-    parentPort.postMessage({ type: 'result', id: msg.id, error: 'the engine did not load: ' + String(err && err.message || err) });
+    parentPort.postMessage({ id: msg.id, error: { message: 'the engine did not load: ' + String(err && err.message || err) } });
     return;
   }
   try {
-    const t = performance.now();
     const code = engine.set_voice(msg.voice, '');
     if (code !== 0) throw new Error('voice ' + msg.voice + ' is missing (code ' + code + ')');
     engine.set_rate(msg.rate);
@@ -57,21 +60,12 @@ parentPort.on('message', async (msg) => {
     const pcm = new Int16Array(n);
     let off = 0;
     for (const c of chunks) { pcm.set(c, off); off += c.length; }
-    parentPort.postMessage(
-      { type: 'result', id: msg.id, pcm, sampleRate: engine.samplerate, synthMs: performance.now() - t },
-      [pcm.buffer],
-    );
+    parentPort.postMessage({ id: msg.id, result: { pcm, sampleRate: engine.samplerate } }, [pcm.buffer]);
   } catch (err) {
-    parentPort.postMessage({ type: 'result', id: msg.id, error: String(err && err.message || err) });
+    parentPort.postMessage({ id: msg.id, error: { message: String(err && err.message || err) } });
   }
 });
 `;
-
-interface Pending {
-  resolve(r: SynthesisResult): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
 
 export interface EspeakProvider extends TtsProvider {
   /** load time of the engine, once loaded (ms) */
@@ -80,17 +74,13 @@ export interface EspeakProvider extends TtsProvider {
 }
 
 /**
- * eSpeak NG in a worker thread. `timeoutMs` bounds one synthesis (a stuck engine is restarted);
- * `moduleUrl` is for tests that need an engine that is not there.
+ * eSpeak NG in a worker thread (job-thread.ts). `timeoutMs` bounds one synthesis (a stuck engine is
+ * restarted); `moduleUrl` is for tests that need an engine that is not there.
  */
 export function createEspeakProvider(
   deps: { log?: Logger; timeoutMs?: number; moduleUrl?: string } = {},
 ): EspeakProvider {
-  const timeoutMs = deps.timeoutMs ?? 60_000;
-  let worker: Worker | null = null;
   let loadMs: number | null = null;
-  let nextId = 1;
-  const pending = new Map<number, Pending>();
 
   const moduleUrl = (): string => {
     if (deps.moduleUrl) return deps.moduleUrl;
@@ -98,78 +88,32 @@ export function createEspeakProvider(
     return pathToFileURL(require.resolve('@echogarden/espeak-ng-emscripten')).href;
   };
 
-  function failAll(reason: string): void {
-    for (const [id, p] of pending) {
-      clearTimeout(p.timer);
-      p.reject(ttsUnavailable('espeak', reason));
-      pending.delete(id);
-    }
-  }
-
-  function start(): Worker {
-    if (worker) return worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { moduleUrl: moduleUrl() } });
-    w.unref(); // an idle engine never keeps the process alive
-    w.on(
-      'message',
-      (msg: {
-        type: string;
-        id?: number;
-        error?: string;
-        pcm?: Int16Array;
-        sampleRate?: number;
-        loadMs?: number;
-        synthMs?: number;
-      }) => {
-        if (msg.type === 'ready') {
-          loadMs = msg.loadMs ?? null;
-          deps.log?.info({ loadMs: Math.round(loadMs ?? 0) }, 'tts: eSpeak NG loaded');
-          return;
-        }
-        if (msg.type === 'failed') {
-          deps.log?.error({ error: msg.error }, 'tts: eSpeak NG did not load');
-          return;
-        }
-        const p = pending.get(msg.id!);
-        if (!p) return;
-        pending.delete(msg.id!);
-        clearTimeout(p.timer);
-        if (msg.error) p.reject(ttsUnavailable('espeak', msg.error));
-        else p.resolve({ pcm: msg.pcm!, sampleRate: msg.sampleRate! });
-      },
-    );
-    w.on('error', (err) => {
-      deps.log?.error({ err }, 'tts: eSpeak NG worker failed');
-      if (worker === w) worker = null;
-      failAll(`the engine stopped (${err.message})`);
-    });
-    w.on('exit', (code) => {
-      if (worker === w) worker = null;
-      if (pending.size > 0) failAll(`the engine exited (code ${code})`);
-    });
-    worker = w;
-    return w;
-  }
+  const thread = createJobThread({
+    spawn: () => new Worker(WORKER_SOURCE, { eval: true, workerData: { moduleUrl: moduleUrl() } }),
+    timeoutMs: deps.timeoutMs ?? 60_000,
+    onNotice: (m) => {
+      if (m.type === 'ready') {
+        loadMs = typeof m.loadMs === 'number' ? m.loadMs : null;
+        deps.log?.info({ loadMs: Math.round(loadMs ?? 0) }, 'tts: eSpeak NG loaded');
+      } else if (m.type === 'failed') {
+        deps.log?.error({ error: m.error }, 'tts: eSpeak NG did not load');
+      }
+    },
+    onError: (err) => deps.log?.error({ err }, 'tts: eSpeak NG worker failed'),
+  });
 
   return {
     id: 'espeak',
     get loadMs() {
       return loadMs;
     },
-    synthesize({ text, voice, speed }: SynthesisRequest): Promise<SynthesisResult> {
-      const w = start();
-      const id = nextId++;
+    async synthesize({ text, voice, speed }: SynthesisRequest): Promise<SynthesisResult> {
       const rate = Math.round(Math.min(MAX_RATE, Math.max(MIN_RATE, BASE_RATE * speed)));
-      return new Promise<SynthesisResult>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          reject(ttsUnavailable('espeak', `no answer within ${timeoutMs} ms; the engine is restarted`));
-          if (worker === w) worker = null;
-          void w.terminate();
-        }, timeoutMs);
-        pending.set(id, { resolve, reject, timer });
-        w.postMessage({ id, text, voice: ESPEAK_VOICES[voice], rate });
-      });
+      try {
+        return await thread.run<SynthesisResult>({ text, voice: ESPEAK_VOICES[voice], rate });
+      } catch (err) {
+        throw ttsUnavailable('espeak', (err as Error).message);
+      }
     },
     async check() {
       try {
@@ -179,11 +123,6 @@ export function createEspeakProvider(
         return `@echogarden/espeak-ng-emscripten cannot be found (${(err as Error).message}); run npm install`;
       }
     },
-    async close() {
-      const w = worker;
-      worker = null;
-      failAll('the controller is stopping');
-      if (w) await w.terminate();
-    },
+    close: () => thread.close(),
   };
 }
